@@ -1,0 +1,56 @@
+"""Test configuration: async tests run with a bound, and a fresh server per test."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Iterator
+
+import pytest
+
+from wslab.runtime import ServerHandle
+from wslab.server import ServerConfig
+
+ASYNC_TEST_TIMEOUT = 60.0
+"""No async test may take longer than this, whatever it awaits."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run ``async def`` tests in a fresh event loop, bounded by ASYNC_TEST_TIMEOUT."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    asyncio.run(asyncio.wait_for(pyfuncitem.obj(**kwargs), ASYNC_TEST_TIMEOUT))
+    return True
+
+
+def make_server(**options: object) -> ServerHandle:
+    """A server in its own thread, outside the start_server registry, with test-friendly options."""
+    options.setdefault("update_interval", None)
+    handle = ServerHandle(ServerConfig(**options))  # type: ignore[arg-type]
+    handle._start()
+    return handle
+
+
+@pytest.fixture
+def server() -> Iterator[ServerHandle]:
+    handle = make_server(typing_timeout=0.3)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture
+def server_factory() -> Iterator[object]:
+    started: list[ServerHandle] = []
+
+    def factory(**options: object) -> ServerHandle:
+        handle = make_server(**options)
+        started.append(handle)
+        return handle
+
+    yield factory
+    for handle in started:
+        handle.stop()

@@ -1,0 +1,69 @@
+"""Shared test helpers: bounded waits and a raw JSON chat peer.
+
+Nothing here sleeps to synchronise: every wait is for an event, with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+WAIT = 5.0
+"""Default bound, in seconds, on any single wait in a test."""
+
+
+class Peer:
+    """A raw WebSocket client speaking the chat protocol, for tests."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.seen: list[dict[str, Any]] = []
+
+    @classmethod
+    async def open(cls, url: str, **kwargs: Any) -> Peer:
+        ws = await asyncio.wait_for(connect(url, open_timeout=WAIT, **kwargs), WAIT)
+        return cls(ws)
+
+    async def send(self, message: dict[str, Any] | str | bytes) -> None:
+        frame = json.dumps(message) if isinstance(message, dict) else message
+        await asyncio.wait_for(self.ws.send(frame), WAIT)
+
+    async def recv(self, timeout: float = WAIT) -> dict[str, Any]:
+        frame = await asyncio.wait_for(self.ws.recv(), timeout)
+        message = json.loads(frame)
+        self.seen.append(message)
+        return message
+
+    async def expect(self, type_: str, timeout: float = WAIT, where: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+        """Receive until a message of ``type_`` (matching ``where``) arrives; fail on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise AssertionError(f"no {type_!r} message within {timeout} s; saw {self.seen[-5:]}")
+            try:
+                message = await self.recv(left)
+            except asyncio.TimeoutError:
+                raise AssertionError(f"no {type_!r} message within {timeout} s; saw {self.seen[-5:]}") from None
+            if message.get("type") == type_ and (where is None or where(message)):
+                return message
+
+    async def join(self, name: str, room: str = "lobby", **extra: Any) -> dict[str, Any]:
+        await self.send({"type": "join", "name": name, "room": room, **extra})
+        return await self.expect("welcome")
+
+    async def nothing_more(self, within: float = 0.2) -> None:
+        """Assert that no message arrives within ``within`` seconds."""
+        try:
+            message = await self.recv(within)
+        except asyncio.TimeoutError:
+            return
+        raise AssertionError(f"unexpected message {message}")
+
+    async def close(self) -> None:
+        await asyncio.wait_for(self.ws.close(), WAIT)

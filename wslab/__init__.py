@@ -1,0 +1,35 @@
+"""wslab: learn WebSockets and real-time communication hands-on, in Python, inside JupyterLab.
+
+Start the course's local server from a notebook cell::
+
+    import wslab
+    server = wslab.start_server()
+    server.echo_url, server.chat_url
+"""
+
+from __future__ import annotations
+
+from .clock import FakeClock, SystemClock
+from .hub import Hub
+from .protocol import ProtocolError
+from .runtime import ServerHandle, running_servers, start_server, stop_all
+from .server import ChatServer, PortInUseError, ServerConfig
+from .typing_text import typing_text
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChatServer",
+    "FakeClock",
+    "Hub",
+    "PortInUseError",
+    "ProtocolError",
+    "ServerConfig",
+    "ServerHandle",
+    "SystemClock",
+    "running_servers",
+    "start_server",
+    "stop_all",
+    "typing_text",
+    "__version__",
+]

@@ -1,0 +1,313 @@
+"""Host a :class:`~wslab.server.ChatServer` in a daemon thread with its own event loop.
+
+Why a thread: a server on the kernel's own loop freezes whenever a cell blocks
+(``time.sleep``, a long computation, a synchronous call). In its own thread it
+keeps serving, and the kernel's loop stays free for the learner's clients.
+
+:func:`start_server` is idempotent within a process: calling it again returns
+the running server instead of failing with "address in use" or leaking a
+second one. Every call that crosses threads waits with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import threading
+from collections.abc import Coroutine
+from dataclasses import asdict, replace
+from typing import Any, TypeVar
+
+from . import protocol as p
+from .clock import SYSTEM_CLOCK, Clock
+from .hub import RoomSnapshot
+from .server import ChatServer, ServerConfig, ServerEvent
+
+__all__ = ["ServerHandle", "start_server", "running_servers", "stop_all"]
+
+T = TypeVar("T")
+
+START_TIMEOUT = 10.0
+"""Seconds :func:`start_server` waits for the server to listen."""
+
+CALL_TIMEOUT = 10.0
+"""Seconds a call from another thread into the server's loop may take."""
+
+_registry: dict[tuple[str, int], ServerHandle] = {}
+_registry_lock = threading.Lock()
+
+
+class ServerHandle:
+    """A running server and its thread; what :func:`start_server` returns.
+
+    Attributes: ``host``, ``port``, and the URLs ``url`` (``ws://host:port``),
+    ``echo_url``, ``chat_url``, ``http_url``, ``healthz_url``.
+    Use it as a context manager to stop it at the end of a block.
+    """
+
+    def __init__(self, config: ServerConfig, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.config = config
+        self.server = ChatServer(config, clock=clock)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._stopped = threading.Event()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="wslab-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(START_TIMEOUT):
+            raise TimeoutError(f"the wslab server did not start within {START_TIMEOUT:g} s")
+        if self._failure is not None:
+            raise self._failure
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            try:
+                loop.run_until_complete(self.server.start())
+            except BaseException as exc:  # reported to the caller's thread
+                self._failure = exc
+                return
+            finally:
+                self._ready.set()
+            loop.run_forever()
+        finally:
+            try:
+                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
+            finally:
+                loop.close()
+                self._stopped.set()
+
+    @property
+    def running(self) -> bool:
+        """True until :meth:`stop` has finished."""
+        return self._ready.is_set() and self._failure is None and not self._stopped.is_set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close every client with 1001, stop listening and end the thread (at most ``timeout`` s).
+
+        Safe to call twice.
+        """
+        with _registry_lock:
+            if _registry.get((self.host, self.port)) is self:
+                del _registry[(self.host, self.port)]
+        loop = self._loop
+        if loop is None or self._stopped.is_set() or loop.is_closed():
+            return
+        try:
+            self.call(self.server.stop(), timeout=timeout)
+        except (concurrent.futures.TimeoutError, TimeoutError, RuntimeError):
+            pass
+        finally:
+            try:
+                loop.call_soon_threadsafe(loop.stop)
+            except RuntimeError:
+                pass  # already closed
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ crossing threads
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = CALL_TIMEOUT) -> T:
+        """Run ``coro`` on the server's loop and wait for it, at most ``timeout`` s."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or not self.running:
+            coro.close()
+            raise RuntimeError("the wslab server is not running; start it with wslab.start_server()")
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"the wslab server did not answer within {timeout:g} s") from None
+
+    def _call_soon(self, fn: Any, *args: Any) -> None:
+        async def run() -> Any:
+            return fn(*args)
+
+        self.call(run())
+
+    # ------------------------------------------------------------ addresses
+
+    @property
+    def host(self) -> str:
+        return self.config.host
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}"
+
+    @property
+    def echo_url(self) -> str:
+        return f"{self.url}/echo"
+
+    @property
+    def chat_url(self) -> str:
+        return f"{self.url}/chat"
+
+    @property
+    def http_url(self) -> str:
+        return "http" + self.url[2:] + "/"
+
+    @property
+    def healthz_url(self) -> str:
+        return self.http_url + "healthz"
+
+    # ------------------------------------------------------------ faults, for the reconnect lessons
+
+    def drop_all(self, code: int = p.CLOSE_SERVICE_RESTART, reason: str = "dropped on purpose") -> int:
+        """Close every open connection with ``code``; returns how many were closed."""
+
+        async def run() -> int:
+            return self.server.drop_all(code, reason)
+
+        return self.call(run())
+
+    def outage(self, seconds: float, *, wait: bool = False) -> None:
+        """Go down for ``seconds`` and come back on the same port.
+
+        Returns at once (the outage runs in the server's thread) unless ``wait``
+        is true, in which case it returns once the server is back.
+        """
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        loop = self._loop
+        if loop is None or not self.running:
+            raise RuntimeError("the wslab server is not running")
+        went_down = threading.Event()
+
+        async def run() -> None:
+            self.server.listeners.append(lambda e: went_down.set() if "going down" in e.text else None)
+            await self.server.outage(seconds)
+
+        future = asyncio.run_coroutine_threadsafe(run(), loop)
+        if wait:
+            future.result(seconds + CALL_TIMEOUT)
+        else:
+            went_down.wait(CALL_TIMEOUT)
+
+    def wait_up(self, timeout: float = CALL_TIMEOUT) -> None:
+        """Block until the server listens again (after :meth:`outage`)."""
+        self.call(self.server.wait_up(timeout), timeout + 1.0)
+
+    def refuse_new(self, refuse: bool = True) -> None:
+        """Answer new WebSocket handshakes with HTTP 503 (or stop doing so)."""
+        self.server.refusing = refuse
+
+    def close_on_open(self, code: int | None = p.CLOSE_SERVICE_RESTART) -> None:
+        """Accept each new connection, then close it at once with ``code`` (None stops this)."""
+        self.server.close_on_open = code
+
+    # ------------------------------------------------------------ the server's API, from any thread
+
+    def publish(self, channel: str, data: Any) -> None:
+        """Send an ``update`` to the subscribers of ``channel``."""
+        self._call_soon(self.server.publish, channel, data)
+
+    def kick(self, room: str, name: str) -> None:
+        self._call_soon(self.server.kick, room, name)
+
+    def mute(self, room: str, name: str, muted: bool = True) -> None:
+        self._call_soon(self.server.mute, room, name, muted)
+
+    def snapshot(self, room: str = p.DEFAULT_ROOM) -> RoomSnapshot:
+        async def run() -> RoomSnapshot:
+            return self.server.hub.snapshot(room)
+
+        return self.call(run())
+
+    def events(self) -> list[ServerEvent]:
+        """The server's recent log lines, oldest first."""
+        return list(self.server.events)
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<wslab server {state} at {self.url}>"
+
+
+def start_server(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    replace_running: bool = False,
+    clock: Clock = SYSTEM_CLOCK,
+    **options: Any,
+) -> ServerHandle:
+    """Start the wslab server in a background thread, or return the one already running.
+
+    Args:
+        host: interface to bind; loopback by default, so nothing outside this
+            machine can connect.
+        port: 0 lets the system choose a free port. A fixed port that another
+            program holds raises :class:`~wslab.server.PortInUseError`.
+        replace_running: stop a running server with other options and start anew.
+        options: any field of :class:`~wslab.server.ServerConfig`, for example
+            ``typing_timeout=1.0``.
+
+    A second call with the same host (and the same or no port) returns the
+    running server. Asking for different options while one runs raises
+    :class:`ValueError` naming them, unless ``replace_running`` is true.
+    """
+    config = ServerConfig(host=host, port=port, **options)
+    with _registry_lock:
+        for (run_host, run_port), handle in list(_registry.items()):
+            if not handle.running:
+                del _registry[(run_host, run_port)]
+                continue
+            if run_host != host or port not in (0, run_port):
+                continue
+            wanted = asdict(replace(config, port=handle.config.port))
+            differing = sorted(k for k, v in wanted.items() if asdict(handle.config)[k] != v)
+            if not differing:
+                return handle
+            if not replace_running:
+                raise ValueError(
+                    f"a wslab server is already running at {handle.url} with other options "
+                    f"({', '.join(differing)}). Call server.stop() first, or pass replace_running=True."
+                )
+            break
+        else:
+            handle = None
+    if handle is not None:
+        handle.stop()
+    new = ServerHandle(config, clock)
+    new._start()
+    with _registry_lock:
+        _registry[(host, new.port)] = new
+    return new
+
+
+def running_servers() -> list[ServerHandle]:
+    """The servers :func:`start_server` started in this process and that still run."""
+    with _registry_lock:
+        return [h for h in _registry.values() if h.running]
+
+
+def stop_all(timeout: float = 1.0) -> None:
+    """Stop every running server, each within ``timeout`` seconds."""
+    for handle in running_servers():
+        handle.stop(timeout)
+
+
+atexit.register(stop_all)

@@ -1,0 +1,478 @@
+"""The asyncio shell around :class:`~wslab.hub.Hub`: one port, HTTP and WebSocket routes.
+
+Routes on one port:
+
+* ``/echo``: echoes every text and binary frame back;
+* ``/chat``: the chat protocol (``docs/protocol.md``), driven by a :class:`Hub`;
+* ``GET /healthz``: ``200 ok``;
+* any other plain HTTP GET: a short page naming the endpoints (``/`` may be
+  replaced by a page of your own, see ``index_html``);
+* a WebSocket handshake on any other path: rejected with HTTP 404.
+
+This module is thin on purpose: it reads frames, hands them to the hub and
+performs the actions the hub returns. It runs on whatever event loop awaits
+:meth:`ChatServer.start`; :mod:`wslab.runtime` gives it a thread of its own.
+Output goes to :mod:`logging` (logger ``"wslab.server"``) and to
+:attr:`ChatServer.events`, never to ``print``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hmac
+import html
+import logging
+import random
+import secrets
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from . import protocol as p
+from .clock import SYSTEM_CLOCK, Clock
+from .hub import Action, Close, Hub, Send
+
+__all__ = ["ServerConfig", "ChatServer", "LocalPeer", "PortInUseError", "ServerEvent"]
+
+log = logging.getLogger("wslab.server")
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class PortInUseError(OSError):
+    """The fixed port asked for is taken by another program."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything a server can be told. Defaults suit a learner's kernel.
+
+    ``token`` of ``None`` means no token is needed; ``require_token`` makes a
+    server off loopback refuse to start without one (``wslab serve`` sets it).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    history_size: int = p.HISTORY_SIZE
+    typing_timeout: float = p.TYPING_TIMEOUT
+    rate: float = p.RATE_PER_SECOND
+    burst: int = p.RATE_BURST
+    flood_strikes: int = p.FLOOD_STRIKES
+    max_frame_bytes: int = p.MAX_FRAME_BYTES
+    slow_consumer_bytes: int = p.SLOW_CONSUMER_BYTES
+    token: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    update_interval: float | None = 1.0
+    update_seed: int = 8
+    compression: str | None = None
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    close_timeout: float = 2.0
+    index_html: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0 to 65535, got {self.port}")
+        if self.update_interval is not None and self.update_interval <= 0:
+            raise ValueError("update_interval must be > 0 or None")
+
+
+@dataclass(frozen=True)
+class ServerEvent:
+    """One line of the server's own log, as shown in widgets."""
+
+    wall: float
+    kind: str
+    text: str
+
+
+class LocalPeer:
+    """A chat participant living inside the server process (a bot).
+
+    The hub sees it as one more connection. Frames for it are passed to
+    ``deliver`` on the server's loop; :meth:`send` hands a frame to the hub as
+    if it came over a socket.
+    """
+
+    def __init__(self, server: ChatServer, deliver: Callable[[str], None], label: str = "bot") -> None:
+        self._server = server
+        self.deliver = deliver
+        self.label = label
+
+    def send(self, frame: str) -> None:
+        """Send one frame to the hub (call on the server's loop)."""
+        self._server._perform(self._server.hub.receive(self, frame))
+
+    def close(self) -> None:
+        """Leave: as if the connection closed."""
+        self._server._detach_local(self)
+
+    def __repr__(self) -> str:
+        return f"LocalPeer({self.label!r})"
+
+
+_INDEX = """<!doctype html><meta charset="utf-8"><title>wslab server</title>
+<h1>wslab server</h1>
+<p>This port speaks WebSocket. Endpoints:</p>
+<ul><li><code>/echo</code>: echoes every frame</li>
+<li><code>/chat</code>: the chat protocol</li>
+<li><code>/healthz</code>: health check</li></ul>
+<p>Connect with <code>wslab.WebSocket("ws://HOST/echo")</code> from a notebook.</p>
+"""
+
+
+class ChatServer:
+    """One wslab server: routes, the hub, the demo publisher and fault injection.
+
+    Use on a running event loop::
+
+        server = ChatServer(ServerConfig())
+        await server.start()
+        ...
+        await server.stop()
+    """
+
+    def __init__(self, config: ServerConfig = ServerConfig(), *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.config = config
+        self.clock = clock
+        self.hub = Hub(
+            clock=clock,
+            history_size=config.history_size,
+            typing_timeout=config.typing_timeout,
+            rate=config.rate,
+            burst=config.burst,
+            flood_strikes=config.flood_strikes,
+        )
+        self.events: deque[ServerEvent] = deque(maxlen=500)
+        self.listeners: list[Callable[[ServerEvent], None]] = []
+        self.port: int = config.port
+        self.refusing = False
+        self.close_on_open: int | None = None
+        self._server: Server | None = None
+        self._locals: dict[LocalPeer, None] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._running = False
+        self._up = asyncio.Event()
+        self._random = random.Random(config.update_seed)
+        self._price = 100.0
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def up(self) -> bool:
+        """True while the listening socket accepts connections."""
+        return self._server is not None
+
+    async def start(self) -> None:
+        """Bind and start serving; raises :class:`PortInUseError` for a taken port."""
+        await self._bind(self.config.port)
+        self._running = True
+        self._spawn(self._ticker(), "typing timers")
+        self._spawn(self._watchdog(), "slow-consumer watchdog")
+        if self.config.update_interval is not None:
+            self._spawn(self._publisher(), "updates publisher")
+        self._event("start", f"listening on {self.config.host}:{self.port}")
+
+    async def stop(self, code: int = p.CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
+        """Close every client with ``code`` and stop listening; bounded by ``close_timeout``."""
+        self._running = False
+        for task in list(self._tasks):
+            task.cancel()
+        for peer in list(self._locals):
+            self._detach_local(peer)
+        await self._unbind(code, reason)
+        self._event("stop", "stopped")
+
+    async def _bind(self, port: int) -> None:
+        cfg = self.config
+        try:
+            self._server = await serve(
+                self._handler,
+                cfg.host,
+                port,
+                process_request=self._process_request,
+                compression=cfg.compression,
+                max_size=cfg.max_frame_bytes,
+                ping_interval=cfg.ping_interval,
+                ping_timeout=cfg.ping_timeout,
+                close_timeout=cfg.close_timeout,
+                open_timeout=10,
+                logger=log,
+            )
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(
+                    exc.errno,
+                    f"port {port} on {cfg.host} is already taken by another program. "
+                    "Leave the port out to let the system choose a free one, "
+                    "or stop the program that holds it.",
+                ) from None
+            raise
+        sockets = self._server.sockets
+        self.port = sockets[0].getsockname()[1]
+        self._up.set()
+
+    async def _unbind(self, code: int, reason: str) -> None:
+        server, self._server = self._server, None
+        self._up.clear()
+        if server is None:
+            return
+        server.close(close_connections=True, code=code, reason=reason)
+        try:
+            await asyncio.wait_for(server.wait_closed(), self.config.close_timeout + 1.0)
+        except asyncio.TimeoutError:
+            log.warning("some connections did not close in time")
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=f"wslab {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ------------------------------------------------------------ faults
+
+    def drop_all(self, code: int = p.CLOSE_SERVICE_RESTART, reason: str = "dropped on purpose") -> int:
+        """Close every open connection with ``code``; returns how many."""
+        conns = list(self._server.connections) if self._server else []
+        for conn in conns:
+            self._spawn(conn.close(code, reason), "close")
+        self._event("fault", f"dropped {len(conns)} connection(s) with code {code}")
+        return len(conns)
+
+    async def outage(self, seconds: float) -> None:
+        """Go down (close clients with 1012, stop listening) for ``seconds``, then come back on the same port."""
+        port = self.port
+        self._event("fault", f"going down for {seconds:g} s")
+        await self._unbind(p.CLOSE_SERVICE_RESTART, "server restarting")
+        await asyncio.sleep(seconds)
+        await self._bind(port)
+        self._event("fault", f"back up on port {port}")
+
+    async def wait_up(self, timeout: float) -> None:
+        """Wait until the server listens, at most ``timeout`` seconds."""
+        await asyncio.wait_for(self._up.wait(), timeout)
+
+    # ------------------------------------------------------------ server API
+
+    def publish(self, channel: str, data: Any) -> None:
+        """Publish ``data`` to the subscribers of ``channel`` (call on the server's loop)."""
+        self._perform(self.hub.publish(channel, data))
+
+    def kick(self, room: str, name: str) -> None:
+        self._event("admin", f"kicked {name} from {room}")
+        self._perform(self.hub.kick(room, name))
+
+    def mute(self, room: str, name: str, muted: bool = True) -> None:
+        self._event("admin", f"{'muted' if muted else 'unmuted'} {name} in {room}")
+        self._perform(self.hub.mute(room, name, muted))
+
+    def attach_local(self, deliver: Callable[[str], None], label: str = "bot") -> LocalPeer:
+        """Add an in-process participant (see :class:`LocalPeer`)."""
+        peer = LocalPeer(self, deliver, label)
+        self._locals[peer] = None
+        self._perform(self.hub.connect(peer))
+        return peer
+
+    def _detach_local(self, peer: LocalPeer) -> None:
+        if self._locals.pop(peer, 0) is None:
+            self._perform(self.hub.disconnect(peer))
+
+    # ------------------------------------------------------------ HTTP
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path, _, _query = request.path.partition("?")
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        if not upgrade:
+            if path == "/healthz":
+                return connection.respond(HTTPStatus.OK, "ok\n")
+            if path == "/":
+                return _html_response(HTTPStatus.OK, self.config.index_html or _INDEX)
+            return _html_response(
+                HTTPStatus.NOT_FOUND,
+                _INDEX.replace("<h1>wslab server</h1>", f"<h1>Not found: {html.escape(path[:200])}</h1>"),
+            )
+        if path not in ("/echo", "/chat"):
+            return connection.respond(
+                HTTPStatus.NOT_FOUND, f"unknown WebSocket path {path[:200]!r}; use /echo or /chat\n"
+            )
+        origin = request.headers.get("Origin")
+        if origin is not None and not self._origin_allowed(origin, request.headers):
+            self._event("refused", f"origin {origin[:100]!r} is not allowed")
+            return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+        if self.refusing:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "refusing new connections on purpose\n")
+        return None
+
+    def _origin_allowed(self, origin: str, headers: Headers) -> bool:
+        if origin in self.config.allowed_origins or "*" in self.config.allowed_origins:
+            return True
+        # Same origin: the page was served by this very server.
+        netloc = urlsplit(origin).netloc
+        return bool(netloc) and netloc == headers.get("Host")
+
+    def _token_ok(self, request: Request | None) -> bool:
+        expected = self.config.token
+        if expected is None:
+            return True
+        given = ""
+        if request is not None:
+            query = parse_qs(urlsplit(request.path).query)
+            given = (query.get("token") or [""])[0]
+            auth = request.headers.get("Authorization", "")
+            if not given and auth.startswith("Bearer "):
+                given = auth[len("Bearer ") :]
+        return hmac.compare_digest(given.encode(), expected.encode())
+
+    # ------------------------------------------------------------ WebSocket
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        if self.close_on_open is not None:
+            await ws.close(self.close_on_open, "closing at once on purpose")
+            return
+        if not self._token_ok(ws.request):
+            self._event("refused", f"wrong or missing token from {_peer(ws)}")
+            await ws.close(p.CLOSE_UNAUTHORIZED, "token required: add ?token=... to the URL")
+            return
+        path = ws.request.path.partition("?")[0] if ws.request else ""
+        if path == "/echo":
+            await self._echo(ws)
+        else:
+            await self._chat(ws)
+
+    async def _echo(self, ws: ServerConnection) -> None:
+        try:
+            async for message in ws:
+                await ws.send(message)
+        except ConnectionClosed:
+            pass
+
+    async def _chat(self, ws: ServerConnection) -> None:
+        self._perform(self.hub.connect(ws))
+        try:
+            async for frame in ws:
+                self._perform(self.hub.receive(ws, frame))
+        except ConnectionClosed:
+            pass
+        finally:
+            self._perform(self.hub.disconnect(ws))
+            code = ws.close_code
+            if code not in (None, p.CLOSE_NORMAL, p.CLOSE_GOING_AWAY):
+                self._event("closed", f"{_peer(ws)} closed with {code} {ws.close_reason or ''}".rstrip())
+
+    def _perform(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                if self._locals:
+                    sockets = [c for c in action.to if not isinstance(c, LocalPeer)]
+                    for conn in action.to:
+                        if isinstance(conn, LocalPeer):
+                            self._deliver_local(conn, action.frame)
+                    broadcast(sockets, action.frame)
+                else:
+                    broadcast(action.to, action.frame)  # type: ignore[arg-type]
+            elif isinstance(action, Close):
+                conn = action.conn
+                self._event("close", f"closing {conn!r:.60} with {action.code}: {action.reason}")
+                if isinstance(conn, LocalPeer):
+                    self._detach_local(conn)
+                else:
+                    self._spawn(conn.close(action.code, action.reason), "close")  # type: ignore[attr-defined]
+
+    def _deliver_local(self, peer: LocalPeer, frame: str) -> None:
+        try:
+            peer.deliver(frame)
+        except Exception:
+            log.exception("local peer %r failed on a frame", peer)
+
+    # ------------------------------------------------------------ background tasks
+
+    async def _ticker(self) -> None:
+        """Run the hub's timers, a quarter of the typing timeout apart at most."""
+        period = min(0.25, self.config.typing_timeout / 4)
+        while True:
+            await asyncio.sleep(period)
+            deadline = self.hub.next_deadline()
+            if deadline is not None and deadline <= self.clock.monotonic():
+                self._perform(self.hub.tick())
+
+    async def _watchdog(self) -> None:
+        """Close clients that stopped reading before they slow the room down."""
+        limit = self.config.slow_consumer_bytes
+        while True:
+            await asyncio.sleep(0.5)
+            if self._server is None:
+                continue
+            for conn in list(self._server.connections):
+                transport = conn.transport
+                if transport is not None and transport.get_write_buffer_size() > limit:
+                    self._event("slow", f"{_peer(conn)} stopped reading; closing with {p.CLOSE_SLOW_CONSUMER}")
+                    self._spawn(
+                        conn.close(p.CLOSE_SLOW_CONSUMER, "too slow: stopped reading messages"), "close"
+                    )
+
+    async def _publisher(self) -> None:
+        """The demo publisher: a made-up ticker on the ``"updates"`` channel."""
+        interval = self.config.update_interval
+        assert interval is not None
+        while True:
+            await asyncio.sleep(interval)
+            self.publish("updates", self.next_tick())
+
+    def next_tick(self) -> dict[str, Any]:
+        """The next value of the demo ticker (seeded, so runs repeat)."""
+        change = round(self._random.uniform(-1.5, 1.5), 2)
+        self._price = round(max(1.0, self._price + change), 2)
+        return {"symbol": "WSLB", "price": self._price, "change": change}
+
+    # ------------------------------------------------------------ log
+
+    def _event(self, kind: str, text: str) -> None:
+        event = ServerEvent(self.clock.wall(), kind, text)
+        self.events.append(event)
+        log.info("%s: %s", kind, text)
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("server event listener failed")
+
+
+def _peer(ws: ServerConnection) -> str:
+    try:
+        host, port = ws.remote_address[:2]
+        return f"{host}:{port}"
+    except Exception:
+        return "a client"
+
+
+def _html_response(status: HTTPStatus, body: str) -> Response:
+    data = body.encode()
+    headers = Headers(
+        [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(data))),
+            ("Connection", "close"),
+            ("Cache-Control", "no-store"),
+            ("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+    )
+    return Response(status.value, status.phrase, headers, data)
+
+
+def generate_token() -> str:
+    """A fresh random token for ``wslab serve`` (URL-safe, 16 bytes of entropy)."""
+    return secrets.token_urlsafe(16)
+
+
+def with_port(config: ServerConfig, port: int) -> ServerConfig:
+    return replace(config, port=port)
