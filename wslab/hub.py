@@ -19,7 +19,9 @@ Contracts:
   (or, when flooding, a :class:`Close` with 1008);
 * nothing a connection sends reaches another connection unless it is valid;
 * ``sender`` and ``timestamp`` are set here, never taken from the client;
-* each outgoing message is encoded once, whatever the number of receivers.
+* each outgoing message is encoded once, whatever the number of receivers;
+* a ``chat`` resent with an ``id`` the room has already seen from the same
+  sender is acknowledged again but not delivered twice.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from .clock import SYSTEM_CLOCK, Clock, iso_utc
 __all__ = ["Send", "Close", "Action", "Hub", "RateLimiter", "RoomSnapshot"]
 
 Conn = Hashable
+
+RECENT_IDS = 10_000
+"""Client message ids remembered per room to drop resent duplicates."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ class _Room:
     history: deque[dict[str, Any]] = field(default_factory=deque)
     typing: dict[str, float] = field(default_factory=dict)  # name -> expiry (monotonic)
     muted: set[str] = field(default_factory=set)
+    recent_ids: dict[tuple[str, str], int] = field(default_factory=dict)  # (sender, id) -> seq
     sent_times: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
     def online(self) -> list[str]:
@@ -397,6 +403,12 @@ class Hub:
         assert member.name is not None
         if member.name.casefold() in room.muted:
             raise p.ProtocolError(p.ErrorCode.MUTED, "an instructor muted you; your message was not sent")
+        if message.id is not None:
+            seen = room.recent_ids.get((member.name, message.id))
+            if seen is not None:
+                # A resend of a message we already have (the ack was lost with the
+                # connection): acknowledge again, deliver nothing twice.
+                return [self._one(conn, {"type": "ack", "id": message.id, "seq": seen, "duplicate": True})]
         actions: list[Action] = []
         if room.typing.pop(member.name, None) is not None:
             actions.append(self._typing_update(room))
@@ -411,6 +423,9 @@ class Hub:
         }
         if message.id is not None:
             chat["id"] = message.id
+            room.recent_ids[(member.name, message.id)] = room.seq
+            if len(room.recent_ids) > RECENT_IDS:
+                del room.recent_ids[next(iter(room.recent_ids))]
         if self.history_size:
             room.history.append(chat)
             while len(room.history) > self.history_size:
