@@ -1,0 +1,207 @@
+"""Scripted chat participants that live inside the server, so a lesson has company.
+
+A :class:`ChatBot` joins a room through :meth:`ChatServer.attach_local
+<wslab.server.ChatServer.attach_local>`: the hub sees one more connection,
+with no socket and no second machine. When someone else says something the
+bot thinks for a moment, shows "Ada is typing…" for a moment, then answers::
+
+    server = wslab.start_server()
+    ada = wslab.add_bot(server, "Ada")            # answers everyone in "lobby"
+    echo = wslab.add_bot(server, "Echo Bot", reply=wslab.bots.echo_reply)
+
+Everything a bot does runs on the server's event loop (``deliver`` is called
+there, and its timers use that loop's ``call_later``); every delay is bounded
+by :data:`MAX_DELAY`. Bots never answer other bots, so two bots cannot talk
+forever, and at most :data:`MAX_PENDING` answers wait at once, so a flood of
+messages gets a few answers, not a flood back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from . import protocol as p
+from .runtime import ServerHandle
+from .server import ChatServer, LocalPeer
+
+__all__ = ["ChatBot", "add_bot", "remove_bot", "ada_reply", "echo_reply", "MAX_DELAY", "MAX_PENDING"]
+
+log = logging.getLogger("wslab.bots")
+
+MAX_DELAY = 5.0
+"""Longest a bot waits before typing, and types before answering, in seconds."""
+
+MAX_PENDING = 5
+"""Answers a bot keeps waiting at once; messages past that get none."""
+
+Reply = Callable[[str, str], "str | None"]
+
+_bots_by_server: weakref.WeakKeyDictionary[ChatServer, set[str]] = weakref.WeakKeyDictionary()
+
+
+def echo_reply(sender: str, content: str) -> str:
+    """The Echo Bot: says back what it heard."""
+    return f"Echo: {content}"
+
+
+def ada_reply(sender: str, content: str) -> str:
+    """Ada: greets greetings, answers questions, and repeats the rest back."""
+    words = content.lower().replace("!", " ").replace(",", " ").split()
+    if {"hi", "hello", "hey"} & set(words):
+        return f"Hello {sender}! I'm Ada, a bot living inside the server."
+    if content.rstrip().endswith("?"):
+        return f"Good question, {sender}. Try it in the next cell and see!"
+    return f"{sender}, you said: {content}"
+
+
+class ChatBot:
+    """A scripted participant in one room.
+
+    Args:
+        name: its display name (a valid chat name).
+        room: the room it joins.
+        reply: ``reply(sender, content) -> text or None``; None means stay quiet.
+        think: seconds between hearing a message and starting to type.
+        typing_for: seconds it shows as typing before the answer arrives.
+        greet: also welcome each person who joins.
+
+    Attributes: :attr:`joined` (True after the server's ``welcome``),
+    :attr:`heard` (``(sender, content)`` it was sent), :attr:`answered`
+    (the texts it sent), :attr:`errors` (``error`` frames it got).
+    """
+
+    def __init__(
+        self,
+        name: str = "Ada",
+        room: str = p.DEFAULT_ROOM,
+        *,
+        reply: Reply = ada_reply,
+        think: float = 0.3,
+        typing_for: float = 1.2,
+        greet: bool = False,
+    ) -> None:
+        self.name = p.validate_name(name)
+        self.room = p.validate_room(room)
+        self.reply = reply
+        self.think = min(max(0.0, think), MAX_DELAY)
+        self.typing_for = min(max(0.0, typing_for), MAX_DELAY)
+        self.greet = greet
+        self.joined = False
+        self.heard: list[tuple[str, str]] = []
+        self.answered: list[str] = []
+        self.errors: list[tuple[str, str]] = []
+        self._peer: LocalPeer | None = None
+        self._server: ChatServer | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------ on the server's loop
+
+    def attach(self, server: ChatServer) -> None:
+        """Join ``server`` (call on the server's loop). Raises if the name is taken."""
+        if self._peer is not None:
+            raise RuntimeError(f"{self.name} is already attached")
+        self._server = server
+        self._peer = server.attach_local(self._deliver, label=f"bot {self.name}")
+        _bots_by_server.setdefault(server, set()).add(self.name)
+        self._send({"type": "join", "name": self.name, "room": self.room})
+        if not self.joined:
+            name_errors = [m for c, m in self.errors if c in (p.ErrorCode.NAME_TAKEN, p.ErrorCode.NAME_INVALID)]
+            self.detach()
+            raise ValueError(name_errors[-1] if name_errors else f"{self.name} could not join {self.room!r}")
+
+    def detach(self) -> None:
+        """Leave the room (call on the server's loop). Safe to call twice."""
+        for task in list(self._pending):
+            task.cancel()
+        self._pending.clear()
+        peer, self._peer = self._peer, None
+        if peer is not None:
+            peer.close()
+        if self._server is not None:
+            _bots_by_server.get(self._server, set()).discard(self.name)
+        self.joined = False
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self._peer is not None:
+            self._peer.send(p.encode(message))
+
+    def _deliver(self, frame: str) -> None:
+        message = json.loads(frame)
+        kind = message.get("type")
+        if kind == "welcome":
+            self.joined = True
+        elif kind == "error":
+            self.errors.append((str(message.get("code")), str(message.get("message"))))
+        elif kind == "chat":
+            sender, content = message.get("sender"), message.get("content")
+            if sender == self.name or not isinstance(sender, str) or not isinstance(content, str):
+                return
+            if self._server is not None and sender in _bots_by_server.get(self._server, set()):
+                return  # bots do not answer bots
+            self.heard.append((sender, content))
+            self._schedule(sender, content)
+        elif kind == "presence" and self.greet and isinstance(message.get("joined"), str):
+            newcomer = message["joined"]
+            if self._server is None or newcomer not in _bots_by_server.get(self._server, set()):
+                self._schedule_text(f"Welcome to #{self.room}, {newcomer}!")
+
+    def _schedule(self, sender: str, content: str) -> None:
+        try:
+            text = self.reply(sender, content)
+        except Exception:
+            log.exception("bot %s failed to answer", self.name)
+            return
+        if text:
+            self._schedule_text(text)
+
+    def _schedule_text(self, text: str) -> None:
+        if len(self._pending) >= MAX_PENDING:
+            return
+        task = asyncio.get_running_loop().create_task(self._answer(text[: p.MAX_CONTENT_CHARS]))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _answer(self, text: str) -> None:
+        await asyncio.sleep(self.think)
+        self._send({"type": "typing", "typing": True})
+        await asyncio.sleep(self.typing_for)
+        self.answered.append(text)
+        self._send({"type": "chat", "content": text})
+
+    def __repr__(self) -> str:
+        state = "in" if self.joined else "not in"
+        return f"ChatBot({self.name!r}, {state} #{self.room})"
+
+
+def add_bot(server: ServerHandle | ChatServer, name: str = "Ada", room: str = p.DEFAULT_ROOM, **options: Any) -> ChatBot:
+    """Create a :class:`ChatBot` and have ``server`` host it; returns once it has joined.
+
+    ``server`` is what :func:`wslab.start_server` returned (the bot is attached
+    on the server's thread, waiting at most a few seconds) or a
+    :class:`ChatServer` when called on its own loop. ``options`` go to
+    :class:`ChatBot`.
+    """
+    bot = ChatBot(name, room, **options)
+    if isinstance(server, ServerHandle):
+
+        async def attach() -> None:
+            bot.attach(server.server)
+
+        server.call(attach(), timeout=5.0)
+    else:
+        bot.attach(server)
+    return bot
+
+
+def remove_bot(server: ServerHandle, bot: ChatBot) -> None:
+    """Have ``bot`` leave ``server`` (from any thread)."""
+
+    async def detach() -> None:
+        bot.detach()
+
+    server.call(detach(), timeout=5.0)
