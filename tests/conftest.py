@@ -54,3 +54,7 @@ def server_factory() -> Iterator[object]:
     yield factory
     for handle in started:
         handle.stop()
+
+
+# The corpus of wrong submissions is graded by tests, never run as notebooks by nbval.
+collect_ignore_glob = ["submissions/*", "submissions/**/*"]

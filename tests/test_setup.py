@@ -1,0 +1,57 @@
+"""The set-up promises: the README's two commands, CI calling the test one, environment.yml in step."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_command(marker: str) -> str:
+    """The single command in the README's code block that follows ``<!-- marker -->``."""
+    text = (ROOT / "README.md").read_text()
+    match = re.search(rf"<!-- {marker} -->\s*```(?:bash|sh)?\n(.+?)\n```", text, re.S)
+    assert match, f"README.md has no command block marked {marker}"
+    lines = [line for line in match.group(1).splitlines() if line.strip()]
+    assert len(lines) == 1, f"the {marker} block must be exactly one command, got {lines}"
+    return lines[0]
+
+
+def test_readme_gives_exactly_two_setup_commands() -> None:
+    course = readme_command("course-command")
+    tests = readme_command("test-command")
+    assert "jupyter lab" in course and '.[course]' in course
+    assert "pytest" in tests and '.[test]' in tests
+
+
+def test_ci_runs_the_readmes_test_command_verbatim() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert readme_command("test-command") in ci.splitlines()
+
+
+def _name(requirement: str) -> tuple[str, str]:
+    match = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*(.*)", requirement)
+    assert match, requirement
+    return match.group(1).lower().replace("_", "-"), match.group(2).replace(" ", "")
+
+
+def test_environment_yml_matches_pyproject() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = dict(_name(r) for r in project["dependencies"] + project["optional-dependencies"]["course"])
+    listed: dict[str, str] = {}
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        item = re.match(r"\s+- (.+)$", line)
+        if not item or item.group(1).endswith(":") or item.group(1).startswith("-e"):
+            continue
+        name, spec = _name(item.group(1))
+        if name not in ("python", "pip", "conda-forge"):
+            listed[name] = spec
+    assert listed == wanted
+
+
+def test_python_floor_is_the_same_everywhere() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11"
+    assert "python>=3.11" in (ROOT / "environment.yml").read_text()
