@@ -24,11 +24,13 @@ import hmac
 import html
 import logging
 import random
+import re
 import secrets
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -296,6 +298,8 @@ class ChatServer:
                 return connection.respond(HTTPStatus.OK, "ok\n")
             if path == "/":
                 return _html_response(HTTPStatus.OK, self.config.index_html or _INDEX)
+            if path.startswith("/static/"):
+                return _static_response(path[len("/static/") :])
             return _html_response(
                 HTTPStatus.NOT_FOUND,
                 _INDEX.replace("<h1>wslab server</h1>", f"<h1>Not found: {html.escape(path[:200])}</h1>"),
@@ -454,11 +458,32 @@ def _peer(ws: ServerConnection) -> str:
         return "a client"
 
 
-def _html_response(status: HTTPStatus, body: str) -> Response:
+STATIC_DIR = Path(__file__).with_name("static")
+"""Files served at ``GET /static/<name>`` (the browser chat page's script and style)."""
+
+_STATIC_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+_STATIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
+
+
+def _static_response(name: str) -> Response:
+    """A file straight from :data:`STATIC_DIR` (no sub-folders, no dot-files), or 404."""
+    content_type = _STATIC_TYPES.get(Path(name).suffix)
+    file = STATIC_DIR / name
+    if content_type is None or not _STATIC_NAME.match(name) or not file.is_file():
+        return _html_response(HTTPStatus.NOT_FOUND, "<!doctype html><title>Not found</title><h1>Not found</h1>")
+    return _html_response(HTTPStatus.OK, file.read_text(encoding="utf-8"), content_type)
+
+
+def _html_response(status: HTTPStatus, body: str, content_type: str = "text/html; charset=utf-8") -> Response:
     data = body.encode()
     headers = Headers(
         [
-            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Type", content_type),
             ("Content-Length", str(len(data))),
             ("Connection", "close"),
             ("Cache-Control", "no-store"),
