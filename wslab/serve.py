@@ -1,0 +1,303 @@
+"""``wslab serve``: one chat server for a whole classroom, in the foreground.
+
+It is the same :class:`~wslab.server.ChatServer` the notebooks run in the
+kernel, with the safeguards a room full of people needs:
+
+* bound to loopback by default; on any other address (``--host 0.0.0.0``) a
+  token is required, generated and printed when ``--token`` is not given, and
+  compared in constant time; a wrong or missing token closes the connection
+  with 4001;
+* browsers' ``Origin`` must be this server's own page or one of ``--origin``;
+* per-connection rate and size limits, unique names, slow consumers closed
+  with 4008 (all from :class:`~wslab.server.ServerConfig`);
+* ``GET /`` serves the browser chat page (``wslab/static/chat.html``);
+* Ctrl-C or SIGTERM closes every client with 1001 and exits with status 0.
+
+This is a command-line program, so it prints: the URLs to join when it starts,
+one line per notable server event, and a line when it stops.
+
+Exit status: 0 after Ctrl-C/SIGTERM, 1 if the port is taken or binding fails,
+2 for a bad option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import ipaddress
+import signal
+import socket
+import struct
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import quote, urlsplit
+
+from . import protocol as p
+from .server import ChatServer, PortInUseError, ServerConfig, ServerEvent, generate_token
+
+__all__ = [
+    "DEFAULT_PORT",
+    "STATIC_DIR",
+    "ServeOptions",
+    "add_arguments",
+    "chat_page",
+    "is_loopback",
+    "join_urls",
+    "options_from_args",
+    "run",
+    "serve",
+]
+
+DEFAULT_PORT = 8765
+"""The port ``wslab serve`` listens on unless told otherwise."""
+
+STATIC_DIR = Path(__file__).with_name("static")
+"""Where the browser chat page lives (package data)."""
+
+STOP_TIMEOUT = 5.0
+"""Seconds the shutdown may take: closing every client, then the listening socket."""
+
+
+def chat_page(room: str = p.DEFAULT_ROOM) -> str:
+    """The browser chat page (``wslab/static/chat.html``), opening ``room`` by default.
+
+    Suitable for :attr:`ServerConfig.index_html`; the page loads
+    ``/static/chat.js`` and ``/static/chat.css`` from the same server. Raises
+    :class:`~wslab.protocol.ProtocolError` for an invalid room name.
+    """
+    room = p.validate_room(room)
+    page = (STATIC_DIR / "chat.html").read_text(encoding="utf-8")
+    return page.replace("<body ", f'<body data-room="{html.escape(room)}" ', 1)
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach: 127.x, ``::1``, ``localhost``."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What ``wslab serve`` was asked for, validated; ``token_generated`` says where the token came from."""
+
+    config: ServerConfig
+    room: str
+    token_generated: bool
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``wslab serve``'s options to ``parser``."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "examples:\n"
+        "  wslab serve                           # this machine only, no token needed\n"
+        "  wslab serve --host 0.0.0.0            # the whole room: a token is generated and printed\n"
+        "  wslab serve --host 0.0.0.0 --token s3cret --room workshop\n"
+        "\nPress Ctrl-C to stop: every client is closed with code 1001 (going away)."
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; "
+        "0.0.0.0 for every learner on the network, which requires a token)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default: {DEFAULT_PORT}; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--token",
+        help="the secret learners need to join (?token=... in their URL); "
+        "off loopback one is generated when not given",
+    )
+    parser.add_argument(
+        "--room", default=p.DEFAULT_ROOM, help=f"the room the printed links open (default: {p.DEFAULT_ROOM})"
+    )
+    parser.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also accept browsers from this origin, e.g. http://localhost:8888 for JupyterLab "
+        "(repeatable; the chat page served here is always allowed)",
+    )
+
+
+def options_from_args(args: argparse.Namespace) -> ServeOptions:
+    """Validate parsed arguments into a :class:`ServeOptions`; raises :class:`ValueError` with a clear message."""
+    host = str(args.host).strip()
+    if not host:
+        raise ValueError("--host must not be empty")
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be 0 to 65535, got {args.port}")
+    try:
+        room = p.validate_room(args.room)
+    except p.ProtocolError as exc:
+        raise ValueError(f"--room: {exc.message}") from None
+    origins = tuple(_check_origin(origin) for origin in args.origin)
+    token = args.token
+    generated = False
+    if token is not None:
+        if not token or len(token) > 256 or any(ch.isspace() for ch in token):
+            raise ValueError("--token must be 1 to 256 characters with no spaces")
+    elif not is_loopback(host):
+        token, generated = generate_token(), True
+    config = ServerConfig(
+        host=host,
+        port=args.port,
+        token=token,
+        allowed_origins=origins,
+        index_html=chat_page(room),
+    )
+    return ServeOptions(config=config, room=room, token_generated=generated)
+
+
+def _check_origin(origin: str) -> str:
+    if origin == "*":
+        return origin
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or parts.query:
+        raise ValueError(
+            f"--origin {origin!r} is not an origin: write scheme://host[:port], e.g. http://localhost:8888"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def join_urls(host: str, port: int, token: str | None, room: str) -> list[tuple[str, str, str]]:
+    """Where learners join: ``(where, browser page URL, notebook chat URL)`` for each address.
+
+    A wildcard host (``0.0.0.0``, ``::``) lists this machine's own network
+    addresses, found without sending anything (or its hostname), then loopback.
+    """
+    query = f"?token={quote(token, safe='')}" if token else ""
+    page_query = f"{query}&room={room}" if query else f"?room={room}"
+    hosts: list[tuple[str, str]] = []
+    if host in ("0.0.0.0", "::", ""):
+        found = _interface_addresses() or [socket.gethostname()]
+        hosts += [("on the network", address) for address in found]
+        hosts.append(("on this machine", "127.0.0.1"))
+    else:
+        hosts.append(("on this machine" if is_loopback(host) else "on the network", host))
+    urls = []
+    for where, address in hosts:
+        shown = f"[{address}]" if ":" in address else address
+        urls.append((where, f"http://{shown}:{port}/{page_query}", f"ws://{shown}:{port}/chat{query}"))
+    return urls
+
+
+def _interface_addresses() -> list[str]:
+    """This machine's non-loopback IPv4 addresses (Linux ioctl; empty elsewhere). Sends no packets."""
+    addresses: list[str] = []
+    try:
+        import fcntl  # not on Windows: there the hostname is printed instead
+
+        names = [name for _, name in socket.if_nameindex()]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            for name in names:
+                try:
+                    packed = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))  # SIOCGIFADDR
+                except OSError:
+                    continue
+                address = socket.inet_ntoa(packed[20:24])
+                if not ipaddress.ip_address(address).is_loopback and address not in addresses:
+                    addresses.append(address)
+    except (ImportError, OSError, AttributeError):
+        pass
+    return addresses
+
+
+def _print_banner(options: ServeOptions, port: int, out: TextIO) -> None:
+    cfg = options.config
+    print(f"wslab serve: listening on {cfg.host}:{port}, room {options.room!r}", file=out)
+    for where, page_url, chat_url in join_urls(cfg.host, port, cfg.token, options.room):
+        print(f"  {f'Browser ({where}):':<30} {page_url}", file=out)
+        print(f"  {f'Notebook ({where}):':<30} {chat_url}  (room {options.room!r})", file=out)
+    if cfg.token is None:
+        print("  No token: only this machine can connect.", file=out)
+    elif options.token_generated:
+        print(f"  Token (generated, share it with the room): {cfg.token}", file=out)
+    else:
+        print("  Token: the one given with --token.", file=out)
+    if cfg.allowed_origins:
+        print(f"  Browser origins allowed besides this page: {', '.join(cfg.allowed_origins)}", file=out)
+    print("Press Ctrl-C to stop.", file=out, flush=True)
+
+
+def _print_event(event: ServerEvent, out: TextIO) -> None:
+    if event.kind in ("start",):
+        return
+    stamp = datetime.fromtimestamp(event.wall).strftime("%H:%M:%S")
+    print(f"[{stamp}] {event.kind}: {event.text}", file=out, flush=True)
+
+
+async def serve(options: ServeOptions, *, out: TextIO = sys.stdout, stop: asyncio.Event | None = None) -> int:
+    """Run the server until ``stop`` is set (by default: until SIGINT or SIGTERM); return the exit status.
+
+    Prints the join URLs once listening and a line per server event. On stop,
+    every client is closed with 1001 within :data:`STOP_TIMEOUT` seconds.
+    """
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    server = ChatServer(options.config)
+    try:
+        await server.start()
+    except PortInUseError as exc:
+        print(f"wslab serve: {exc.strerror}", file=sys.stderr, flush=True)
+        return 1
+    except OSError as exc:
+        print(f"wslab serve: cannot listen on {options.config.host}:{options.config.port}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    server.listeners.append(lambda event: _print_event(event, out))
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not on the main thread, or not supported here: rely on `stop`
+    try:
+        _print_banner(options, server.port, out)
+        await stop.wait()
+    finally:
+        clients = server.hub.connection_count()
+        print(f"wslab serve: stopping, closing {clients} chat client(s) with 1001 (going away)", file=out, flush=True)
+        try:
+            await asyncio.wait_for(server.stop(p.CLOSE_GOING_AWAY, "server shutting down"), STOP_TIMEOUT)
+        except asyncio.TimeoutError:
+            print("wslab serve: some connections did not close in time", file=sys.stderr, flush=True)
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+    print("wslab serve: stopped", file=out, flush=True)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point for ``wslab serve``: validate, then serve in the foreground with :func:`asyncio.run`."""
+    try:
+        options = options_from_args(args)
+    except ValueError as exc:
+        print(f"wslab serve: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        return asyncio.run(serve(options))
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m wslab.serve``: the same as ``wslab serve``."""
+    parser = argparse.ArgumentParser(prog="wslab serve", description="run the chat server for a classroom")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
