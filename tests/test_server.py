@@ -250,3 +250,34 @@ async def test_foreign_origins_are_refused(server_factory) -> None:  # type: ign
     for origin in (same, "http://teacher.example"):
         async with connect(handle.chat_url, origin=origin, open_timeout=WAIT):
             pass
+
+
+async def test_a_client_that_stops_reading_is_closed_and_the_others_get_everything(server_factory) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    handle = server_factory(slow_consumer_bytes=64 * 1024)
+    slow_seen = threading.Event()
+    handle.server.listeners.append(lambda event: slow_seen.set() if event.kind == "slow" else None)
+    good = await Peer.open(handle.chat_url)
+    await good.send({"type": "subscribe", "channel": "updates"})
+    await good.expect("subscribed")
+    # max_queue=1: the library stops reading the socket once one frame waits; we never call recv.
+    stalled = await Peer.open(handle.chat_url, max_queue=1)
+    await stalled.send({"type": "subscribe", "channel": "updates"})
+    payload = "x" * 8000
+
+    async def publish_many() -> None:
+        for i in range(1500):
+            handle.server.publish("updates", {"n": i, "pad": payload})
+            await asyncio.sleep(0)  # let the server loop write
+
+    # Publish from another thread so that this loop keeps reading for the good client.
+    publishing = asyncio.ensure_future(asyncio.to_thread(handle.call, publish_many(), 30))
+    received = []
+    while len(received) < 1500:
+        received.append((await good.expect("update"))["data"]["n"])
+    await asyncio.wait_for(publishing, WAIT)
+    assert await asyncio.to_thread(slow_seen.wait, 10), "the stalled client was not noticed"
+    assert received == list(range(1500))
+    assert any("closing with 4008" in e.text for e in handle.events())
+    await good.close()
