@@ -1,0 +1,215 @@
+"""The chat window: messages with sender, content and timestamp, an input, a send button, who is typing."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import ipywidgets as widgets
+
+from .. import protocol as p
+from ..clock import SYSTEM_CLOCK, Clock
+from ..models import ChatModel, TypingNotifier
+from ._html import esc, running_loop
+
+__all__ = ["ChatUI", "with_token"]
+
+
+def with_token(url: str, token: str | None) -> str:
+    """``url`` with ``?token=...`` added (replacing one already there); unchanged for None."""
+    if not token:
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "token"] + [("token", token)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class ChatUI(widgets.VBox):
+    """A chat window joined to a room of a wslab server.
+
+    ``ChatUI(url, name, room="lobby", token=None)`` connects a
+    :class:`wslab.ReconnectingClient` to ``url`` (``ws://host:port/chat``, a
+    classroom server's address works the same; ``token`` is added to the URL
+    as ``?token=``), joins ``room`` as ``name`` and shows what happens there.
+    Typing sends ``typing`` frames by the rules of
+    :class:`~wslab.models.TypingNotifier`; the button (or :meth:`send`) sends
+    the input as a ``chat`` with an ``id``, so a message sent while offline
+    waits in the client's queue and is never delivered twice. Messages not
+    yet confirmed by the server show greyed, marked "sending…".
+
+    Everything people typed is shown as text: ``<script>`` stays literal.
+    :attr:`model` holds the state (a :class:`~wslab.models.ChatModel`);
+    :meth:`transcript` returns it as lines of text.
+    """
+
+    def __init__(
+        self,
+        url: str | None,
+        name: str,
+        room: str = p.DEFAULT_ROOM,
+        token: str | None = None,
+        *,
+        client: Any = None,
+        clock: Clock = SYSTEM_CLOCK,
+        idle: float = 2.0,
+        start: bool = True,
+    ) -> None:
+        p.validate_name(name)
+        p.validate_room(room)
+        self.name, self.room = name, room
+        self.clock = clock
+        self.model = ChatModel(me=name)
+        self.notifier = TypingNotifier(clock, idle=idle)
+        self.pending: dict[str, str] = {}
+        self.connection = "connecting"
+        self._prefix = secrets.token_hex(4)
+        self._count = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop = running_loop()
+
+        self.status = widgets.HTML()
+        self.messages = widgets.HTML()
+        self.typing_line = widgets.HTML()
+        self.input = widgets.Text(placeholder=f"Message #{room} as {name}", continuous_update=True,
+                                  layout=widgets.Layout(flex="1 1 auto", width="auto"))
+        self.button = widgets.Button(description="Send", button_style="primary", icon="paper-plane",
+                                     layout=widgets.Layout(width="90px"))
+        self.input.add_class("wslab-chat-input")
+        self.button.add_class("wslab-chat-send")
+        self.messages.add_class("wslab-chat-messages")
+        self.typing_line.add_class("wslab-chat-typing")
+        super().__init__([self.status, self.messages, self.typing_line, widgets.HBox([self.input, self.button])],
+                         layout=widgets.Layout(width="100%", max_width="720px"))
+        self.add_class("wslab-chat")
+
+        self.input.observe(self._on_input, names="value")
+        self.button.on_click(lambda _button: self.send())
+        self.model.observe(lambda _kind: self._render())
+
+        if client is None:
+            if url is None:
+                raise ValueError("ChatUI needs the server's chat URL, e.g. server.chat_url")
+            from ..reconnect import ReconnectingClient  # the client module; imported late on purpose
+
+            client = ReconnectingClient(with_token(url, token))
+        self.client = client
+        client.on("message", self._on_message)
+        client.on("connect", lambda *a: self._set_connection("connected"))
+        client.on("disconnect", lambda *a: self._set_connection("offline, reconnecting…"))
+        client.join(name, room)
+        self._render()
+        if start:
+            client.start()
+
+    # ------------------------------------------------------------ events in
+
+    def _on_message(self, message: Any, *rest: Any) -> None:
+        if isinstance(message, dict) and message.get("type") == "chat" and message.get("sender") == self.name:
+            self.pending.pop(str(message.get("id")), None)
+        if isinstance(message, dict) and message.get("type") == "error" and message.get("code") == p.ErrorCode.NAME_TAKEN:
+            self.connection = "name taken"
+        self.model.apply(message)
+
+    def _set_connection(self, text: str) -> None:
+        self.connection = text
+        self._render()
+
+    def _on_input(self, change: dict[str, Any]) -> None:
+        for frame in self.notifier.keystroke(change["new"]):
+            self.client.send(frame)
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        if self._loop is None or self._loop.is_closed():
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        deadline = self.notifier.next_deadline()
+        if deadline is not None:
+            delay = max(0.05, deadline - self.clock.monotonic())
+            self._timer = self._loop.call_later(delay, self.tick)
+
+    def tick(self) -> None:
+        """Send ``typing: false`` if the keys have been idle long enough (called by a timer)."""
+        self._timer = None
+        for frame in self.notifier.tick():
+            self.client.send(frame)
+        self._arm_timer()
+
+    # ------------------------------------------------------------ actions
+
+    def send(self, text: str | None = None) -> str | None:
+        """Send ``text`` (by default the input's text, which is then cleared); returns its id.
+
+        Empty text sends nothing; text over the limit is refused with a note.
+        """
+        content = self.input.value if text is None else text
+        if not content.strip():
+            return None
+        if len(content) > p.MAX_CONTENT_CHARS:
+            self.model.errors.append(("too-long", f"{len(content)} characters; the limit is {p.MAX_CONTENT_CHARS}"))
+            self._render()
+            return None
+        for frame in self.notifier.sent():
+            self.client.send(frame)
+        self._count += 1
+        id_ = f"{self._prefix}-{self._count}"
+        self.pending[id_] = content
+        self.client.send({"type": "chat", "content": content, "id": id_})
+        if text is None:
+            self.input.value = ""
+        self._render()
+        return id_
+
+    def leave(self) -> None:
+        """Leave the room: close the connection (the widget stays, showing the last state)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self.client.close()
+        self._set_connection("closed")
+
+    # ------------------------------------------------------------ view
+
+    def transcript(self, times: bool = False) -> list[str]:
+        """The messages as ``"Ada: hello"`` lines (with ``[HH:MM:SS]`` first if ``times``)."""
+        return [(f"[{m.time}] " if times else "") + f"{m.sender}: {m.content}" for m in self.model.messages]
+
+    def _render(self) -> None:
+        model = self.model
+        online = ", ".join(esc(n) for n in model.online) or "nobody yet"
+        error = ""
+        if model.errors:
+            code, text = model.errors[-1]
+            error = f' · <span style="color:#c9302c">{esc(code)}: {esc(text)}</span>'
+        self.status.value = (
+            f'<div style="font-family:sans-serif;font-size:13px"><b>#{esc(model.room or self.room)}</b> '
+            f"as <b>{esc(self.name)}</b> · {esc(self.connection)} · online: {online}{error}</div>"
+        )
+        rows = []
+        for m in model.messages[-200:]:
+            mine = m.sender == self.name
+            rows.append(
+                f'<div class="wslab-msg" style="margin:2px 0">'
+                f'<span style="color:#888;font-size:11px">{esc(m.time)}</span> '
+                f'<b style="color:{"#1f5fa0" if mine else "#333"}">{esc(m.sender)}</b>: '
+                f'<span class="wslab-content">{esc(m.content)}</span></div>'
+            )
+        for content in self.pending.values():
+            rows.append(
+                f'<div class="wslab-msg wslab-pending" style="margin:2px 0;color:#999">'
+                f"<b>{esc(self.name)}</b>: {esc(content)} <i>(sending…)</i></div>"
+            )
+        body = "".join(rows) or '<div style="color:#999">No messages yet.</div>'
+        self.messages.value = (
+            '<div style="font-family:sans-serif;font-size:14px;border:1px solid #ddd;border-radius:4px;'
+            f'padding:6px;height:16em;overflow-y:auto;white-space:pre-wrap">{body}</div>'
+        )
+        self.typing_line.value = (
+            f'<div style="font-family:sans-serif;font-size:12px;color:#666;height:1.4em">'
+            f"{esc(model.typing_text())}</div>"
+        )
+
+    def __repr__(self) -> str:
+        return f"ChatUI(name={self.name!r}, room={self.room!r})"

@@ -1,0 +1,85 @@
+"""A live dashboard: subscribe to a channel of ``update`` frames and show them as they arrive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..models import DashboardModel
+from ._html import esc, sparkline
+
+__all__ = ["Dashboard"]
+
+
+class Dashboard(widgets.VBox):
+    """The latest value of a channel, its change, a sparkline and counts, live.
+
+    ``Dashboard(url)`` connects a :class:`wslab.ReconnectingClient` and
+    subscribes to ``channel`` (again after every reconnect): the seed's last
+    lines, ``ws.on("connect", () => ws.send({type: "subscribe", channel:
+    "updates"}))`` and ``ws.on("update", data => updateUI(data))``. Pass
+    ``client=`` to show a client you made yourself. :attr:`model` is the
+    :class:`~wslab.models.DashboardModel` drawn.
+    """
+
+    def __init__(self, url: str | None = None, *, client: Any = None, channel: str = "updates",
+                 value_key: str = "price", title: str | None = None, window: int = 60, start: bool = True) -> None:
+        self.model = DashboardModel(channel, window=window, value_key=value_key)
+        self.title = title or channel
+        self.headline = widgets.HTML()
+        self.chart = widgets.HTML()
+        self.footer = widgets.HTML()
+        super().__init__([self.headline, self.chart, self.footer])
+        self.add_class("wslab-dashboard")
+        self.model.observe(lambda _kind: self._render())
+        if client is None:
+            if url is None:
+                raise ValueError("Dashboard needs a URL (e.g. server.chat_url) or a client")
+            from ..reconnect import ReconnectingClient  # imported late on purpose
+
+            client = ReconnectingClient(url)
+        self.client = client
+        client.on("message", self._on_message)
+        client.subscribe(channel)
+        self._render()
+        if start and url is not None:
+            client.start()
+
+    def _on_message(self, message: Any, *rest: Any) -> None:
+        if isinstance(message, dict):
+            self.model.apply(message)
+
+    def _render(self) -> None:
+        model = self.model
+        latest = model.latest
+        if latest is None:
+            value_html = '<span style="color:#999">waiting for the first update…</span>'
+        else:
+            data = latest.data if isinstance(latest.data, dict) else {"value": latest.data}
+            value = model.value(latest)
+            change = data.get("change")
+            colour = "#5cb85c" if isinstance(change, (int, float)) and change >= 0 else "#d9534f"
+            arrow = "▲" if colour == "#5cb85c" else "▼"
+            change_html = (
+                f' <span style="color:{colour}">{arrow} {esc(change)}</span>' if isinstance(change, (int, float)) else ""
+            )
+            label = esc(data.get("symbol", model.value_key))
+            value_html = f"<b>{label}</b> <span style='font-size:22px'>{esc(value if value is not None else data)}</span>{change_html}"
+        self.headline.value = (
+            f'<div style="font-family:sans-serif"><div style="color:#666;font-size:12px">'
+            f"#{esc(self.title)}{' · subscribed' if model.subscribed else ''}</div>{value_html}</div>"
+        )
+        self.chart.value = sparkline(model.values)
+        last = esc(latest.timestamp) if latest else "–"
+        self.footer.value = (
+            f'<div style="font-family:sans-serif;font-size:12px;color:#666">{model.received} update(s), '
+            f"{model.missed} missed · last at {last}</div>"
+        )
+
+    def stop(self) -> None:
+        """Close the connection; the dashboard keeps showing the last values."""
+        self.client.close()
+
+    def __repr__(self) -> str:
+        return f"Dashboard(channel={self.model.channel!r})"
