@@ -15,6 +15,8 @@ from .protocol import ProtocolError
 from .runtime import ServerHandle, running_servers, start_server, stop_all
 from .server import ChatServer, PortInUseError, ServerConfig
 from .typing_text import typing_text
+from .bots import ChatBot, add_bot
+from .models import ChatModel, TypingNotifier
 
 __version__ = "0.1.0"
 
@@ -31,5 +33,24 @@ __all__ = [
     "start_server",
     "stop_all",
     "typing_text",
+    "ChatBot",
+    "add_bot",
+    "ChatModel",
+    "TypingNotifier",
+    "ChatUI",
+    "Dashboard",
+    "ReadyStateLight",
+    "TimelinePlot",
     "__version__",
 ]
+
+_WIDGETS = frozenset({"ChatUI", "Dashboard", "ReadyStateLight", "TimelinePlot"})
+
+
+def __getattr__(name: str) -> object:
+    # The widgets import ipywidgets: only when a lesson asks for them, not for `wslab serve`.
+    if name in _WIDGETS:
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'wslab' has no attribute {name!r}")
