@@ -15,6 +15,10 @@ from .protocol import ProtocolError
 from .runtime import ServerHandle, running_servers, start_server, stop_all
 from .server import ChatServer, PortInUseError, ServerConfig
 from .typing_text import typing_text
+from .backoff import Backoff, BackoffPolicy, seed_backoff, should_reconnect
+from .client import CloseEvent, DOMSyntaxError, Event, InvalidAccessError, InvalidStateError, MessageEvent, WebSocket
+from .reconnect import ClientClosedError, QueueFullError, ReconnectingClient
+from .seed_client import SeedClient
 from .bots import ChatBot, add_bot
 from .models import ChatModel, TypingNotifier
 
@@ -33,6 +37,21 @@ __all__ = [
     "start_server",
     "stop_all",
     "typing_text",
+    "Backoff",
+    "BackoffPolicy",
+    "seed_backoff",
+    "should_reconnect",
+    "WebSocket",
+    "Event",
+    "MessageEvent",
+    "CloseEvent",
+    "InvalidStateError",
+    "InvalidAccessError",
+    "DOMSyntaxError",
+    "ReconnectingClient",
+    "QueueFullError",
+    "ClientClosedError",
+    "SeedClient",
     "ChatBot",
     "add_bot",
     "ChatModel",
