@@ -1,0 +1,282 @@
+"""The browser chat page (``GET /``) in headless Chromium: chat, typing, escaping, reconnects.
+
+Each test starts its own server (``server_factory``) serving the page with a
+token, and opens pages in separate browser contexts (separate people). Every
+wait is Playwright's ``expect`` with a timeout; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wslab.runtime import ServerHandle
+from wslab.serve import chat_page
+from wslab.typing_text import typing_text
+
+pytestmark = pytest.mark.browser
+
+TOKEN = "classroom-token"
+WAIT_MS = 15_000
+"""Bound on any single wait for the page (a busy 2-core CI machine)."""
+
+
+def _expect() -> Any:
+    from playwright.sync_api import expect
+
+    return expect
+
+
+class ChatPage:
+    """One person in one browser context, with what their page logged."""
+
+    def __init__(self, page: Any, name: str) -> None:
+        self.page = page
+        self.name = name
+        self.errors: list[str] = []
+        self.sent: list[dict[str, Any]] = []
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("console", self._console)
+        page.on("websocket", self._watch)
+
+    def _console(self, message: Any) -> None:
+        # The browser itself logs each refused connection while the server is down; that is expected.
+        if message.type == "error" and not message.text.startswith("WebSocket connection to "):
+            self.errors.append(message.text)
+
+    def _watch(self, ws: Any) -> None:
+        def sent(payload: Any) -> None:
+            try:
+                self.sent.append(json.loads(payload))
+            except (TypeError, ValueError):
+                pass
+
+        ws.on("framesent", sent)
+
+    @property
+    def status(self) -> Any:
+        return self.page.locator("#status")
+
+    @property
+    def messages(self) -> Any:
+        return self.page.locator("#messages li.message")
+
+    def say(self, text: str) -> None:
+        self.page.fill("#message-input", text)
+        self.page.press("#message-input", "Enter")
+
+    def seqs(self) -> list[int]:
+        return [int(s) for s in self.page.eval_on_selector_all("#messages li.message", "els => els.map(e => e.dataset.seq)")]
+
+    def contents(self) -> list[str]:
+        return self.page.eval_on_selector_all("#messages li.message .content", "els => els.map(e => e.textContent)")
+
+    def wait_online(self) -> None:
+        expect = _expect()
+        expect(self.status).to_have_attribute("data-state", "online", timeout=WAIT_MS)
+        expect(self.page.locator("#join-form")).to_be_hidden()
+        expect(self.page.locator("#message-input")).to_be_visible()
+
+
+@pytest.fixture
+def chat_server(server_factory: Callable[..., ServerHandle]) -> ServerHandle:
+    return server_factory(token=TOKEN, index_html=chat_page(), typing_timeout=5.0)
+
+
+@pytest.fixture
+def open_chat(browser: Any, chat_server: ServerHandle) -> Iterator[Callable[..., ChatPage]]:
+    contexts: list[Any] = []
+    opened: list[ChatPage] = []
+
+    def open_chat(name: str, *, token: str | None = TOKEN, join: bool = True) -> ChatPage:
+        context = browser.new_context(viewport={"width": 900, "height": 700})
+        contexts.append(context)
+        chat = ChatPage(context.new_page(), name)
+        opened.append(chat)
+        query = f"?token={token}" if token else ""
+        chat.page.goto(chat_server.http_url + query, timeout=WAIT_MS)
+        if join:
+            chat.page.fill("#name-input", name)
+            chat.page.click("#join-form button")
+            chat.wait_online()
+        return chat
+
+    yield open_chat
+    for context in contexts:
+        context.close()
+    for chat in opened:
+        assert chat.errors == [], f"{chat.name}'s page logged errors: {chat.errors}"
+
+
+def test_two_pages_chat(open_chat: Callable[..., ChatPage], artifacts: Path) -> None:
+    expect = _expect()
+    ada, bob = open_chat("Ada"), open_chat("Bob")
+    expect(ada.page.locator("#online-list li")).to_have_text(["Ada", "Bob"], timeout=WAIT_MS)
+
+    ada.say("Hello Bob, can you see this?")
+    bob.say("Loud and clear, Ada.")
+    for chat in (ada, bob):
+        expect(chat.messages).to_have_count(2, timeout=WAIT_MS)
+        expect(chat.messages.locator(".sender")).to_have_text(["Ada", "Bob"])
+        expect(chat.messages.locator(".content")).to_have_text(["Hello Bob, can you see this?", "Loud and clear, Ada."])
+        times = chat.page.eval_on_selector_all("#messages time", "els => els.map(e => [e.dateTime, e.textContent])")
+        assert all(iso.endswith("Z") and shown for iso, shown in times), times
+    assert ada.seqs() == bob.seqs() == [1, 2]
+    bob.page.screenshot(path=str(artifacts / "chat-two-pages.png"))
+
+
+def test_typing_shows_and_clears(open_chat: Callable[..., ChatPage], artifacts: Path) -> None:
+    expect = _expect()
+    ada, bob, cy = open_chat("Ada"), open_chat("Bob"), open_chat("Cy")
+
+    ada.page.locator("#message-input").press_sequentially("hello there", delay=20)
+    expect(bob.page.locator("#typing")).to_have_text("Ada is typing…", timeout=WAIT_MS)
+    expect(ada.page.locator("#typing")).to_have_text("")  # you are not told about yourself
+    typing_frames = [m for m in ada.sent if m.get("type") == "typing" and m.get("typing") is True]
+    assert len(typing_frames) == 1, "typing: true is sent once, not on every key"
+
+    bob.page.locator("#message-input").press_sequentially("hi", delay=20)
+    expect(cy.page.locator("#typing")).to_have_text("Ada and Bob are typing…", timeout=WAIT_MS)
+    cy.page.screenshot(path=str(artifacts / "chat-typing.png"))
+
+    ada.page.press("#message-input", "Enter")  # sending clears Ada at once
+    expect(cy.page.locator("#typing")).to_have_text("Bob is typing…", timeout=WAIT_MS)
+    # Bob stops typing: his page sends typing false after ~2 s idle, long before the server's 5 s expiry.
+    expect(cy.page.locator("#typing")).to_have_text("", timeout=4_500)
+    assert {"type": "typing", "typing": False} in bob.sent
+    expect(cy.messages.locator(".content")).to_have_text(["hello there"])
+
+
+def test_user_content_renders_as_text(open_chat: Callable[..., ChatPage], artifacts: Path) -> None:
+    expect = _expect()
+    ada, bob = open_chat("Ada"), open_chat("Bob")
+    attacks = [
+        "<script>window.__pwned = 'script'</script>",
+        "<img src=x onerror=\"window.__pwned = 'img'\">",
+        "<b>not bold</b> & &amp; \u202e",
+    ]
+    for attack in attacks:
+        ada.say(attack)
+    for chat in (ada, bob):
+        expect(chat.messages.locator(".content")).to_have_text(attacks, timeout=WAIT_MS)
+        assert chat.page.locator("#messages img, #messages script, #messages b").count() == 0
+        assert chat.page.evaluate("window.__pwned") is None
+    bob.page.screenshot(path=str(artifacts / "chat-escaping.png"))
+
+
+def test_outage_reconnects_and_catches_up_without_duplicates(
+    open_chat: Callable[..., ChatPage], chat_server: ServerHandle, artifacts: Path
+) -> None:
+    expect = _expect()
+    ada, bob = open_chat("Ada"), open_chat("Bob")
+    ada.say("before the outage 1")
+    bob.say("before the outage 2")
+    for chat in (ada, bob):
+        expect(chat.messages).to_have_count(2, timeout=WAIT_MS)
+
+    chat_server.outage(4.0)  # closes every client with 1012; back on the same port after 4 s
+    for chat in (ada, bob):
+        expect(chat.status).to_have_attribute("data-state", "reconnecting", timeout=WAIT_MS)
+    # While the pages are away, the room goes on: a tutor inside the server posts three messages...
+    _post_as(chat_server, "Tutor", [f"while you were away {i}" for i in range(1, 4)])
+    # ...and Ada sends one, which waits in her outbox instead of being dropped (the seed dropped it).
+    ada.say("sent while offline")
+    expect(ada.page.locator("#pending")).to_have_text("1 message waiting to be sent")
+    ada.page.screenshot(path=str(artifacts / "chat-outage.png"))
+
+    for chat in (ada, bob):
+        chat.wait_online()
+        expect(chat.messages).to_have_count(6, timeout=WAIT_MS)
+    expect(ada.page.locator("#pending")).to_have_text("")
+    for chat in (ada, bob):
+        assert chat.seqs() == [1, 2, 3, 4, 5, 6], chat.seqs()
+        contents = chat.contents()
+        assert contents[:5] == [
+            "before the outage 1",
+            "before the outage 2",
+            "while you were away 1",
+            "while you were away 2",
+            "while you were away 3",
+        ]
+        assert contents[5] == "sent while offline"
+        rejoins = [m for m in chat.sent if m.get("type") == "join" and "since" in m]
+        assert rejoins and rejoins[0]["since"] == 2, rejoins  # catch-up asked only for what was missed
+    # The room's history agrees: one copy of everything.
+    history = chat_server.server.hub.history("lobby")
+    assert [m["seq"] for m in history] == [1, 2, 3, 4, 5, 6]
+    bob.page.screenshot(path=str(artifacts / "chat-after-outage.png"))
+
+
+def test_final_close_codes_stop_reconnecting(open_chat: Callable[..., ChatPage], chat_server: ServerHandle) -> None:
+    expect = _expect()
+    stranger = open_chat("Eve", token="wrong", join=False)
+    stranger.page.fill("#name-input", "Eve")
+    stranger.page.click("#join-form button")
+    expect(stranger.status).to_have_attribute("data-state", "closed", timeout=WAIT_MS)
+    expect(stranger.status).to_contain_text("refused the token")
+
+    ada = open_chat("Ada")
+    chat_server.kick("lobby", "Ada")
+    expect(ada.status).to_have_attribute("data-state", "closed", timeout=WAIT_MS)
+    expect(ada.status).to_contain_text("removed you")
+    assert chat_server.snapshot("lobby").online == ()
+
+
+def test_taken_name_asks_again(open_chat: Callable[..., ChatPage]) -> None:
+    expect = _expect()
+    open_chat("Ada")
+    second = open_chat("Ada", join=False)
+    second.page.fill("#name-input", "Ada")
+    second.page.click("#join-form button")
+    expect(second.page.locator("#join-error")).to_contain_text("already in room", timeout=WAIT_MS)
+    second.page.fill("#name-input", "Ada 2")
+    second.page.click("#join-form button")
+    second.wait_online()
+
+
+def test_pure_pieces_match_their_python_twins(open_chat: Callable[..., ChatPage]) -> None:
+    page = open_chat("Ada", join=False).page
+    cases = [[], ["Ada"], ["Bob"], ["Ada", "Bob"], ["Bob", "Cy"], ["Bob", "Cy", "Di"], ["Bob", "Bob"], ["Bob", "Cy", "Ada"]]
+    got = page.evaluate("cases => cases.map(c => wslab.typingText(c, 'Ada'))", cases)
+    assert got == [typing_text(c, me="Ada") for c in cases]
+
+    delays = page.evaluate(
+        """() => {
+            const b = new wslab.Backoff({random: () => 0});
+            const first = [b.next(), b.next(), b.next(), b.next(), b.next(), b.next(), b.next()];
+            b.closed(100);            // opened then closed at once: no reset
+            const after_flap = b.next();
+            b.closed(60000);          // stayed up a minute: reset
+            return {first, after_flap, after_stable: b.next()};
+        }"""
+    )
+    assert delays == {"first": [1000, 2000, 4000, 8000, 16000, 30000, 30000], "after_flap": 30000, "after_stable": 1000}
+
+    seqs = page.evaluate("() => { const l = new wslab.SeqLog(); return [3, 4, 4, 2, 3, 5].map(s => l.accept(s)).concat([l.last]); }")
+    assert seqs == [True, True, False, True, False, True, 5]
+
+    typing = page.evaluate(
+        """() => {
+            const t = new wslab.TypingSender({idle: 2000, refresh: 3000});
+            return [t.input(0), t.input(100), t.tick(1000), t.input(3100), t.tick(5000), t.tick(5100),
+                    t.input(6000), t.sent(), t.sent()];
+        }"""
+    )
+    assert typing == [True, None, None, True, None, False, True, False, None]
+
+
+def _post_as(handle: ServerHandle, name: str, contents: list[str]) -> None:
+    """Post chat messages from an in-server participant (works while the port is down)."""
+
+    async def post() -> None:
+        peer = handle.server.attach_local(lambda frame: None, label=name)
+        peer.send(json.dumps({"type": "join", "name": name, "room": "lobby"}))
+        for content in contents:
+            peer.send(json.dumps({"type": "chat", "content": content}))
+        peer.close()
+
+    handle.call(post())
