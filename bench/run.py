@@ -1,0 +1,485 @@
+"""wslab's chat hub against raw websockets, python-socketio and Node's ws, side by side.
+
+    python bench/run.py            # 3 repetitions, writes docs/benchmarks.md (a few minutes)
+    python bench/run.py --quick    # 1 short repetition, results in bench/results/ only (< 60 s)
+
+Each repetition starts every server in a subprocess of its own (order rotated
+from one repetition to the next), drives it with the same load client
+(``bench/peers_load.py``, another subprocess) through every scenario, and stops it.
+Server CPU time and memory are read from the server process's own ``/proc``
+entries. Figures are medians over repetitions with their min-max spread, and
+ratios are taken per repetition against raw websockets of the same repetition
+(the median of those paired ratios is shown), because this machine is shared
+and its speed drifts over minutes.
+
+Node's peer (``bench/relay.js``) needs ``ws``, which this script installs with
+``npm install`` into ``bench/node_modules``; without node/npm, or if the
+install fails, Node's column is skipped with a message saying why.
+
+Every wait has a timeout and every subprocess is stopped on the way out,
+including on Ctrl-C. Raw results go to ``bench/results/`` (ignored by git).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import selectors
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+DOCS = ROOT / "docs" / "benchmarks.md"
+RESULTS = BENCH / "results"
+PY = sys.executable
+
+FULL_PLAN = {
+    "fanout_n": [500, 100],
+    "burst_messages": 200,
+    "paced_messages": {"500": 200, "100": 100},
+    "paced_rate": 20.0,
+    "echo_count": 1000,
+    "echo_clients": 50,
+    "echo_each": 200,
+    "setup_concurrency": 20,
+}
+QUICK_PLAN = {
+    "fanout_n": [500, 100],
+    "burst_messages": 50,
+    "paced_messages": {"500": 40, "100": 20},
+    "paced_rate": 20.0,
+    "echo_count": 300,
+    "echo_clients": 50,
+    "echo_each": 40,
+    "setup_concurrency": 20,
+}
+COMPRESSION_PLAN = {"deflate_n": 250, "burst_messages": 200, "echo_clients": 50, "echo_each": 100, "setup_concurrency": 20}
+QUICK_COMPRESSION_PLAN = {**COMPRESSION_PLAN, "burst_messages": 50, "echo_each": 40}
+
+KINDS = ["hub", "raw", "sio", "node"]
+LABELS = {
+    "hub": "wslab hub",
+    "raw": "raw websockets",
+    "sio": "python-socketio",
+    "node": "Node ws",
+    "hub+deflate": "wslab hub, deflate",
+    "raw+deflate": "raw websockets, deflate",
+}
+
+# (section, label, scenario, metric, unit, higher_is_better)
+ROWS = [
+    ("Echo", "1 client round trip p50", "echo1", "rtt_p50_us", "µs", False),
+    ("Echo", "1 client round trip p99", "echo1", "rtt_p99_us", "µs", False),
+    ("Echo", "50 clients, messages/s", "echo50", "msgs_per_s", "msg/s", True),
+    ("Echo", "50 clients, server CPU per message", "echo50", "cpu_us_per_msg", "µs", False),
+]
+for _n in (500, 100):
+    ROWS += [
+        (f"Fan-out N={_n}, burst", "deliveries/s", f"burst{_n}", "deliveries_per_s", "/s", True),
+        (f"Fan-out N={_n}, burst", "server CPU per delivery", f"burst{_n}", "cpu_us_per_delivery", "µs", False),
+        (f"Fan-out N={_n}, burst", "delivery latency p50", f"burst{_n}", "lat_p50_ms", "ms", False),
+        (f"Fan-out N={_n}, burst", "delivery latency p99", f"burst{_n}", "lat_p99_ms", "ms", False),
+        (f"Fan-out N={_n}, paced 20 msg/s", "server CPU per delivery", f"paced{_n}", "cpu_us_per_delivery", "µs", False),
+        (f"Fan-out N={_n}, paced 20 msg/s", "delivery latency p50", f"paced{_n}", "lat_p50_ms", "ms", False),
+        (f"Fan-out N={_n}, paced 20 msg/s", "delivery latency p99", f"paced{_n}", "lat_p99_ms", "ms", False),
+    ]
+ROWS += [
+    ("Connections (500, 20 at a time)", "setup rate (open + join)", "setup", "setup_per_s", "conn/s", True),
+    ("Connections (500, 20 at a time)", "server CPU per setup", "setup", "setup_cpu_us", "µs", False),
+    ("Connections (500, 20 at a time)", "server memory per idle connection", "setup", "rss_per_conn_kib", "KiB", False),
+]
+
+_children: list[subprocess.Popen[Any]] = []
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def raise_nofile(want: int = 65536) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+# ---------------------------------------------------------------- subprocesses
+
+
+def stop_child(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    if proc.poll() is None:
+        try:
+            if proc.stdin:
+                proc.stdin.close()
+        except OSError:
+            pass
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    if proc in _children:
+        _children.remove(proc)
+
+
+def stop_all_children() -> None:
+    for proc in list(_children):
+        stop_child(proc, 5.0)
+
+
+def start_server(kind: str, log_path: Path) -> tuple[subprocess.Popen[Any], int]:
+    """Start one server subprocess and wait (bounded) for its ``READY <port>`` line."""
+    base, _, variant = kind.partition("+")
+    if base == "node":
+        cmd = ["node", str(BENCH / "relay.js")]
+    else:
+        cmd = [PY, str(BENCH / "servers.py"), base] + (["--compression", variant] if variant else [])
+    errors = open(log_path, "ab")
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, cwd=ROOT)
+    errors.close()
+    _children.append(proc)
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + 20
+    line = b""
+    while time.monotonic() < deadline and not line.endswith(b"\n"):
+        if not sel.select(max(0.0, deadline - time.monotonic())):
+            break
+        chunk = os.read(proc.stdout.fileno(), 1)
+        if not chunk:
+            break
+        line += chunk
+    sel.close()
+    text = line.decode(errors="replace").strip()
+    if not text.startswith("READY "):
+        stop_child(proc)
+        raise RuntimeError(f"{kind} server did not start (got {text!r}); see {log_path}")
+    return proc, int(text.split()[1])
+
+
+def run_block(kind: str, plan: dict[str, Any], log_path: Path, timeout: float) -> dict[str, Any]:
+    """One server, one load-client process, every scenario of ``plan``."""
+    try:
+        server, port = start_server(kind, log_path)
+    except RuntimeError as exc:
+        return {"error": str(exc)}
+    try:
+        client = subprocess.Popen(
+            [PY, str(BENCH / "peers_load.py"), "--kind", kind.partition("+")[0], "--port", str(port),
+             "--server-pid", str(server.pid), "--plan", json.dumps(plan), "--timeout", str(timeout)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, cwd=BENCH,
+        )
+        _children.append(client)
+        try:
+            out, _ = client.communicate(timeout=timeout + 15)
+        except subprocess.TimeoutExpired:
+            stop_child(client)
+            return {"error": f"load client did not finish within {timeout + 15:g} s"}
+        finally:
+            if client in _children:
+                _children.remove(client)
+        if client.returncode != 0:
+            return {"error": f"load client exited with {client.returncode}"}
+        return json.loads(out.decode().strip().splitlines()[-1])
+    finally:
+        stop_child(server)
+
+
+def install_node() -> str | None:
+    """Install ``ws`` for the Node peer; return None if ready, else why Node is skipped."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return "node or npm is not installed"
+    if (BENCH / "node_modules" / "ws" / "package.json").exists():
+        return None
+    log("installing ws for the Node peer (npm install in bench/) ...")
+    try:
+        done = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--no-save", "--silent"],
+            cwd=BENCH, capture_output=True, timeout=180,
+        )
+    except subprocess.TimeoutExpired:
+        return "npm install did not finish within 180 s"
+    if done.returncode != 0 or not (BENCH / "node_modules" / "ws").exists():
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        return "npm install failed: " + " / ".join(tail)
+    return None
+
+
+def startup_times(reps: int) -> dict[str, list[dict[str, float]]]:
+    out: dict[str, list[dict[str, float]]] = {"wslab": [], "bare": []}
+    for _ in range(reps):
+        for which in ("wslab", "bare"):
+            try:
+                done = subprocess.run(
+                    [PY, str(BENCH / "startup.py"), which], capture_output=True, timeout=60, cwd=ROOT
+                )
+                out[which].append(json.loads(done.stdout.decode().strip().splitlines()[-1]))
+            except (subprocess.TimeoutExpired, ValueError, IndexError):
+                log(f"startup measurement {which} failed")
+    return out
+
+
+# ---------------------------------------------------------------- figures
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("websockets", "python-socketio", "python-engineio", "uvicorn"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "missing"
+    if shutil.which("node"):
+        out["node"] = subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+    ws_pkg = BENCH / "node_modules" / "ws" / "package.json"
+    if ws_pkg.exists():
+        out["ws"] = json.loads(ws_pkg.read_text())["version"]
+    return out
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": str(os.cpu_count()), "cpu": model, "kernel": platform.release(),
+            "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+
+
+def value(results: dict[str, list[dict[str, Any]]], kind: str, scenario: str, metric: str) -> list[float | None]:
+    out: list[float | None] = []
+    for rep in results.get(kind, []):
+        v = rep.get(scenario, {}).get(metric)
+        out.append(float(v) if isinstance(v, (int, float)) else None)
+    return out
+
+
+def summary(values: list[float | None]) -> tuple[float, float, float] | None:
+    got = [v for v in values if v is not None]
+    if not got:
+        return None
+    return statistics.median(got), min(got), max(got)
+
+
+def paired_ratio(a: list[float | None], b: list[float | None]) -> tuple[float, float, float] | None:
+    ratios = [x / y for x, y in zip(a, b) if x is not None and y not in (None, 0)]
+    return summary(ratios)  # type: ignore[arg-type]
+
+
+def fmt(x: float) -> str:
+    if x >= 1000:
+        return f"{x:,.0f}"
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def cell(s: tuple[float, float, float] | None, spread: bool = True) -> str:
+    if s is None:
+        return "n/a"
+    med, lo, hi = s
+    return f"{fmt(med)} ({fmt(lo)}–{fmt(hi)})" if spread and lo != hi else fmt(med)
+
+
+def ratio_cell(s: tuple[float, float, float] | None) -> str:
+    if s is None:
+        return "n/a"
+    med, lo, hi = s
+    return f"{med:.2f}× ({lo:.2f}–{hi:.2f})" if lo != hi else f"{med:.2f}×"
+
+
+def render(data: dict[str, Any]) -> str:
+    results = data["results"]
+    kinds = [k for k in KINDS if k in results]
+    lines = [
+        f"Run {data['when']} with `{data['command']}`: {data['reps']} repetition(s); "
+        f"each cell is the median (min–max); ratios are medians of per-repetition ratios "
+        f"against raw websockets of the same repetition.",
+        "",
+        f"Machine: {data['machine']['nproc']} × {data['machine']['cpu']}, Linux {data['machine']['kernel']}, "
+        f"load average {data['machine']['load']} at the start, shared with other work. "
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()) + ".",
+        "",
+    ]
+    if data.get("skipped"):
+        lines += [f"Skipped: {data['skipped']}", ""]
+    head = "| Scenario | Figure | " + " | ".join(LABELS[k] for k in kinds) + " | " + " | ".join(
+        f"{LABELS[k]} ÷ raw" for k in kinds if k != "raw"
+    ) + " |"
+    lines += [head, "|" + "---|" * (2 + len(kinds) + len(kinds) - 1)]
+    for section, label, scenario, metric, unit, _ in ROWS:
+        vals = {k: value(results, k, scenario, metric) for k in kinds}
+        row = [section, f"{label} ({unit})"]
+        row += [cell(summary(vals[k])) for k in kinds]
+        row += [ratio_cell(paired_ratio(vals[k], vals["raw"])) for k in kinds if k != "raw"]
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    comp = [k for k in ("hub+deflate", "raw+deflate") if k in results]
+    if comp:
+        n = data["compression_plan"]["deflate_n"]
+        lines += [
+            f"Compression: each server below runs with permessage-deflate enabled and serves, in the same "
+            f"process, a room of {n} clients that do not offer it and a room of {n} that do "
+            "(ratios paired within the process):",
+            "",
+            "| Server | Figure | clients without deflate | clients with deflate | with ÷ without |",
+            "|---|---|---|---|---|",
+        ]
+        for k in comp:
+            for scenario, figure in ((f"burst_%s", f"fan-out N={n} burst, server CPU per delivery (µs)"),
+                                     ("echo50_%s", "50-client echo, server CPU per message (µs)")):
+                metric = "cpu_us_per_delivery" if scenario.startswith("burst") else "cpu_us_per_msg"
+                a = value(results, k, scenario % "deflate", metric)
+                b = value(results, k, scenario % "plain", metric)
+                lines.append(f"| {LABELS[k.partition('+')[0]]} | {figure} | {cell(summary(b))} | "
+                             f"{cell(summary(a))} | {ratio_cell(paired_ratio(a, b))} |")
+        lines.append("")
+    st = data.get("startup")
+    if st:
+        w = summary([r["accepting_ms"] for r in st["wslab"]])
+        b = summary([r["accepting_ms"] for r in st["bare"]])
+        wr = summary([r["returned_ms"] for r in st["wslab"]])
+        lines += [
+            "In-kernel start, call to first completed WebSocket handshake (fresh process each time, imports done before):",
+            "",
+            "| | call returned (ms) | accepting connections (ms) |",
+            "|---|---|---|",
+            f"| `wslab.start_server()` | {cell(wr)} | {cell(w)} |",
+            f"| bare `websockets` serve in a thread | {cell(summary([r['returned_ms'] for r in st['bare']]))} | {cell(b)} |",
+            "",
+        ]
+    lines += targets(data)
+    return "\n".join(lines)
+
+
+def targets(data: dict[str, Any]) -> list[str]:
+    results = data["results"]
+    out = ["Targets (issue 7):", ""]
+    hub = value(results, "hub", "burst500", "cpu_us_per_delivery")
+    for peer in ("raw", "sio", "node"):
+        if peer in results:
+            r = paired_ratio(hub, value(results, peer, "burst500", "cpu_us_per_delivery"))
+            if r:
+                limit = {"raw": 1.25, "sio": 1.0}.get(peer)
+                verdict = "" if limit is None else (" (met)" if r[0] <= limit else " (MISSED)")
+                bound = f", target at most {limit:g}×" if limit else ""
+                out.append(f"- hub ÷ {LABELS[peer]}, server CPU per delivery at N=500 burst: {ratio_cell(r)}{bound}{verdict}")
+    pr = paced = summary(value(results, "hub", "paced500", "lat_p99_ms"))
+    if paced:
+        out.append(f"- hub, paced 20 msg/s to 500 clients, delivery p99: {cell(pr)} ms, target under 50 ms"
+                   + (" (met)" if paced[0] < 50 else " (MISSED)"))
+    st = data.get("startup")
+    if st and st["wslab"]:
+        w = summary([r["accepting_ms"] for r in st["wslab"]])
+        assert w
+        out.append(f"- in-kernel start to accepting: {cell(w)} ms, target under 100 ms" + (" (met)" if w[0] < 100 else " (MISSED)"))
+    out.append("")
+    return out
+
+
+def write_docs(text: str) -> None:
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    block = f"{start}\n{text}\n{end}"
+    if DOCS.exists() and start in (old := DOCS.read_text()) and end in old:
+        new = old[: old.index(start)] + block + old[old.index(end) + len(end):]
+    else:
+        new = f"# Benchmarks\n\n{block}\n"
+    DOCS.write_text(new)
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Benchmark the wslab hub against its peers, side by side.")
+    parser.add_argument("--quick", action="store_true", help="one short repetition (< 60 s); docs untouched")
+    parser.add_argument("--reps", type=int, help="repetitions (default 3, or 1 with --quick)")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="servers to run, from hub,raw,sio,node")
+    parser.add_argument("--no-compression", action="store_true", help="skip the deflate runs")
+    parser.add_argument("--no-startup", action="store_true", help="skip the in-kernel start measurement")
+    parser.add_argument("--docs", choices=["auto", "yes", "no"], default="auto",
+                        help="write the table into docs/benchmarks.md (auto: only for a full run)")
+    args = parser.parse_args()
+    reps = args.reps or (1 if args.quick else 3)
+    if reps < 1:
+        parser.error("--reps must be >= 1")
+    plan = QUICK_PLAN if args.quick else FULL_PLAN
+    comp_plan = QUICK_COMPRESSION_PLAN if args.quick else COMPRESSION_PLAN
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    unknown = set(kinds) - set(KINDS)
+    if unknown or "raw" not in kinds:
+        parser.error(f"--kinds takes hub,raw,sio,node and must include raw (the reference); got {args.kinds}")
+    raise_nofile()
+    started = time.monotonic()
+    skipped = None
+    if "node" in kinds:
+        skipped = install_node()
+        if skipped:
+            log(f"skipping Node's ws: {skipped}")
+            kinds.remove("node")
+            skipped = f"Node's ws ({skipped})."
+    blocks = list(kinds)
+    if not args.no_compression:
+        blocks += [f"{k}+deflate" for k in ("hub", "raw") if k in kinds]
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    log_path = RESULTS / f"{stamp}-servers.log"
+    results: dict[str, list[dict[str, Any]]] = {k: [] for k in blocks}
+    data: dict[str, Any] = {
+        "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python bench/run.py" + (" --quick" if args.quick else "") + (f" --reps {reps}" if args.reps else ""),
+        "reps": reps, "plan": plan, "compression_plan": comp_plan, "machine": machine(), "versions": versions(),
+        "skipped": skipped, "results": results,
+    }
+    timeout = 240.0 if not args.quick else 60.0
+    try:
+        for rep in range(reps):
+            order = blocks[rep % len(blocks):] + blocks[: rep % len(blocks)]
+            for kind in order:
+                log(f"[rep {rep + 1}/{reps}] {LABELS[kind]} ({time.monotonic() - started:.0f} s)")
+                p = comp_plan if "+" in kind else plan
+                out = run_block(kind, p, log_path, timeout)
+                if "error" in out:
+                    log(f"  {kind}: {out['error']}")
+                results[kind].append(out)
+        if not args.no_startup:
+            log("in-kernel start ...")
+            data["startup"] = startup_times(5 if not args.quick else 3)
+    except KeyboardInterrupt:
+        log("interrupted: stopping servers")
+        return 130
+    finally:
+        stop_all_children()
+    data["elapsed_s"] = round(time.monotonic() - started, 1)
+    (RESULTS / f"{stamp}.json").write_text(json.dumps(data, indent=1))
+    text = render(data)
+    print(text)
+    if args.docs == "yes" or (args.docs == "auto" and not args.quick):
+        write_docs(text)
+        log(f"wrote {DOCS.relative_to(ROOT)}")
+    log(f"done in {data['elapsed_s']} s; raw results in {(RESULTS / f'{stamp}.json').relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

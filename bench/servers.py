@@ -1,0 +1,195 @@
+"""The Python servers under test, one per process: ``hub``, ``raw`` or ``sio``.
+
+    python bench/servers.py hub [--compression deflate]
+
+Each binds 127.0.0.1 on a free port, prints ``READY <port>`` on stdout, then
+serves until SIGTERM/SIGINT or until its standard input closes (so it dies
+with the benchmark even if the benchmark is killed). ``bench/relay.js`` is the
+Node peer and follows the same contract.
+
+* ``hub``: wslab's own :class:`~wslab.server.ChatServer` (``/chat``, ``/echo``),
+  with the per-connection rate limit lifted (one load-client connection plays
+  the sender of a whole room) and the demo publisher off.
+* ``raw``: ``websockets.asyncio.server.serve`` whose handler relays each frame
+  unchanged to its room with ``broadcast`` (rooms by path ``/room/NAME``), and
+  ``/echo``. The floor for our library choice.
+* ``sio``: ``python-socketio``'s ``AsyncServer`` on uvicorn (its defaults: the
+  asyncio loop, uvicorn's websockets-sansio protocol), doing the same chat: a
+  ``join`` event enters a room, a ``chat`` event is stamped and emitted to the
+  room, an ``echo`` event is emitted back to its sender.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import resource
+import signal
+import socket
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+MAX_FRAME = 64 * 1024
+
+
+def raise_nofile(want: int = 65536) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def ready(port: int) -> None:
+    print(f"READY {port}", flush=True)
+
+
+async def until_stopped() -> None:
+    """Return on SIGTERM/SIGINT or when stdin reaches EOF (the parent went away)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(4096) else None)
+    await stop.wait()
+
+
+def iso_now() -> str:
+    moment = datetime.now(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+async def run_hub(compression: str | None) -> None:
+    from wslab.server import ChatServer, ServerConfig
+
+    config = ServerConfig(
+        port=0,
+        update_interval=None,
+        rate=1e9,
+        burst=1_000_000_000,
+        compression=compression,
+    )
+    server = ChatServer(config)
+    await server.start()
+    ready(server.port)
+    try:
+        await until_stopped()
+    finally:
+        await asyncio.wait_for(server.stop(), 10)
+
+
+async def run_raw(compression: str | None) -> None:
+    from websockets.asyncio.server import ServerConnection, broadcast, serve
+    from websockets.exceptions import ConnectionClosed
+
+    rooms: dict[str, set[ServerConnection]] = {}
+
+    async def handler(ws: ServerConnection) -> None:
+        path = ws.request.path.partition("?")[0] if ws.request else ""
+        try:
+            if path == "/echo":
+                async for message in ws:
+                    await ws.send(message)
+                return
+            members = rooms.setdefault(path, set())
+            members.add(ws)
+            try:
+                async for message in ws:
+                    broadcast(members, message)
+            finally:
+                members.discard(ws)
+        except ConnectionClosed:
+            pass
+
+    server = await serve(handler, "127.0.0.1", 0, compression=compression, max_size=MAX_FRAME)
+    ready(server.sockets[0].getsockname()[1])
+    try:
+        await until_stopped()
+    finally:
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), 10)
+
+
+async def run_sio(compression: str | None) -> None:
+    import socketio
+    import uvicorn
+
+    sio = socketio.AsyncServer(async_mode="asgi", max_http_buffer_size=MAX_FRAME)
+    app = socketio.ASGIApp(sio)
+    seqs: dict[str, int] = {}
+
+    @sio.event
+    async def join(sid: str, data: dict[str, Any]) -> str:
+        room = str(data["room"])
+        await sio.save_session(sid, {"room": room, "name": str(data["name"])})
+        await sio.enter_room(sid, room)
+        return "ok"
+
+    @sio.event
+    async def chat(sid: str, data: dict[str, Any]) -> None:
+        session = await sio.get_session(sid)
+        room = session["room"]
+        seq = seqs[room] = seqs.get(room, 0) + 1
+        message = {
+            "type": "chat",
+            "room": room,
+            "seq": seq,
+            "sender": session["name"],
+            "content": data["content"],
+            "timestamp": iso_now(),
+        }
+        if "id" in data:
+            message["id"] = data["id"]
+        await sio.emit("chat", message, room=room)
+
+    @sio.event
+    async def echo(sid: str, data: Any) -> None:
+        await sio.emit("echo", data, to=sid)
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        app,
+        loop="asyncio",
+        log_level="warning",
+        lifespan="off",
+        ws_max_size=MAX_FRAME,
+        ws_per_message_deflate=compression == "deflate",
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start within 10 s")
+        await asyncio.sleep(0.01)
+    ready(sock.getsockname()[1])
+    try:
+        await until_stopped()
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(task, 10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve one benchmark peer on 127.0.0.1.")
+    parser.add_argument("kind", choices=["hub", "raw", "sio"])
+    parser.add_argument("--compression", choices=["deflate"], default=None)
+    args = parser.parse_args()
+    raise_nofile()
+    logging.basicConfig(level=logging.WARNING)
+    runner = {"hub": run_hub, "raw": run_raw, "sio": run_sio}[args.kind]
+    asyncio.run(runner(args.compression))
+
+
+if __name__ == "__main__":
+    main()

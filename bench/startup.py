@@ -1,0 +1,83 @@
+"""In-kernel server start: from the call to a completed WebSocket handshake.
+
+    python bench/startup.py wslab|bare
+
+Run in a fresh process per measurement by ``bench/run.py`` (imports are done
+before the clock starts, as in a notebook where ``import wslab`` ran in an
+earlier cell). Prints one JSON line:
+
+* ``returned_ms``: the start call returned (for ``wslab``, ``wslab.start_server()``
+  with its defaults; it returns once the socket listens);
+* ``accepting_ms``: a client completed the opening handshake on ``/echo``.
+
+``bare`` is the reference: a daemon thread with its own event loop running
+``websockets.asyncio.server.serve`` with an echo handler, the least an
+in-kernel server can do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from websockets.asyncio.server import serve  # noqa: E402
+from websockets.sync.client import connect  # noqa: E402
+
+import wslab  # noqa: E402
+
+
+def start_bare() -> tuple[int, threading.Event, list]:
+    ready = threading.Event()
+    box: list = []
+
+    async def echo(ws) -> None:  # type: ignore[no-untyped-def]
+        async for message in ws:
+            await ws.send(message)
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        box.append(loop)
+
+        async def main() -> None:
+            server = await serve(echo, "127.0.0.1", 0)
+            box.append(server.sockets[0].getsockname()[1])
+            ready.set()
+            await server.serve_forever()
+
+        try:
+            loop.run_until_complete(main())
+        except BaseException:
+            pass
+
+    threading.Thread(target=run, daemon=True, name="bare server").start()
+    if not ready.wait(10):
+        raise TimeoutError("bare server did not start in 10 s")
+    return box[1], ready, box
+
+
+def main() -> None:
+    which = sys.argv[1]
+    t0 = time.perf_counter()
+    if which == "wslab":
+        handle = wslab.start_server()
+        port = handle.port
+    else:
+        port, _, _ = start_bare()
+    t1 = time.perf_counter()
+    with connect(f"ws://127.0.0.1:{port}/echo", open_timeout=10, close_timeout=2) as ws:
+        t2 = time.perf_counter()
+        ws.send("ping")
+        assert ws.recv(timeout=10) == "ping"
+    print(json.dumps({"returned_ms": (t1 - t0) * 1e3, "accepting_ms": (t2 - t0) * 1e3}), flush=True)
+    if which == "wslab":
+        handle.stop(timeout=5)
+
+
+if __name__ == "__main__":
+    main()
