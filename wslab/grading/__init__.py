@@ -1,0 +1,33 @@
+"""Grading for wslab's exercises: the check registry, bounded check runs, and the class grader.
+
+* :mod:`wslab.grading.registry`: exercises and their checks (with points, public or not);
+* :mod:`wslab.grading.runner`: run one check with a time limit, in a thread of its own;
+* :mod:`wslab.grading.worker`: the throw-away process that grades one submission;
+* :mod:`wslab.grading.grader`: grade a class, one process per submission, hard kills;
+* :mod:`wslab.grading.cli`: ``wslab grade``.
+
+``docs/grading.md`` is the instructor's guide.
+"""
+
+from __future__ import annotations
+
+from .grader import Limits, Outcome, grade, grade_one, gradebook_text, write_feedback, write_gradebook
+from .registry import Check, Exercise, exercise_for, exercises, get_exercise
+from .runner import CheckResult, run_check
+
+__all__ = [
+    "Check",
+    "CheckResult",
+    "Exercise",
+    "Limits",
+    "Outcome",
+    "exercise_for",
+    "exercises",
+    "get_exercise",
+    "grade",
+    "grade_one",
+    "gradebook_text",
+    "run_check",
+    "write_feedback",
+    "write_gradebook",
+]

@@ -1,0 +1,331 @@
+"""Checks for the capstone, ``04-chat``: the seed's chat UI with "is typing" indicators.
+
+The learner writes ``render_message``, ``typing_line``, ``TypingSender``,
+``ChatView`` and ``join_room``; everything but ``join_room`` is sans-I/O and
+checked with a :class:`~wslab.clock.FakeClock`, so these checks are exact and fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from typing import Any
+
+from ...clock import FakeClock
+from ..registry import exercise
+from ..runner import Context
+
+ex = exercise("chat", title="The chat view with typing indicators (capstone)", notebook="04-chat")
+
+MSG = {
+    "type": "chat",
+    "room": "lobby",
+    "seq": 1,
+    "sender": "Ada",
+    "content": "Hello, Bob!",
+    "timestamp": "2026-11-27T09:52:04.123Z",
+}
+ON = {"type": "typing", "typing": True}
+OFF = {"type": "typing", "typing": False}
+ELLIPSIS = "…"
+
+
+def _html(ctx: Context, msg: dict[str, Any]) -> str:
+    out = ctx.get("render_message")(dict(msg))
+    assert isinstance(out, str), f"render_message should return a str of HTML, got {type(out).__name__}"
+    return out
+
+
+# ----------------------------------------------------------------- render_message
+
+
+@ex.check(points=1, title="render_message shows sender and content",
+          hint="Put both msg['sender'] and msg['content'] into the HTML you return.")
+def render_shows_sender_and_content(ctx: Context) -> None:
+    html = _html(ctx, MSG)
+    assert "Ada" in html, "the sender 'Ada' is not in the HTML"
+    assert "Hello, Bob!" in html, "the content 'Hello, Bob!' is not in the HTML"
+
+
+@ex.check(points=2, title="render_message shows the time",
+          hint="The server sends an ISO-8601 UTC timestamp; show its hours and minutes (HH:MM).")
+def render_shows_time(ctx: Context) -> None:
+    html = _html(ctx, MSG)
+    assert "09:52" in html, "a message stamped 2026-11-27T09:52:04.123Z shows no 09:52"
+    other = _html(ctx, {**MSG, "timestamp": "2026-11-28T18:05:59.000Z"})
+    assert "18:05" in other, "a message stamped 2026-11-28T18:05:59.000Z shows no 18:05"
+
+
+@ex.check(points=2, title="render_message escapes HTML in sender and content",
+          hint="Anything a person typed is text, not markup: escape it (the html module can help).")
+def render_escapes_html(ctx: Context) -> None:
+    html = _html(ctx, {**MSG, "sender": "<b>Eve</b>", "content": '<script>alert("hi")</script> & co'})
+    assert "<script" not in html.lower(), "a <script> tag in the content reached the HTML as markup"
+    assert "<b>Eve" not in html, "markup in the sender's name reached the HTML as markup"
+    assert "&lt;script&gt;" in html, "the content's '<script>' should appear as visible text (&lt;script&gt;)"
+    assert "&amp; co" in html, "'&' in the content should appear as &amp;"
+
+
+@ex.check(points=1, title="render_message survives a missing or malformed timestamp", public=False,
+          hint="Not every frame is well formed: show the message without a time rather than raise.")
+def render_bad_timestamp(ctx: Context) -> None:
+    for bad in ({k: v for k, v in MSG.items() if k != "timestamp"}, {**MSG, "timestamp": "yesterday"}):
+        html = _html(ctx, bad)
+        assert "Hello, Bob!" in html and "Ada" in html, "a message with a bad timestamp lost its text"
+
+
+# ----------------------------------------------------------------- typing_line
+
+
+def _typing_line(ctx: Context, names: list[str], me: str | None = None) -> str:
+    fn = ctx.get("typing_line")
+    return fn(list(names)) if me is None else fn(list(names), me=me)
+
+
+def _same(got: str, want: str, call: str) -> None:
+    if got != want and isinstance(got, str) and got.replace("...", ELLIPSIS) == want:
+        raise AssertionError(f"{call} used three dots '...'; use the ellipsis character '…'")
+    assert got == want, f"{call} returned {got!r}, expected {want!r}"
+
+
+@ex.check(points=1, title="typing_line for nobody, one and two people",
+          hint="Three cases: nobody (empty text), one name, two names joined with 'and'.")
+def typing_one_and_two(ctx: Context) -> None:
+    _same(_typing_line(ctx, []), "", "typing_line([])")
+    _same(_typing_line(ctx, ["Ada"]), "Ada is typing…", "typing_line(['Ada'])")
+    _same(_typing_line(ctx, ["Ada", "Bob"]), "Ada and Bob are typing…", "typing_line(['Ada', 'Bob'])")
+
+
+@ex.check(points=1, title="typing_line for three or more people",
+          hint="Past two names a line of names is noise: say that several people are typing.")
+def typing_several(ctx: Context) -> None:
+    for names in (["Ada", "Bob", "Cy"], ["Ada", "Bob", "Cy", "Dee", "Eve"]):
+        _same(_typing_line(ctx, names), "Several people are typing…", f"typing_line({names})")
+
+
+@ex.check(points=1, title="typing_line leaves yourself out", public=False,
+          hint="You know when you are typing: drop `me` from the names before choosing the text.")
+def typing_leaves_me_out(ctx: Context) -> None:
+    _same(_typing_line(ctx, ["Ada", "Bob"], me="Ada"), "Bob is typing…", "typing_line(['Ada', 'Bob'], me='Ada')")
+    _same(_typing_line(ctx, ["Ada"], me="Ada"), "", "typing_line(['Ada'], me='Ada')")
+    _same(
+        _typing_line(ctx, ["Ada", "Bob", "Cy"], me="Cy"),
+        "Ada and Bob are typing…",
+        "typing_line(['Ada', 'Bob', 'Cy'], me='Cy')",
+    )
+
+
+# ----------------------------------------------------------------- TypingSender
+
+
+class _Recorder:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.frames: list[tuple[float, Any]] = []
+
+    def __call__(self, frame: Any) -> None:
+        if isinstance(frame, str):
+            frame = json.loads(frame)
+        self.frames.append((self.clock.monotonic(), frame))
+
+    @property
+    def sent(self) -> list[Any]:
+        return [frame for _, frame in self.frames]
+
+
+def _sender(ctx: Context) -> tuple[Any, FakeClock, _Recorder]:
+    cls = ctx.get("TypingSender", "class")
+    clock = FakeClock()
+    rec = _Recorder(clock)
+    return cls(rec, clock, idle=2.0, refresh=3.0), clock, rec
+
+
+def _typing_frames(rec: _Recorder) -> list[Any]:
+    return [f for f in rec.sent if isinstance(f, dict) and f.get("type") == "typing"]
+
+
+@ex.check(points=1, title="TypingSender: the first key sends typing: true",
+          hint="On the first key press, call send with the typing frame whose typing is True.")
+def typing_first_key_sends(ctx: Context) -> None:
+    sender, _, rec = _sender(ctx)
+    sender.key()
+    assert rec.sent == [ON], f"after one key press, sent {rec.sent}; expected [{ON}]"
+
+
+@ex.check(points=2, title="TypingSender: not one frame per key press",
+          hint="Remember that you already told the room you are typing; a fast typist sends many keys.")
+def typing_not_every_key(ctx: Context) -> None:
+    sender, clock, rec = _sender(ctx)
+    for _ in range(10):
+        sender.key()
+        clock.advance(0.2)
+        sender.tick()
+    ons = [f for f in rec.sent if f == ON]
+    assert len(ons) == 1, f"10 key presses in 2 s sent typing: true {len(ons)} times; expected once"
+    assert OFF not in rec.sent, "typing: false was sent while the person kept typing"
+
+
+@ex.check(points=2, title="TypingSender: stops after a short idle",
+          hint="tick() is called often: when `idle` seconds passed since the last key, say you stopped, once.")
+def typing_stops_when_idle(ctx: Context) -> None:
+    sender, clock, rec = _sender(ctx)
+    sender.key()
+    clock.advance(1.0)
+    sender.tick()
+    assert OFF not in rec.sent, "typing: false was sent 1 s after a key press; idle is 2 s"
+    clock.advance(1.0)
+    sender.tick()
+    assert rec.sent[-1:] == [OFF], f"2 s after the last key, tick() should send {OFF}; sent {rec.sent}"
+    for _ in range(3):
+        clock.advance(2.0)
+        sender.tick()
+    assert rec.sent.count(OFF) == 1, f"typing: false was sent {rec.sent.count(OFF)} times; expected once"
+
+
+@ex.check(points=1, title="TypingSender: stops when the message is sent",
+          hint="Sending the message ends typing: say so at once, and start afresh at the next key.")
+def typing_stops_on_send(ctx: Context) -> None:
+    sender, clock, rec = _sender(ctx)
+    sender.key()
+    clock.advance(0.5)
+    sender.message_sent()
+    assert rec.sent == [ON, OFF], f"key, then message_sent(): sent {rec.sent}; expected [{ON}, {OFF}]"
+    clock.advance(3.0)
+    sender.tick()
+    assert rec.sent == [ON, OFF], f"after message_sent(), tick() sent more: {rec.sent}"
+    sender.key()
+    assert rec.sent == [ON, OFF, ON], f"the next key after sending should send typing: true again; sent {rec.sent}"
+
+
+@ex.check(points=1, title="TypingSender: refreshes while typing goes on", public=False,
+          hint="The server forgets typing after 5 s: while keys keep coming, repeat typing: true every `refresh` s.")
+def typing_refreshes(ctx: Context) -> None:
+    sender, clock, rec = _sender(ctx)
+    for _ in range(15):  # a key every 0.5 s for 7 s
+        sender.key()
+        sender.tick()
+        clock.advance(0.5)
+    times = [t for t, f in rec.frames if f == ON]
+    assert OFF not in rec.sent, "typing: false was sent while keys kept coming"
+    assert len(times) == 3, f"7 s of steady typing sent typing: true at {times}; expected at 0, 3 and 6 s"
+
+
+@ex.check(points=1, title="TypingSender: idle counts from the last key", public=False,
+          hint="Each key press restarts the idle countdown.")
+def typing_idle_from_last_key(ctx: Context) -> None:
+    sender, clock, rec = _sender(ctx)
+    sender.key()
+    clock.advance(1.5)
+    sender.key()
+    clock.advance(1.0)
+    sender.tick()
+    assert OFF not in rec.sent, "typing: false was sent 1 s after the last key (2.5 s after the first)"
+    clock.advance(1.0)
+    sender.tick()
+    assert rec.sent[-1:] == [OFF], f"2 s after the last key, tick() should send {OFF}; sent {rec.sent}"
+
+
+# ----------------------------------------------------------------- ChatView
+
+
+def _view(ctx: Context, me: str = "Ada") -> Any:
+    return ctx.get("ChatView", "class")(me)
+
+
+def _view_html(view: Any) -> str:
+    out = view.html()
+    assert isinstance(out, str), f"ChatView.html() should return a str, got {type(out).__name__}"
+    return out
+
+
+@ex.check(points=1, title="ChatView shows history, then new messages, in order",
+          hint="A welcome frame carries `history`; each chat frame adds one message at the end.")
+def view_history_and_new(ctx: Context) -> None:
+    view = _view(ctx)
+    history = [{**MSG, "seq": 1, "content": "first"}, {**MSG, "seq": 2, "sender": "Bob", "content": "second"}]
+    view.apply({"type": "welcome", "name": "Ada", "room": "lobby", "online": ["Ada", "Bob"],
+                "typing": [], "seq": 2, "history": history, "history_complete": True})
+    view.apply({**MSG, "seq": 3, "content": "third"})
+    html = _view_html(view)
+    where = [html.find(word) for word in ("first", "second", "third")]
+    assert -1 not in where, f"html() lacks some of the messages first, second, third: {html[:300]!r}"
+    assert where == sorted(where), "the messages are not shown oldest first"
+
+
+@ex.check(points=1, title="ChatView shows who else is typing",
+          hint="Keep the names of the latest typing frame; show them with typing_line, leaving yourself out.")
+def view_typing(ctx: Context) -> None:
+    view = _view(ctx, "Ada")
+    view.apply({"type": "typing", "room": "lobby", "typing": ["Bob", "Ada"]})
+    html = _view_html(view)
+    assert "Bob is typing…" in html, "with Bob and you (Ada) typing, html() lacks 'Bob is typing…'"
+    view.apply({"type": "typing", "room": "lobby", "typing": []})
+    assert "typing…" not in _view_html(view), "when nobody types any more, the typing line is still shown"
+
+
+@ex.check(points=1, title="ChatView ignores frames it does not show", public=False,
+          hint="Servers send more than chat and typing frames (presence, errors, acks, new kinds later).")
+def view_ignores_other_frames(ctx: Context) -> None:
+    view = _view(ctx)
+    view.apply(dict(MSG))
+    before = _view_html(view)
+    for frame in ({"type": "presence", "joined": "Cy", "online": ["Ada", "Cy"]},
+                  {"type": "error", "code": "bad-json", "message": "no"},
+                  {"type": "ack", "id": "1", "seq": 1}, {"type": "brand-new"}, {"no": "type"}):
+        view.apply(frame)
+    assert _view_html(view) == before, "html() changed after frames that carry no chat message or typing"
+
+
+# ----------------------------------------------------------------- join_room
+
+_names = itertools.count(1)
+
+
+@ex.check(points=2, title="join_room joins a live chat server", timeout=6.0,
+          hint="Connect, send a join frame (JSON with your name), then wait for the frame of type 'welcome'.")
+async def join_gets_welcome(ctx: Context) -> None:
+    join_room = ctx.get("join_room", "async")
+    url = ctx.server().chat_url
+    name = f"Checker{next(_names)}"
+    result = await ctx.within(join_room(url, name, timeout=2.0), 4.0, f"join_room({url!r}, {name!r}, timeout=2.0)")
+    assert isinstance(result, tuple) and len(result) == 2, "join_room should return (ws, welcome)"
+    ws, welcome = result
+    try:
+        assert isinstance(welcome, dict), f"the welcome should be the parsed frame (a dict), got {type(welcome).__name__}"
+        assert welcome.get("type") == "welcome", f"join_room returned {welcome!r}, not the welcome frame"
+        assert welcome.get("name") == name, f"the welcome is for {welcome.get('name')!r}, not {name!r}"
+    finally:
+        close = getattr(ws, "close", None)
+        if close is not None:
+            await asyncio.wait_for(close(), 2.0)
+
+
+@ex.check(points=2, title="join_room gives up after `timeout` when no welcome comes", timeout=5.0,
+          hint="Bound the wait for the welcome frame with `timeout` and raise TimeoutError when it passes.")
+async def join_times_out(ctx: Context) -> None:
+    join_room = ctx.get("join_room", "async")
+    async with ctx.silent_server() as url:
+        try:
+            await ctx.within(join_room(url, "Ada", timeout=0.5), 2.0, "join_room(silent_url, 'Ada', timeout=0.5)")
+        except TimeoutError:
+            return
+        raise AssertionError("join_room returned although the server never sent a welcome")
+
+
+@ex.check(points=1, title="join_room closes the connection when it gives up", public=False, timeout=5.0,
+          hint="A connection you give up on is still open: close it before raising.")
+async def join_closes_on_timeout(ctx: Context) -> None:
+    join_room = ctx.get("join_room", "async")
+    closed = asyncio.Event()
+    async with ctx.silent_server(closed) as url:
+        try:
+            await ctx.within(join_room(url, "Ada", timeout=0.5), 2.0, "join_room(silent_url, 'Ada', timeout=0.5)")
+        except TimeoutError:
+            pass
+        else:
+            raise AssertionError("join_room returned although the server never sent a welcome")
+        try:
+            await asyncio.wait_for(closed.wait(), 1.0)
+        except asyncio.TimeoutError:
+            raise AssertionError("after join_room gave up, the connection was still open") from None

@@ -1,0 +1,111 @@
+"""Checks for ``03-reconnect``: exponential backoff that resets only after a stable connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...clock import FakeClock
+from ..registry import exercise
+from ..runner import Context
+
+ex = exercise("reconnect", title="Backoff and a retry loop that waits", notebook="03-reconnect")
+
+
+def _backoff(ctx: Context, clock: FakeClock | None = None, **kwargs: Any) -> Any:
+    cls = ctx.get("Backoff", "class")
+    return cls(clock=clock or FakeClock(), **kwargs)
+
+
+@ex.check(points=2, title="Backoff delays double up to the cap",
+          hint="Each delay is `factor` times the one before, starting at `base`, never above `cap`.")
+def delays_grow(ctx: Context) -> None:
+    backoff = _backoff(ctx, base=1.0, factor=2.0, cap=30.0)
+    got = [backoff.next_delay() for _ in range(7)]
+    assert got == [1, 2, 4, 8, 16, 30, 30], f"seven next_delay() calls gave {got}"
+    other = _backoff(ctx, base=0.5, factor=3.0, cap=10.0)
+    got = [other.next_delay() for _ in range(4)]
+    assert got == [0.5, 1.5, 4.5, 10.0], f"with base=0.5, factor=3, cap=10 the delays were {got}"
+
+
+@ex.check(points=1, title="Backoff refuses nonsense settings", public=False,
+          hint="A delay must be positive and must not shrink; the cap cannot be below the first delay.")
+def validates(ctx: Context) -> None:
+    for kwargs in ({"base": 0}, {"base": -1}, {"factor": 0.5}, {"base": 10.0, "cap": 5.0}):
+        try:
+            _backoff(ctx, **kwargs)
+        except ValueError:
+            continue
+        raise AssertionError(f"Backoff({', '.join(f'{k}={v}' for k, v in kwargs.items())}) should raise ValueError")
+
+
+@ex.check(points=2, title="Backoff does not reset when a connection opens and drops at once",
+          hint="The seed resets its delay on every open; a server that accepts then drops at once gets hammered.")
+def no_reset_on_flap(ctx: Context) -> None:
+    clock = FakeClock()
+    backoff = _backoff(ctx, clock, stable_after=5.0)
+    delays = []
+    for _ in range(4):
+        delays.append(backoff.next_delay())
+        backoff.opened()
+        clock.advance(0.5)
+        backoff.closed()
+    assert delays == [1, 2, 4, 8], f"open-then-drop after 0.5 s, four times, gave delays {delays}"
+
+
+@ex.check(points=1, title="Backoff resets after a connection stayed up",
+          hint="Only a connection that stayed open `stable_after` seconds proves the server is back.")
+def reset_after_stable(ctx: Context) -> None:
+    clock = FakeClock()
+    backoff = _backoff(ctx, clock, stable_after=5.0)
+    for _ in range(3):
+        backoff.next_delay()
+    backoff.opened()
+    clock.advance(6.0)
+    backoff.closed()
+    got = backoff.next_delay()
+    assert got == 1, f"after 6 s of a stable connection the next delay was {got}, expected 1"
+
+
+class _FlakyConnect:
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionRefusedError(f"refused (try {self.calls})")
+        return "connection"
+
+
+class _Sleep:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+@ex.check(points=2, title="connect_with_retry awaits the backoff delay between tries",
+          hint="Between failed tries, `await sleep(delay)`: time.sleep() would freeze everything else.")
+async def retry_waits(ctx: Context) -> None:
+    retry = ctx.get("connect_with_retry", "async")
+    connect, sleep = _FlakyConnect(failures=3), _Sleep()
+    got = await ctx.within(retry(connect, _backoff(ctx), sleep, attempts=5), 2.0, "connect_with_retry(...)")
+    assert got == "connection", f"connect_with_retry returned {got!r}, not what connect() returned"
+    assert connect.calls == 4, f"connect() was called {connect.calls} times for 3 failures and a success"
+    assert sleep.delays == [1, 2, 4], f"sleep was awaited with {sleep.delays}; expected [1, 2, 4]"
+
+
+@ex.check(points=1, title="connect_with_retry gives up after `attempts` tries", public=False,
+          hint="Count the tries; after the last one raise ConnectionError (chain the last error with `from`).")
+async def retry_gives_up(ctx: Context) -> None:
+    retry = ctx.get("connect_with_retry", "async")
+    connect, sleep = _FlakyConnect(failures=100), _Sleep()
+    try:
+        got = await ctx.within(retry(connect, _backoff(ctx), sleep, attempts=3), 2.0, "connect_with_retry(...)")
+    except ConnectionError:
+        assert connect.calls == 3, f"connect() was called {connect.calls} times with attempts=3"
+        assert len(sleep.delays) == 2, f"slept {len(sleep.delays)} times between 3 tries; expected 2"
+        return
+    raise AssertionError(f"connect_with_retry returned {got!r} although every try failed")

@@ -1,0 +1,438 @@
+"""Grade a class's submissions: one fresh process each, time limits, a hard kill behind them.
+
+:func:`grade` takes notebook paths and returns one :class:`Outcome` per
+submission; :func:`write_gradebook` and :func:`write_feedback` turn them into
+the CSV and the per-learner feedback files. The contract:
+
+* each submission runs in its own process (:mod:`wslab.grading.worker`), in
+  its own process group and in a scratch directory, never in the grader;
+* a cell has ``Limits.cell`` seconds, a check its own limit (or
+  ``Limits.check``), the submission ``Limits.submission`` seconds in all;
+* a worker that stops reporting (code that no signal can stop) is killed with
+  its whole process group, then started again with the hung cell or check
+  skipped, so a hang costs only what it touches;
+* an invalid notebook, an unknown exercise or a crashed worker is a row with
+  a status and a reason, never the end of the batch;
+* everything written is deterministic: rows sorted by submission, no times or
+  machine paths, so grading the same files twice gives identical files.
+
+The grader does not sandbox learner code: it keeps it from hanging the batch,
+not from doing harm. Grade on a machine or container you can throw away.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .registry import Check, Exercise, exercise_for, exercises
+from .runner import JOIN_GRACE, STATUSES
+
+__all__ = ["Limits", "Outcome", "CheckOutcome", "grade", "grade_one", "write_gradebook", "write_feedback", "gradebook_text"]
+
+STARTUP_ALLOWANCE = 20.0
+"""Seconds a worker may take to start and import before its first report."""
+
+REPORT_GRACE = 5.0
+"""Seconds past a cell's or check's own limit before the worker counts as hung and is killed."""
+
+MAX_RESTARTS = 6
+"""Times one submission's worker may be killed and started again."""
+
+STATUS_ORDER = ("invalid-notebook", "unknown-exercise", "time-limit", "killed", "crashed", "timeout", "cell-error", "ok")
+"""Submission statuses, most serious first; the gradebook shows the most serious that applies."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Time limits, in seconds. ``check`` of None keeps each check's own limit."""
+
+    cell: float = 10.0
+    check: float | None = None
+    submission: float = 60.0
+
+    def check_limit(self, check: Check) -> float:
+        return check.timeout if self.check is None else self.check
+
+
+@dataclass
+class CheckOutcome:
+    check: Check
+    status: str
+    message: str = ""
+
+    @property
+    def points(self) -> int:
+        return self.check.points if self.status == "pass" else 0
+
+
+@dataclass
+class Outcome:
+    """The grade of one submission."""
+
+    path: Path
+    name: str
+    exercise: Exercise | None
+    status: str = "ok"
+    checks: list[CheckOutcome] = field(default_factory=list)
+    cells: list[tuple[int, str, str, str]] = field(default_factory=list)  # (index, id, status, detail)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(c.points for c in self.checks)
+
+    @property
+    def max_points(self) -> int:
+        return self.exercise.max_points if self.exercise else 0
+
+    def flag(self, status: str) -> None:
+        """Record a problem; the status shown is the most serious one."""
+        if STATUS_ORDER.index(status) < STATUS_ORDER.index(self.status):
+            self.status = status
+
+
+# ---------------------------------------------------------------------- one submission
+
+
+def _load(path: Path) -> tuple[dict[str, Any] | None, str]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, f"cannot read the file: {exc.strerror or exc}"
+    try:
+        notebook = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return None, f"the file is not a Jupyter notebook (not valid JSON: {str(exc)[:120]})"
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        return None, "the file is JSON but not a Jupyter notebook (no list of cells)"
+    if notebook.get("nbformat") != 4:
+        return None, f"nbformat {notebook.get('nbformat')!r} is not supported; save the notebook with Jupyter 4+"
+    for cell in notebook["cells"]:
+        if not isinstance(cell, dict) or "cell_type" not in cell:
+            return None, "the notebook has a malformed cell (no cell_type)"
+    return notebook, ""
+
+
+def _cell_ids(notebook: dict[str, Any]) -> dict[int, str]:
+    return {i: str(c.get("id", "")) for i, c in enumerate(notebook["cells"], start=1)}
+
+
+class _Run:
+    """One worker process, its reports and its watchdog."""
+
+    def __init__(self, cmd: list[str], cwd: str) -> None:
+        env = dict(os.environ, WSLAB_GRADING="1", PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            start_new_session=True,
+        )
+        self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                self.events.put(event)
+        self.events.put(None)
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.finish()
+
+    def finish(self) -> None:
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not fail
+            pass
+        # The learner's code may have left children in its group: take them too.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.reader.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def stderr_tail(self) -> str:
+        self.stderr.seek(0)
+        lines = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        self.stderr.close()
+        return lines[-1][:300] if lines else ""
+
+
+def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits()) -> Outcome:
+    """Grade one submission in fresh worker processes; never raises for a bad submission."""
+    path = Path(path)
+    outcome = Outcome(path, name or path.name, None)
+    notebook, problem = _load(path)
+    if notebook is None:
+        outcome.flag("invalid-notebook")
+        outcome.notes.append(problem)
+        return outcome
+    ex = exercise_for(path, notebook.get("metadata"))
+    if ex is None:
+        outcome.flag("unknown-exercise")
+        known = ", ".join(f"{e.notebook} ({e.name})" for e in exercises())
+        outcome.notes.append(
+            "cannot tell which exercise this is: the notebook metadata has no wslab.exercise "
+            f"and the file name names none of {known}"
+        )
+        return outcome
+    outcome.exercise = ex
+    ids = _cell_ids(notebook)
+    checks = {c.name: c for c in ex.checks}
+    results: dict[str, CheckOutcome] = {}
+    cells: dict[int, tuple[str, str]] = {}
+    skip_cells: set[int] = set()
+    hung_cells: dict[int, str] = {}
+    deadline = time.monotonic() + limits.submission
+    restarts = 0
+
+    with tempfile.TemporaryDirectory(prefix="wslab-grade-") as scratch:
+        while True:
+            cmd = [
+                sys.executable, "-m", "wslab.grading.worker", str(path.resolve()),
+                "--exercise", ex.name, "--cell-timeout", repr(limits.cell),
+                "--skip-cells", ",".join(str(i) for i in sorted(skip_cells)),
+                "--skip-checks", ",".join(sorted(results)),
+            ]
+            if limits.check is not None:
+                cmd += ["--check-timeout", repr(limits.check)]
+            run = _Run(cmd, scratch)
+            current: tuple[str, Any] | None = None
+            item_deadline = time.monotonic() + STARTUP_ALLOWANCE
+            finished = False
+            killed_for: str | None = None
+            while True:
+                now = time.monotonic()
+                wait = min(item_deadline, deadline) - now
+                if wait <= 0:
+                    killed_for = "submission" if deadline <= item_deadline else "item"
+                    run.kill()
+                    break
+                try:
+                    event = run.events.get(timeout=wait)
+                except queue.Empty:
+                    continue
+                if event is None:
+                    run.finish()
+                    break
+                kind = event.get("event")
+                now = time.monotonic()
+                if kind == "cell-start":
+                    current = ("cell", event["index"])
+                    item_deadline = now + limits.cell + 1.0 + REPORT_GRACE
+                elif kind == "cell":
+                    cells[event["index"]] = (event["status"], event.get("detail", ""))
+                    current, item_deadline = None, now + REPORT_GRACE
+                elif kind == "check-start" and event.get("check") in checks:
+                    current = ("check", event["check"])
+                    item_deadline = now + limits.check_limit(checks[event["check"]]) + JOIN_GRACE + REPORT_GRACE
+                elif kind == "check" and event.get("check") in checks:
+                    results[event["check"]] = CheckOutcome(
+                        checks[event["check"]], str(event.get("status")), str(event.get("message", ""))
+                    )
+                    current, item_deadline = None, now + REPORT_GRACE
+                elif kind == "done":
+                    finished = True
+                    run.finish()
+                    break
+            tail = "" if finished else run.stderr_tail()
+            if finished:
+                break
+            # The worker was killed or died. Charge the item it was on, then go again without it.
+            if killed_for == "submission":
+                outcome.flag("time-limit")
+                outcome.notes.append(
+                    f"grading stopped at the time limit per submission ({limits.submission:g} s); "
+                    "checks that had not run score 0"
+                )
+                break
+            how = "did not stop after its time limit and was killed" if killed_for else (
+                f"ended the grading process ({tail})" if tail else "ended the grading process"
+            )
+            outcome.flag("killed" if killed_for else "crashed")
+            if current is None:
+                outcome.notes.append(f"the grading process {'hung' if killed_for else 'died'} between steps; {how}")
+                break
+            kind, item = current
+            if kind == "cell":
+                skip_cells.add(item)
+                hung_cells[item] = f"this cell {how}; it was skipped and the notebook run again without it"
+            else:
+                results[item] = CheckOutcome(
+                    checks[item], "timeout", f"your code {how} (it ignored the {limits.check_limit(checks[item]):g} s limit)"
+                )
+            restarts += 1
+            if restarts > MAX_RESTARTS:
+                outcome.notes.append(f"gave up after {MAX_RESTARTS} restarts")
+                break
+
+    for index, (status, detail) in sorted(cells.items()):
+        if index in hung_cells:
+            status, detail = "killed", hung_cells[index]
+        outcome.cells.append((index, ids.get(index, ""), status, detail))
+        if status == "timeout":
+            outcome.flag("timeout")
+        elif status == "error":
+            outcome.flag("cell-error")
+    for index in sorted(set(hung_cells) - set(cells)):
+        outcome.cells.append((index, ids.get(index, ""), "killed", hung_cells[index]))
+    for check in ex.checks:
+        result = results.get(check.name)
+        if result is None:
+            result = CheckOutcome(check, "not-run", "not run: grading of this submission was stopped first")
+        elif result.status == "timeout":
+            outcome.flag("timeout")
+        outcome.checks.append(result)
+    return outcome
+
+
+# ---------------------------------------------------------------------- a class
+
+
+def _display_names(paths: Sequence[Path]) -> list[str]:
+    parents = [str(p.resolve().parent) for p in paths]
+    base = os.path.commonpath(parents) if parents else ""
+    return [os.path.relpath(p.resolve(), base) if base else p.name for p in paths]
+
+
+def expand(paths: Iterable[str | Path]) -> list[Path]:
+    """Submission paths: files as given, directories as the ``*.ipynb`` files inside (sorted)."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for item in paths:
+        p = Path(item)
+        group = sorted(q for q in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in q.parts) if p.is_dir() else [p]
+        for q in group:
+            key = q.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(q)
+    return found
+
+
+def grade(
+    paths: Iterable[str | Path],
+    *,
+    jobs: int = 1,
+    limits: Limits = Limits(),
+    progress: Callable[[int, int, Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Grade every submission, ``jobs`` at a time; outcomes sorted by submission name."""
+    files = expand(paths)
+    names = _display_names(files)
+    outcomes: list[Outcome] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(grade_one, f, n, limits) for f, n in zip(files, names)]
+        for done, future in enumerate(as_completed(futures), start=1):
+            outcome = future.result()
+            outcomes.append(outcome)
+            if progress is not None:
+                progress(done, len(futures), outcome)
+    return sorted(outcomes, key=lambda o: o.name)
+
+
+# ---------------------------------------------------------------------- output
+
+
+def _columns(outcomes: Sequence[Outcome]) -> list[Check]:
+    present = {o.exercise.name for o in outcomes if o.exercise is not None}
+    return [c for ex in exercises() if ex.name in present for c in ex.checks]
+
+
+def gradebook_text(outcomes: Sequence[Outcome]) -> str:
+    """The gradebook as CSV text: a row per submission, a column per check, total and status."""
+    columns = _columns(outcomes)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["submission", "exercise", "status", *[c.column for c in columns], "total", "max"])
+    for o in sorted(outcomes, key=lambda o: o.name):
+        got = {(c.check.exercise, c.check.name): c.points for c in o.checks}
+        cells = [got.get((c.exercise, c.name), "") for c in columns]
+        writer.writerow([o.name, o.exercise.name if o.exercise else "", o.status, *cells, o.total, o.max_points])
+    return buffer.getvalue()
+
+
+def write_gradebook(outcomes: Sequence[Outcome], out: str | Path) -> None:
+    Path(out).write_text(gradebook_text(outcomes), encoding="utf-8")
+
+
+def feedback_name(outcome: Outcome) -> str:
+    stem = outcome.name[: -len(".ipynb")] if outcome.name.endswith(".ipynb") else outcome.name
+    return stem.replace(os.sep, "__").replace("/", "__") + ".md"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def feedback_text(outcome: Outcome) -> str:
+    """The feedback for one learner, as Markdown (deterministic: no times, no paths)."""
+    ex = outcome.exercise
+    lines = [f"# Feedback: {outcome.name}", ""]
+    if ex is not None:
+        lines.append(f"- Exercise: **{ex.name}**, {ex.title}")
+    lines += [f"- Score: **{outcome.total}/{outcome.max_points}**", f"- Status: {outcome.status}", ""]
+    for note in outcome.notes:
+        lines.append(f"> {note}")
+    if outcome.notes:
+        lines.append("")
+    if outcome.checks:
+        lines += ["## Checks", "", "| Check | Result | Points | Why, and a hint |", "|---|---|---|---|"]
+        for c in outcome.checks:
+            why = "" if c.status == "pass" else _md(c.message) + (f" Hint: {_md(c.check.hint)}" if c.check.hint else "")
+            kind = "" if c.check.public else " (graded only)"
+            lines.append(f"| {_md(c.check.title)}{kind} | {STATUSES.get(c.status, c.status)} | {c.points}/{c.check.points} | {why} |")
+        lines.append("")
+    problems = [c for c in outcome.cells if c[2] not in ("ok",)]
+    if problems:
+        lines += ["## How your notebook ran", "", "Every code cell ran in order in a fresh Python; these did not run cleanly:", ""]
+        for index, cell_id, status, detail in problems:
+            label = f"cell {index}" + (f" (`{cell_id}`)" if cell_id else "")
+            lines.append(f"- {label}: {status}: {detail}")
+        lines.append("")
+    elif outcome.checks:
+        lines += ["Every code cell ran without an error.", ""]
+    return "\n".join(lines)
+
+
+def write_feedback(outcomes: Sequence[Outcome], directory: str | Path) -> list[Path]:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for o in outcomes:
+        target = directory / feedback_name(o)
+        target.write_text(feedback_text(o), encoding="utf-8")
+        written.append(target)
+    return written

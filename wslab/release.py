@@ -1,0 +1,209 @@
+"""``wslab release``: generate ``exercises/`` from ``solutions/``, the one source.
+
+Each exercise is written once, as a solution notebook, with its answers
+between marker lines in code cells::
+
+    def typing_line(names, me=None):
+        \"\"\"The docstring stays: it is the exercise's spec.\"\"\"
+        ### BEGIN SOLUTION: return one of the four texts in the table
+        ...the answer...
+        ### END SOLUTION
+
+The released exercise keeps everything outside the markers and replaces each
+region, at the marker's indentation, with a stub saying what to write::
+
+        # YOUR CODE HERE: return one of the four texts in the table
+        raise NotImplementedError("return one of the four texts in the table")
+
+Variants:
+
+* ``### BEGIN SOLUTION STATE: ...`` (for ``__init__`` bodies) releases as a
+  comment and ``pass``, so the object can still be built;
+* a region at column 0 releases as the comment alone;
+* ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` is removed outright
+  (self-checks that only the solution notebook runs);
+* in markdown cells, ``<!-- BEGIN SOLUTION -->`` ... ``<!-- END SOLUTION -->``
+  becomes ``*Write your answer here.*``.
+
+Outputs and execution counts are cleared, cell ids are kept, and the JSON is
+written in one stable form (sorted keys, one-space indent, a final newline),
+so a release run twice gives the same bytes and CI can compare the committed
+``exercises/`` with a fresh release (``wslab release --check``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ReleaseError", "release_notebook", "release_source", "release_all", "dumps", "add_arguments", "run"]
+
+_BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?P<state> STATE)?(?::[ \t]*(?P<hint>.*?))?[ \t]*$")
+_END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
+_BEGIN_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*$")
+_END_HIDDEN = re.compile(r"^[ \t]*### END HIDDEN TESTS[ \t]*$")
+_MD_REGION = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->", re.S)
+
+DEFAULT_HINT = "write your code here"
+
+KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info")
+
+
+class ReleaseError(ValueError):
+    """A solution notebook whose markers do not pair up, or that names no exercise."""
+
+
+@dataclass(frozen=True)
+class Released:
+    source: Path
+    target: Path
+    text: str
+
+
+def release_source(source: str, where: str = "cell") -> str:
+    """Replace the marked regions of one code cell's source (see the module docstring)."""
+    out: list[str] = []
+    lines = source.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        begin = _BEGIN.match(line)
+        if begin:
+            end = _find(lines, i + 1, _END, _BEGIN, "### END SOLUTION", where, i)
+            indent = begin.group("indent")
+            hint = (begin.group("hint") or "").strip() or DEFAULT_HINT
+            out.append(f"{indent}# YOUR CODE HERE: {hint}")
+            if begin.group("state"):
+                out.append(f"{indent}pass")
+            elif indent:
+                out.append(f"{indent}raise NotImplementedError({hint!r})")
+            i = end + 1
+            continue
+        if _BEGIN_HIDDEN.match(line):
+            i = _find(lines, i + 1, _END_HIDDEN, _BEGIN_HIDDEN, "### END HIDDEN TESTS", where, i) + 1
+            continue
+        if _END.match(line) or _END_HIDDEN.match(line):
+            raise ReleaseError(f"{where}, line {i + 1}: {line.strip()!r} without a BEGIN marker before it")
+        out.append(line)
+        i += 1
+    text = "\n".join(out)
+    return text.rstrip("\n")
+
+
+def _find(lines: list[str], start: int, end: re.Pattern[str], begin: re.Pattern[str], name: str, where: str, opened: int) -> int:
+    for j in range(start, len(lines)):
+        if end.match(lines[j]):
+            return j
+        if begin.match(lines[j]) or _BEGIN.match(lines[j]):
+            raise ReleaseError(f"{where}, line {j + 1}: a BEGIN marker inside the region opened on line {opened + 1}")
+    raise ReleaseError(f"{where}, line {opened + 1}: {lines[opened].strip()!r} has no {name!r} after it")
+
+
+def _source_text(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def _split_source(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def release_notebook(solution: dict[str, Any], name: str = "notebook") -> dict[str, Any]:
+    """The exercise notebook for one solution notebook (a parsed ``.ipynb`` dict)."""
+    meta = solution.get("metadata", {})
+    exercise = (meta.get("wslab") or {}).get("exercise")
+    if not isinstance(exercise, str):
+        raise ReleaseError(f"{name}: notebook metadata has no wslab.exercise naming its exercise")
+    cells = []
+    for index, cell in enumerate(solution.get("cells", [])):
+        new: dict[str, Any] = {
+            "cell_type": cell["cell_type"],
+            "metadata": {k: v for k, v in cell.get("metadata", {}).items() if k in ("tags",)},
+            "source": [],
+        }
+        if "id" in cell:
+            new["id"] = cell["id"]
+        text = _source_text(cell)
+        where = f"{name}, cell {index + 1} ({cell.get('id', 'no id')})"
+        if cell["cell_type"] == "code":
+            text = release_source(text, where)
+            new["execution_count"] = None
+            new["outputs"] = []
+        elif cell["cell_type"] == "markdown":
+            text = _MD_REGION.sub("*Write your answer here.*", text)
+            if "<!-- BEGIN SOLUTION -->" in text or "<!-- END SOLUTION -->" in text:
+                raise ReleaseError(f"{where}: unpaired <!-- BEGIN/END SOLUTION --> marker")
+        new["source"] = _split_source(text)
+        cells.append(new)
+    metadata = {k: copy.deepcopy(meta[k]) for k in KEPT_NOTEBOOK_METADATA if k in meta}
+    metadata["wslab"] = {"exercise": exercise, "released": True}
+    return {
+        "cells": cells,
+        "metadata": metadata,
+        "nbformat": solution.get("nbformat", 4),
+        "nbformat_minor": solution.get("nbformat_minor", 5),
+    }
+
+
+def dumps(notebook: dict[str, Any]) -> str:
+    """The one stable JSON form of a notebook (as nbformat writes it)."""
+    return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def release_all(source_dir: str | Path, target_dir: str | Path) -> list[Released]:
+    """Release every ``*.ipynb`` in ``source_dir`` into ``target_dir`` (in memory; nothing written)."""
+    source_dir, target_dir = Path(source_dir), Path(target_dir)
+    paths = sorted(source_dir.glob("*.ipynb"))
+    if not paths:
+        raise ReleaseError(f"no solution notebooks (*.ipynb) in {source_dir}")
+    released = []
+    for path in paths:
+        try:
+            solution = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ReleaseError(f"{path.name}: cannot read the notebook: {exc}") from None
+        released.append(Released(path, target_dir / path.name, dumps(release_notebook(solution, path.name))))
+    return released
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", default="solutions", help="solution notebooks (default: solutions)")
+    parser.add_argument("--dest", default="exercises", help="where exercises go (default: exercises)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if DEST differs from a fresh release (for CI)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        released = release_all(args.source, args.dest)
+    except ReleaseError as exc:
+        print(f"wslab release: {exc}", file=sys.stderr)
+        return 2
+    dest = Path(args.dest)
+    expected = {r.target.name for r in released}
+    stale = sorted(p.name for p in dest.glob("*.ipynb") if p.name not in expected) if dest.is_dir() else []
+    changed = [r for r in released if not r.target.is_file() or r.target.read_text(encoding="utf-8") != r.text]
+    if args.check:
+        for r in changed:
+            print(f"{r.target} is out of date: run `wslab release`", file=sys.stderr)
+        for name in stale:
+            print(f"{dest / name} has no solution in {args.source}", file=sys.stderr)
+        if not changed and not stale:
+            print(f"{dest}: {len(released)} exercises match {args.source}")
+        return 1 if changed or stale else 0
+    dest.mkdir(parents=True, exist_ok=True)
+    for r in changed:
+        r.target.write_text(r.text, encoding="utf-8")
+    for name in stale:
+        print(f"note: {dest / name} has no solution in {args.source}; left alone", file=sys.stderr)
+    print(f"{dest}: {len(released)} exercises released, {len(changed)} changed")
+    return 0
