@@ -195,6 +195,7 @@ class ReconnectingClient:
         self._join: dict[str, Any] | None = None
         self._last_seq: int | None = None
         self._welcome: asyncio.Future[dict[str, Any]] | None = None
+        self._subscribed: dict[str, asyncio.Future[None]] = {}
         self._conn: ClientConnection | None = None
         self._closing = False
         self._close_code = p.CLOSE_NORMAL
@@ -554,6 +555,9 @@ class ReconnectingClient:
             self._conn = None
             if self._welcome is not None and not self._welcome.done():
                 self._welcome.cancel()
+            for waiter in self._subscribed.values():
+                waiter.cancel()
+            self._subscribed = {}
         try:
             await asyncio.wait_for(asyncio.shield(conn.wait_closed()), self.close_timeout + 1.0)
         except asyncio.TimeoutError:
@@ -577,11 +581,20 @@ class ReconnectingClient:
 
     async def _restore_then_write(self, conn: ClientConnection) -> None:
         """Resubscribe, re-join, resend unacked chats, then send the queue for as long as the connection lives."""
+        assert self._loop is not None
         try:
-            for channel in list(self._channels):
+            self._subscribed = {channel: self._loop.create_future() for channel in self._channels}
+            for channel in list(self._subscribed):
                 await conn.send(json.dumps({"type": "subscribe", "channel": channel}))
             if self._join is not None and not await self._rejoin(conn):
                 return
+            if self._subscribed:
+                # "connect" means the channels flow again: wait for the server's "subscribed".
+                try:
+                    await asyncio.wait_for(asyncio.gather(*self._subscribed.values()), self.open_timeout)
+                except asyncio.TimeoutError:
+                    self._record("error", {"code": "resubscribe-timeout", "message": "no 'subscribed' reply; going on"})
+                self._subscribed = {}
             resent = 0
             for text in list(self._unacked.values()):
                 await conn.send(text)
@@ -694,6 +707,10 @@ class ReconnectingClient:
                 self._last_seq = seq if self._last_seq is None else max(self._last_seq, seq)
             if self._welcome is not None and not self._welcome.done():
                 self._welcome.set_result(message)
+        elif type_ == "subscribed":
+            waiter = self._subscribed.get(str(message.get("channel")))
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
         elif type_ == "error":
             if self._welcome is not None and not self._welcome.done():
                 self._welcome.set_result(message)

@@ -1,0 +1,394 @@
+"""ReconnectingClient against the real server with injected faults, on a fast time scale.
+
+Every wait is for an event with a timeout; no sleep synchronises anything. The
+one ``asyncio.sleep`` in the must-show test sets the *rate* at which messages
+are produced, like a person typing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from support import Peer
+from websockets.asyncio.server import ServerConnection, serve
+
+from wslab import protocol as p
+from wslab.backoff import BackoffPolicy
+from wslab.reconnect import ClientClosedError, QueueFullError, ReconnectingClient
+from wslab.runtime import ServerHandle
+
+WAIT = 5.0
+FAST = BackoffPolicy(initial=0.05, factor=2.0, cap=0.4, jitter="none", stay_up=10.0)
+"""The seed's shape on a 20x faster scale, without jitter so delays can be compared exactly."""
+
+
+@contextlib.asynccontextmanager
+async def local_server(handler: Callable[[ServerConnection], Awaitable[None]], **kwargs: Any) -> AsyncIterator[str]:
+    server = await serve(handler, "127.0.0.1", 0, **kwargs)
+    try:
+        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    finally:
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), WAIT)
+
+
+def events(client: ReconnectingClient, name: str) -> list[dict[str, Any]]:
+    return [details for _, event, details in client.history if event == name]
+
+
+async def history_of(server: ServerHandle, room: str = "lobby") -> list[dict[str, Any]]:
+    """The room's chat history as a fresh client sees it on join."""
+    peer = await Peer.open(server.chat_url)
+    welcome = await peer.join("auditor", room)
+    await peer.close()
+    return welcome["history"]
+
+
+# ---------------------------------------------------------------- basics
+
+
+async def test_on_is_chainable_and_dispatches_by_type(server: ServerHandle) -> None:
+    updates: list[Any] = []
+    messages: list[str] = []
+    client = ReconnectingClient(server.chat_url, policy=FAST)
+    assert client.on("update", updates.append).on("message", lambda m: messages.append(m["type"])) is client
+    client.subscribe("updates")
+    assert client.state == "offline" and client.channels == ("updates",)
+    async with client:
+        await client.wait_for("connect", WAIT)
+        assert client.state == "open"
+        server.publish("updates", {"price": 1})
+        update = await client.wait_for("update", WAIT)
+        assert update["data"] == {"price": 1} and updates == [update]
+        client.off("update", updates.append)
+        server.publish("updates", {"price": 2})
+        await client.wait_for("update", WAIT)
+        assert len(updates) == 1
+    assert messages == ["subscribed", "update", "update"]
+    assert client.state == "closed"
+
+
+async def test_handlers_may_take_no_argument_or_be_async(server: ServerHandle) -> None:
+    seen: list[str] = []
+    done = asyncio.Event()
+
+    async def on_subscribed(message: dict[str, Any]) -> None:
+        seen.append("async " + message["channel"])
+        done.set()
+
+    connected = asyncio.Event()
+    client = ReconnectingClient(server.chat_url, policy=FAST).on("connect", lambda: connected.set())
+    client.on("subscribed", on_subscribed).subscribe("updates")
+    async with client:
+        await asyncio.wait_for(done.wait(), WAIT)
+        await asyncio.wait_for(connected.wait(), WAIT)
+    assert seen == ["async updates"]
+
+
+async def test_a_failing_handler_is_reported_and_the_client_goes_on(server: ServerHandle) -> None:
+    reported: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reported.append(context))
+
+    def broken(message: dict[str, Any]) -> None:
+        raise KeyError("bug in my handler")
+
+    client = ReconnectingClient(server.chat_url, policy=FAST).on("update", broken)
+    client.subscribe("updates")
+    async with client:
+        await client.wait_for("connect", WAIT)
+        server.publish("updates", 1)
+        await client.wait_for("update", WAIT)
+        server.publish("updates", 2)
+        assert (await client.wait_for("update", WAIT))["data"] == 2
+    assert len(reported) == 2 and isinstance(reported[0]["exception"], KeyError)
+    assert "'update' handler" in reported[0]["message"]
+
+
+async def test_wait_for_times_out_with_a_clear_message(server: ServerHandle) -> None:
+    async with ReconnectingClient(server.chat_url, policy=FAST) as client:
+        await client.wait_for("connect", WAIT)
+        with pytest.raises(TimeoutError, match=r"no 'update' event within 0.1 s \(client is open"):
+            await client.wait_for("update", timeout=0.1)
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="ws://"):
+        ReconnectingClient("http://127.0.0.1/chat")
+    with pytest.raises(ValueError, match="queue_limit"):
+        ReconnectingClient("ws://127.0.0.1/chat", queue_limit=0)
+    with pytest.raises(ValueError, match="overflow"):
+        ReconnectingClient("ws://127.0.0.1/chat", overflow="drop")  # type: ignore[arg-type]
+    client = ReconnectingClient("ws://127.0.0.1/chat")
+    with pytest.raises(RuntimeError, match="running event loop"):
+        client.start()
+    with pytest.raises(p.ProtocolError, match="must not be empty"):
+        client.send({"type": "chat", "content": "  "})
+    with pytest.raises(TypeError, match="dict"):
+        client.send("text")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- outage and recovery
+
+
+async def test_outage_and_recovery_with_the_expected_delays(server: ServerHandle) -> None:
+    client = ReconnectingClient(server.chat_url, policy=FAST)
+    client.subscribe("updates")
+    async with client:
+        await client.wait_for("connect", WAIT)
+        server.outage(0.8)  # returns once the server is down
+        gone = await client.wait_for("disconnect", WAIT)
+        assert gone["code"] == p.CLOSE_SERVICE_RESTART
+        back = await client.wait_for("connect", WAIT)
+        assert back["reconnect"] is True
+        server.publish("updates", "after the outage")
+        assert (await client.wait_for("update", WAIT))["data"] == "after the outage"  # resubscribed by itself
+    waits = events(client, "reconnecting")
+    assert len(waits) >= 3  # refused at least at 0.05, 0.15 and 0.35 s into a 0.8 s outage
+    assert [w["attempt"] for w in waits] == list(range(1, len(waits) + 1))
+    assert [w["delay"] for w in waits] == [FAST.ceiling(n) for n in range(1, len(waits) + 1)]
+    # Each attempt really waited its delay: "connecting" comes at least `delay` after "reconnecting".
+    times = [(t, e, d) for t, e, d in client.history if e in ("reconnecting", "connecting")]
+    for (t0, e0, d0), (t1, e1, _) in zip(times, times[1:]):
+        if e0 == "reconnecting":
+            assert e1 == "connecting" and t1 - t0 >= d0["delay"] - 0.005
+
+
+async def test_full_jitter_delays_stay_in_bounds_during_an_outage(server: ServerHandle) -> None:
+    policy = FAST(jitter="full")
+    async with ReconnectingClient(server.chat_url, policy=policy, seed=11) as client:
+        await client.wait_for("connect", WAIT)
+        server.outage(0.6)
+        await client.wait_for("disconnect", WAIT)
+        await client.wait_for("connect", WAIT)
+    waits = events(client, "reconnecting")
+    assert waits and all(0 <= w["delay"] <= policy.ceiling(w["attempt"]) for w in waits)
+
+
+async def test_queued_messages_arrive_exactly_once_across_a_restart(server: ServerHandle) -> None:
+    client = ReconnectingClient(server.chat_url, policy=FAST)
+    client.join("ada")
+    async with client:
+        await client.wait_for("connect", WAIT)
+        client.send({"type": "chat", "content": "before"})
+        await client.flush(WAIT)
+        server.outage(0.5)
+        await client.wait_for("disconnect", WAIT)
+        assert client.state in ("offline", "connecting")
+        for i in range(5):
+            assert client.send({"type": "chat", "content": f"offline {i}"}) is True
+        assert client.queued == 5
+        back = await client.wait_for("connect", WAIT)
+        assert back["flushed"] == 5
+        await client.flush(WAIT)
+        assert (client.queued, client.unacked) == (0, 0)
+    contents = [m["content"] for m in await history_of(server)]
+    assert contents == ["before"] + [f"offline {i}" for i in range(5)]
+
+
+async def test_unacked_chats_are_resent_and_the_server_drops_the_copies(server: ServerHandle) -> None:
+    acks: list[dict[str, Any]] = []
+    client = ReconnectingClient(server.chat_url, policy=FAST).on("ack", acks.append)
+    client.join("ada")
+    async with client:
+        await client.wait_for("connect", WAIT)
+        client.send({"type": "chat", "content": "once", "id": "m-1"})
+        await client.flush(WAIT)
+        client._unacked["m-1"] = json.dumps({"type": "chat", "content": "once", "id": "m-1"})  # as if the ack was lost
+        server.drop_all()
+        back = await client.wait_for("connect", WAIT)
+        assert back["resent"] == 1
+        await client.flush(WAIT)
+    assert [a.get("duplicate", False) for a in acks] == [False, True]
+    assert [m["content"] for m in await history_of(server)] == ["once"]
+
+
+async def test_rejoin_asks_only_for_what_was_missed(server: ServerHandle) -> None:
+    reader = ReconnectingClient(server.chat_url, policy=FAST(initial=0.3))
+    welcomes: list[dict[str, Any]] = []
+    reader.on("welcome", welcomes.append).join("reader")
+    writer = await Peer.open(server.chat_url)
+    await writer.join("writer")
+    async with reader:
+        await reader.wait_for("connect", WAIT)
+        await writer.send({"type": "chat", "content": "seen live"})
+        await reader.wait_for("chat", WAIT)
+        reader._conn.transport.abort()  # type: ignore[union-attr]  # the reader's network drops
+        await reader.wait_for("disconnect", WAIT)
+        await writer.send({"type": "chat", "content": "missed"})
+        await writer.expect("chat", where=lambda m: m["content"] == "missed")
+        await reader.wait_for("connect", WAIT)
+    await writer.close()
+    assert [m["content"] for m in welcomes[0]["history"]] == []
+    assert [m["content"] for m in welcomes[1]["history"]] == ["missed"]  # since=1: no duplicate of "seen live"
+    assert reader.last_seq == 2
+
+
+# ---------------------------------------------------------------- bounded queue
+
+
+async def test_overflow_raises_and_never_drops_silently() -> None:
+    client = ReconnectingClient("ws://127.0.0.1:9/chat", queue_limit=3)
+    for i in range(3):
+        client.send({"type": "ping", "n": i})
+    with pytest.raises(QueueFullError, match="queue_limit=3"):
+        client.send({"type": "ping", "n": 3})
+    assert client.queued == 3 and [e for _, e, _ in client.history] == ["overflow"]
+
+
+async def test_overflow_can_be_an_event_instead() -> None:
+    client = ReconnectingClient("ws://127.0.0.1:9/chat", queue_limit=1, overflow="event")
+    overflows: list[dict[str, Any]] = []
+    client.on("overflow", overflows.append)
+    assert client.send({"type": "ping", "n": 0}) is True
+    assert client.send({"type": "ping", "n": 1}) is False
+    assert overflows == [{"message": {"type": "ping", "n": 1}, "queued": 1, "limit": 1}]
+
+
+# ---------------------------------------------------------------- no tight loop, stop codes, close
+
+
+async def test_accept_then_close_at_once_keeps_backing_off(server: ServerHandle) -> None:
+    server.close_on_open(p.CLOSE_SERVICE_RESTART)
+    policy = BackoffPolicy(initial=0.02, factor=2.0, cap=1.0, jitter="none", stay_up=1.0)
+    async with ReconnectingClient(server.chat_url, policy=policy) as client:
+        await client.wait_for("reconnecting", WAIT, where=lambda w: w["attempt"] == 5)
+    waits = events(client, "reconnecting")
+    assert [w["delay"] for w in waits] == [0.02, 0.04, 0.08, 0.16, 0.32]  # never reset to 0.02
+    assert len(events(client, "connecting")) == 5  # one attempt per delay, no tight loop
+
+
+@pytest.mark.parametrize("stop_code", [p.CLOSE_KICKED, p.CLOSE_POLICY_VIOLATION, p.CLOSE_NORMAL])
+async def test_no_reconnect_after_a_stop_code(server: ServerHandle, stop_code: int) -> None:
+    client = ReconnectingClient(server.chat_url, policy=FAST)
+    closed: list[dict[str, Any]] = []
+    client.on("closed", closed.append)
+    async with client:
+        await client.wait_for("connect", WAIT)
+        server.drop_all(stop_code, "stop")
+        await client.wait_for("closed", WAIT)
+    assert client.state == "closed" and events(client, "reconnecting") == []
+    assert closed[0]["code"] == stop_code and "not reconnecting" in closed[0]["reason"]
+
+
+async def test_unauthorized_stops_and_a_custom_predicate_can_decide(server_factory: Any) -> None:
+    server = server_factory(token="s3cret")
+    async with ReconnectingClient(server.chat_url, policy=FAST) as client:
+        done = await client.wait_for("closed", WAIT)
+    assert done["code"] == p.CLOSE_UNAUTHORIZED
+    stubborn = ReconnectingClient(server.chat_url, policy=FAST, should_reconnect=lambda code: True)
+    async with stubborn:
+        await stubborn.wait_for("reconnecting", WAIT, where=lambda w: w["attempt"] == 2)
+
+
+async def test_close_stops_for_good(server: ServerHandle) -> None:
+    client = ReconnectingClient(server.chat_url, policy=FAST).start()
+    await client.wait_for("connect", WAIT)
+    server.outage(0.5)
+    await client.wait_for("reconnecting", WAIT)
+    client.send({"type": "typing", "typing": True})
+    closed: list[dict[str, Any]] = []
+    client.on("closed", closed.append)
+    await client.aclose(WAIT)
+    assert closed[0]["unsent"] == 1  # reported, not silently dropped
+    assert client.state == "closed"
+    count = len(client.history)
+    with pytest.raises(ClientClosedError):
+        client.send({"type": "typing", "typing": False})
+    server.wait_up(WAIT)
+    with pytest.raises(TimeoutError):
+        await client.wait_for("connecting", 0.3)  # nothing happens any more
+    assert len(client.history) == count
+
+
+# ---------------------------------------------------------------- bad input from the server, dead connections
+
+
+async def test_malformed_json_and_error_frames_become_error_events() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        for frame in ('{"type": "update", "n": 1}', "not json{", "[1, 2]", b"\x00\x01", '{"type": "update", "n": 2}'):
+            await ws.send(frame)
+        await ws.send(p.ProtocolError(p.ErrorCode.BAD_FIELD, "no").to_frame())
+        await ws.wait_closed()
+
+    async with local_server(handler) as url:
+        errors: list[dict[str, Any]] = []
+        updates: list[int] = []
+        client = ReconnectingClient(url, policy=FAST).on("error", errors.append).on("update", lambda m: updates.append(m["n"]))
+        async with client:
+            await client.wait_for("error", WAIT, where=lambda e: e["source"] == "server")
+    assert [(e["source"], e["code"]) for e in errors] == [
+        ("client", "invalid-json"),
+        ("client", "not-an-object"),
+        ("client", "binary-frame"),
+        ("server", "bad-field"),
+    ]
+    assert errors[0]["raw"] == "not json{" and errors[1]["raw"] == "[1, 2]"
+    assert updates == [1, 2] and client.history[-1][1] == "closed"
+
+
+async def test_a_dead_connection_is_noticed_within_the_stated_bound() -> None:
+    interval, timeout = 0.1, 0.2
+
+    async def handler(ws: ServerConnection) -> None:
+        ws.transport.pause_reading()  # the peer goes silent: no pongs
+        await ws.wait_closed()
+
+    async with local_server(handler, close_timeout=0.2) as url:
+        client = ReconnectingClient(url, policy=FAST, heartbeat_interval=interval, heartbeat_timeout=timeout)
+        async with client:
+            opened = await client.wait_for("connect", WAIT)
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            gone = await client.wait_for("disconnect", WAIT)
+            noticed = loop.time() - start
+    assert opened and gone["code"] == 1006 and "no pong" in gone["reason"]
+    assert noticed <= interval + timeout + 0.25  # the bound, plus scheduling slack on a busy machine
+    assert any(e == "heartbeat-timeout" for _, e, _ in client.history)
+
+
+# ---------------------------------------------------------------- must show
+
+
+async def test_must_show_nothing_lost_nothing_duplicated_while_the_server_drops_connections(server_factory: Any) -> None:
+    """A sender keeps sending numbered chats while the server drops every connection
+    again and again. An observer (also reconnecting) sees each message exactly once,
+    in order, and every reconnect delay stays within the policy's bounds."""
+    server = server_factory(rate=1000.0, burst=1000)
+    policy = BackoffPolicy(initial=0.02, factor=2.0, cap=0.25, stay_up=5.0, seed=5)
+    total, drops = 120, 6
+    sender = ReconnectingClient(server.chat_url, policy=policy, seed=1, queue_limit=total)
+    observer = ReconnectingClient(server.chat_url, policy=policy, seed=2)
+    seen: list[dict[str, Any]] = []
+    observer.on("chat", seen.append).on("welcome", lambda w: seen.extend(w["history"]))
+    all_in = asyncio.Event()
+    observer.on("message", lambda _m: all_in.set() if len(seen) >= total else None)
+    observer.join("observer")
+    sender.join("sender")
+    async with observer, sender:
+        await observer.wait_open(WAIT)
+        await sender.wait_open(WAIT)
+        for i in range(total):
+            sender.send({"type": "chat", "content": f"message {i}"})
+            if i % (total // drops) == total // drops - 1:
+                # Drop only once both are back, so every drop hits two live connections.
+                await sender.wait_open(WAIT)
+                await observer.wait_open(WAIT)
+                assert server.drop_all(p.CLOSE_SERVICE_RESTART, "dropped on purpose") == 2
+            await asyncio.sleep(0.005)  # the sending rate, not a synchronisation
+        await sender.flush(10.0)
+        await asyncio.wait_for(all_in.wait(), 10.0)
+    contents = [m["content"] for m in seen]
+    assert contents == [f"message {i}" for i in range(total)]  # nothing lost, nothing twice, in order
+    seqs = [m["seq"] for m in seen]
+    assert seqs == list(range(1, total + 1))
+    assert server.snapshot("lobby").messages == total  # the server stored each once
+    for client in (sender, observer):
+        dropped = [d for d in events(client, "disconnect") if d["code"] == p.CLOSE_SERVICE_RESTART]
+        assert len(dropped) == drops
+        waits = events(client, "reconnecting")
+        assert waits and all(0.0 <= w["delay"] <= policy.ceiling(w["attempt"]) <= policy.cap for w in waits)
