@@ -1,0 +1,488 @@
+"""Load and faults for a classroom server: many learners in one room, and one who stops reading.
+
+Run from the repository root::
+
+    python bench/classroom_load.py                      # 200 learners, 60 s, against `wslab serve`
+    python bench/classroom_load.py --learners 50 --seconds 5 --json
+
+Phase 1 (load). Starts ``wslab serve`` in a subprocess (its own process, as in a
+classroom; or use ``--url``/``--token`` for a server already running), joins
+``--learners`` simulated learners to one room from this process (asyncio), and
+lets each chat at a realistic rate for ``--seconds``: a message every
+``60/--rate`` seconds on average (exponential gaps), each preceded by a second
+or two of "typing". Then it checks, for every learner:
+
+* every message the room numbered (seq 1..N) arrived exactly once, in order;
+* every sender's own counter (1, 2, 3, ...) arrived without gap or repeat;
+* every message sent was acknowledged;
+
+and measures delivery latency (send to receipt, the same clock in one
+process) at p50, p99 and max.
+
+Phase 2 (slow consumer). On a separate in-process server, one learner stops
+reading while four others send long messages flat out (below the rate limit).
+The server's watchdog must close the stalled learner with 4008 before its
+queue grows without bound, while a reading "witness" keeps getting every
+message, quickly. The phase lowers the limit to ``--stall-limit`` bytes
+(default 256 KiB; the server's default is 1 MiB) so it ends in seconds. Note
+that the kernel's socket buffers (up to ~4 MB on Linux) fill before the
+server's own queue starts to grow, so detection takes that much data first.
+
+Prints a summary (or one JSON object with ``--json``) and exits 1 if anything
+was lost, duplicated, reordered or left unacknowledged, or if the stalled
+learner was not closed with 4008. Every wait is bounded; pacing uses sleeps,
+which here simulate people, not synchronise anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import socket
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from wslab import protocol as p  # noqa: E402
+from wslab.clock import SYSTEM_CLOCK, Clock  # noqa: E402
+from wslab.runtime import start_server  # noqa: E402
+
+__all__ = ["Learner", "LoadReport", "StallReport", "run_load", "run_stall", "main"]
+
+WAIT = 20.0
+"""Bound on any single wait: connecting, joining, an ack, draining."""
+
+STALL_SENDERS = 10
+"""Learners sending long messages flat out in phase 2."""
+
+PHRASES = [
+    "I think the reconnect delay should double each time",
+    "my server says 4001, did I forget the token?",
+    "readyState is 1 now",
+    "can someone explain the backoff jitter?",
+    "the echo works!",
+    "why does the typing indicator clear after two seconds?",
+    "ok",
+    "done with exercise 3",
+]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) by nearest rank; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[rank]
+
+
+@dataclass
+class Learner:
+    """One simulated learner: a connection, what it sent, and everything it received."""
+
+    name: str
+    ws: ClientConnection
+    clock: Clock
+    sent: int = 0
+    pending: dict[str, float] = field(default_factory=dict)  # message id -> send time
+    acks: list[int] = field(default_factory=list)  # room seq of each acknowledged message
+    ack_latencies: list[float] = field(default_factory=list)
+    received: list[tuple[int, str, int, float]] = field(default_factory=list)  # seq, sender, n, latency
+    errors: list[str] = field(default_factory=list)
+    typing_frames: int = 0
+    max_seq: int = 0
+    target: int | None = None
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    acked_all: asyncio.Event = field(default_factory=asyncio.Event)
+    close_code: int | None = None
+
+    @classmethod
+    async def join(cls, url: str, name: str, room: str, clock: Clock, **connect_options: Any) -> Learner:
+        ws = await asyncio.wait_for(connect(url, open_timeout=WAIT, **connect_options), WAIT)
+        await ws.send(p.encode({"type": "join", "name": name, "room": room}))
+        welcome = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+        if welcome.get("type") != "welcome":
+            raise RuntimeError(f"{name} could not join: {welcome}")
+        return cls(name=name, ws=ws, clock=clock, max_seq=welcome["seq"])
+
+    async def say(self, content_words: str) -> None:
+        """Send the next numbered message; its content carries the counter and the send time."""
+        self.sent += 1
+        now = self.clock.monotonic()
+        message_id = f"{self.name}-{self.sent}"
+        self.pending[message_id] = now
+        self.acked_all.clear()
+        content = f"#{self.sent} @{now:.6f} {content_words}"
+        await self.ws.send(p.encode({"type": "chat", "id": message_id, "content": content}))
+
+    async def typing(self, on: bool) -> None:
+        await self.ws.send(p.encode({"type": "typing", "typing": on}))
+
+    async def read(self) -> None:
+        """Record every frame until the connection closes."""
+        try:
+            async for frame in self.ws:
+                now = self.clock.monotonic()
+                message = json.loads(frame)
+                kind = message.get("type")
+                if kind == "chat":
+                    counter, sent_at, _ = message["content"].split(" ", 2)
+                    self.received.append((message["seq"], message["sender"], int(counter[1:]), now - float(sent_at[1:])))
+                    self.max_seq = max(self.max_seq, message["seq"])
+                    if self.target is not None and self.max_seq >= self.target:
+                        self.reached.set()
+                elif kind == "ack":
+                    sent_at = self.pending.pop(message["id"], None)
+                    if sent_at is not None:
+                        self.acks.append(message["seq"])
+                        self.ack_latencies.append(now - sent_at)
+                    if not self.pending:
+                        self.acked_all.set()
+                elif kind == "typing":
+                    self.typing_frames += 1
+                elif kind == "error":
+                    self.errors.append(f"{message.get('code')}: {message.get('message')}")
+        except ConnectionClosed as exc:
+            self.close_code = exc.rcvd.code if exc.rcvd else None
+        else:
+            self.close_code = self.ws.close_code
+
+    def expect_up_to(self, seq: int) -> None:
+        self.target = seq
+        if self.max_seq >= seq:
+            self.reached.set()
+
+
+@dataclass
+class Audit:
+    """What a set of receivers saw, checked against what was sent."""
+
+    deliveries: int = 0
+    expected: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    counter_gaps: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+def audit(receivers: list[Learner], first_seq: int, last_seq: int, sent_by: dict[str, int]) -> Audit:
+    """Check that each receiver got seq ``first_seq..last_seq`` once, in order, and every sender's counter 1..n."""
+    result = Audit()
+    wanted = set(range(first_seq, last_seq + 1))
+    for learner in receivers:
+        seqs = [seq for seq, _, _, _ in learner.received]
+        result.deliveries += len(seqs)
+        result.expected += len(wanted)
+        unique = set(seqs)
+        result.duplicates += len(seqs) - len(unique)
+        result.lost += len(wanted - unique)
+        result.out_of_order += sum(1 for a, b in zip(seqs, seqs[1:]) if b <= a)
+        counters: dict[str, list[int]] = {}
+        for _, sender, n, latency in learner.received:
+            counters.setdefault(sender, []).append(n)
+            result.latencies.append(latency)
+        for sender, total in sent_by.items():
+            if counters.get(sender, []) != list(range(1, total + 1)):
+                result.counter_gaps += 1
+    return result
+
+
+@dataclass
+class LoadReport:
+    learners: int
+    seconds: float
+    rate_per_minute: float
+    messages: int
+    sent: int
+    unacknowledged: int
+    deliveries: int
+    expected_deliveries: int
+    lost: int
+    duplicates: int
+    out_of_order: int
+    counter_gaps: int
+    typing_frames: int
+    errors: int
+    latency_p50_ms: float
+    latency_p99_ms: float
+    latency_max_ms: float
+    ack_p99_ms: float
+    deliveries_per_second: float
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.messages > 0
+            and self.lost == self.duplicates == self.out_of_order == self.counter_gaps == self.unacknowledged == 0
+            and self.deliveries == self.expected_deliveries
+        )
+
+
+async def _join_all(url: str, names: list[str], room: str, clock: Clock, batch: int = 25) -> list[Learner]:
+    learners: list[Learner] = []
+    for start in range(0, len(names), batch):
+        learners += await asyncio.gather(*(Learner.join(url, name, room, clock) for name in names[start : start + batch]))
+    return learners
+
+
+async def _chatter(learner: Learner, until: float, rate_per_minute: float, rng: random.Random, clock: Clock) -> None:
+    """Chat like a person until ``until``: wait, type for a moment, send."""
+    while True:
+        gap = rng.expovariate(rate_per_minute / 60.0)
+        typing_for = rng.uniform(0.5, 2.0)
+        if clock.monotonic() + gap + typing_for >= until:
+            return
+        await asyncio.sleep(gap)
+        await learner.typing(True)
+        await asyncio.sleep(typing_for)
+        await learner.say(rng.choice(PHRASES))
+
+
+async def run_load(url: str, learners: int, seconds: float, rate_per_minute: float, seed: int, clock: Clock = SYSTEM_CLOCK) -> LoadReport:
+    """Phase 1: ``learners`` in a fresh room for ``seconds``; audit every delivery."""
+    rng = random.Random(seed)
+    room = f"load-{rng.randrange(16**6):06x}"
+    names = [f"learner-{i:03d}" for i in range(learners)]
+    log(f"joining {learners} learners to room {room} ...")
+    crowd = await _join_all(url, names, room, clock)
+    first_seq = max(learner.max_seq for learner in crowd) + 1
+    readers = [asyncio.create_task(learner.read()) for learner in crowd]
+    log(f"chatting for {seconds:g} s at about {rate_per_minute:g} messages per learner per minute ...")
+    started = clock.monotonic()
+    until = started + seconds
+    await asyncio.gather(*(_chatter(l, until, rate_per_minute, random.Random(rng.random()), clock) for l in crowd))
+    # Every message acknowledged, then every learner has everything up to the last seq.
+    await asyncio.wait_for(asyncio.gather(*(l.acked_all.wait() for l in crowd if l.pending)), WAIT)
+    last_seq = max((seq for l in crowd for seq in l.acks), default=first_seq - 1)
+    for learner in crowd:
+        learner.expect_up_to(last_seq)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(l.reached.wait() for l in crowd)), WAIT)
+    except asyncio.TimeoutError:
+        log("some learners never received the last message (counted as lost)")
+    elapsed = clock.monotonic() - started
+    for learner in crowd:
+        await learner.ws.close()
+    await asyncio.wait_for(asyncio.gather(*readers), WAIT)
+
+    sent_by = {l.name: l.sent for l in crowd}
+    result = audit(crowd, first_seq, last_seq, sent_by)
+    messages = last_seq - first_seq + 1
+    acks = sorted(seq for l in crowd for seq in l.acks)
+    return LoadReport(
+        learners=learners,
+        seconds=seconds,
+        rate_per_minute=rate_per_minute,
+        messages=messages,
+        sent=sum(sent_by.values()),
+        unacknowledged=sum(len(l.pending) for l in crowd) + (len(acks) != messages),
+        deliveries=result.deliveries,
+        expected_deliveries=messages * learners,
+        lost=result.lost,
+        duplicates=result.duplicates,
+        out_of_order=result.out_of_order,
+        counter_gaps=result.counter_gaps,
+        typing_frames=sum(l.typing_frames for l in crowd),
+        errors=sum(len(l.errors) for l in crowd),
+        latency_p50_ms=round(percentile(result.latencies, 50) * 1000, 2),
+        latency_p99_ms=round(percentile(result.latencies, 99) * 1000, 2),
+        latency_max_ms=round(max(result.latencies, default=0.0) * 1000, 2),
+        ack_p99_ms=round(percentile([a for l in crowd for a in l.ack_latencies], 99) * 1000, 2),
+        deliveries_per_second=round(result.deliveries / elapsed, 1) if elapsed > 0 else 0.0,
+    )
+
+
+@dataclass
+class StallReport:
+    limit_bytes: int
+    close_code: int | None
+    closed_after_s: float
+    server_event: str
+    messages: int
+    witness_lost: int
+    witness_duplicates: int
+    witness_p50_ms: float
+    witness_p99_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return self.close_code == p.CLOSE_SLOW_CONSUMER and self.witness_lost == self.witness_duplicates == 0
+
+
+async def run_stall(limit_bytes: int, max_seconds: float = 30.0, clock: Clock = SYSTEM_CLOCK) -> StallReport:
+    """Phase 2: a learner stops reading; it must be closed with 4008 while a witness loses nothing."""
+    handle = start_server(port=0, update_interval=None, slow_consumer_bytes=limit_bytes, replace_running=True)
+    loop = asyncio.get_running_loop()
+    slow_event = asyncio.Event()
+    seen: list[str] = []
+
+    def on_event(event: Any) -> None:
+        if event.kind == "slow":
+            seen.append(event.text)
+            loop.call_soon_threadsafe(slow_event.set)
+
+    handle.server.listeners.append(on_event)
+    try:
+        url = handle.chat_url
+        # A small receive buffer, so the kernel holds little on the stalled side.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        sock.settimeout(WAIT)
+        sock.connect(("127.0.0.1", handle.port))
+        sock.setblocking(False)
+        stalled = await Learner.join(url, "stalled", "stall", clock, sock=sock)
+        witness = await Learner.join(url, "witness", "stall", clock)
+        senders = [await Learner.join(url, f"sender-{i}", "stall", clock) for i in range(STALL_SENDERS)]
+        readers = [asyncio.create_task(l.read()) for l in (witness, *senders)]
+        # `stalled` never calls recv(): the client library stops reading its socket
+        # once 16 frames are queued, exactly like a frozen browser tab.
+        started = clock.monotonic()
+        # 1900 emoji: within the 2000-character limit, ~7.6 KB of UTF-8 per frame.
+        long_text = "\U0001F600" * 1900
+
+        async def flood(sender: Learner) -> None:
+            while not slow_event.is_set() and clock.monotonic() - started < max_seconds:
+                await sender.say(long_text)
+                await asyncio.sleep(0.125)  # 8 a second: under the 10/s rate limit
+
+        await asyncio.gather(*(flood(s) for s in senders))
+        closed_after = clock.monotonic() - started
+        # Now read what the stalled learner was sent: at the end of it is the server's close frame.
+        await asyncio.wait_for(stalled.read(), WAIT)
+        await asyncio.wait_for(asyncio.gather(*(s.acked_all.wait() for s in senders if s.pending)), WAIT)
+        last_seq = max((seq for s in senders for seq in s.acks), default=0)
+        witness.expect_up_to(last_seq)
+        await asyncio.wait_for(witness.reached.wait(), WAIT)
+        for learner in (witness, *senders):
+            await learner.ws.close()
+        await asyncio.wait_for(asyncio.gather(*readers), WAIT)
+        result = audit([witness], 1, last_seq, {s.name: s.sent for s in senders})
+        return StallReport(
+            limit_bytes=limit_bytes,
+            close_code=stalled.close_code,
+            closed_after_s=round(closed_after, 2),
+            server_event=seen[0] if seen else "",
+            messages=last_seq,
+            witness_lost=result.lost + result.counter_gaps,
+            witness_duplicates=result.duplicates,
+            witness_p50_ms=round(percentile(result.latencies, 50) * 1000, 2),
+            witness_p99_ms=round(percentile(result.latencies, 99) * 1000, 2),
+        )
+    finally:
+        handle.stop()
+
+
+async def _start_serve() -> tuple[asyncio.subprocess.Process, str]:
+    """``wslab serve`` on a free loopback port, in its own process; returns it and its chat URL."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), PYTHONUNBUFFERED="1")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wslab.cli", "serve", "--host", "127.0.0.1", "--port", "0",
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+
+    async def banner() -> str:
+        url = ""
+        while line := (await proc.stdout.readline()).decode():
+            match = re.search(r"(ws://127\.0\.0\.1:\d+/chat\S*)", line)
+            url = match.group(1) if match else url
+            if line.startswith("Press Ctrl-C"):
+                return url
+        raise RuntimeError("wslab serve ended before printing its URLs")
+
+    try:
+        return proc, await asyncio.wait_for(banner(), WAIT)
+    except BaseException:
+        proc.kill()
+        raise
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def _main(args: argparse.Namespace) -> dict[str, Any]:
+    proc = None
+    url = args.url
+    if url is None:
+        proc, url = await _start_serve()
+    elif args.token:
+        url += ("&" if "?" in url else "?") + f"token={args.token}"
+    try:
+        load = await run_load(url, args.learners, args.seconds, args.rate, args.seed)
+    finally:
+        if proc is not None:
+            proc.send_signal(2)  # SIGINT: the server closes everyone with 1001 and exits 0
+            await asyncio.wait_for(proc.wait(), WAIT)
+    report: dict[str, Any] = {"load": load.__dict__ | {"ok": load.ok}}
+    if not args.no_stall:
+        log(f"slow consumer: one learner stops reading (limit {args.stall_limit} bytes) ...")
+        stall = await run_stall(args.stall_limit)
+        report["slow_consumer"] = stall.__dict__ | {"ok": stall.ok}
+    return report
+
+
+def _summary(report: dict[str, Any]) -> str:
+    load = report["load"]
+    lines = [
+        f"load: {load['learners']} learners, {load['seconds']:g} s, ~{load['rate_per_minute']:g} msg/learner/min",
+        f"  messages {load['messages']} (sent {load['sent']}, unacknowledged {load['unacknowledged']})",
+        f"  deliveries {load['deliveries']} of {load['expected_deliveries']} expected "
+        f"({load['deliveries_per_second']:g}/s), typing updates {load['typing_frames']}",
+        f"  lost {load['lost']}, duplicated {load['duplicates']}, out of order {load['out_of_order']}, "
+        f"sender counter gaps {load['counter_gaps']}, errors {load['errors']}",
+        f"  delivery latency p50 {load['latency_p50_ms']} ms, p99 {load['latency_p99_ms']} ms, "
+        f"max {load['latency_max_ms']} ms; ack p99 {load['ack_p99_ms']} ms",
+        f"  {'OK' if load['ok'] else 'FAILED'}",
+    ]
+    stall = report.get("slow_consumer")
+    if stall:
+        lines += [
+            f"slow consumer (limit {stall['limit_bytes']} bytes): closed with {stall['close_code']} "
+            f"after {stall['closed_after_s']} s; server: {stall['server_event']!r}",
+            f"  witness during the stall: {stall['messages']} messages, lost {stall['witness_lost']}, "
+            f"duplicated {stall['witness_duplicates']}, p50 {stall['witness_p50_ms']} ms, p99 {stall['witness_p99_ms']} ms",
+            f"  {'OK' if stall['ok'] else 'FAILED'}",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--learners", type=int, default=200, help="simulated learners in the room (default 200)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long they chat (default 60)")
+    parser.add_argument("--rate", type=float, default=3.0, help="messages per learner per minute (default 3)")
+    parser.add_argument("--seed", type=int, default=6, help="random seed (default 6)")
+    parser.add_argument("--url", help="chat URL of a running server (default: start `wslab serve` for the run)")
+    parser.add_argument("--token", help="the token of the server at --url")
+    parser.add_argument("--stall-limit", type=int, default=256 * 1024, help="slow-consumer limit for phase 2, bytes")
+    parser.add_argument("--no-stall", action="store_true", help="skip the slow-consumer phase")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
+    args = parser.parse_args(argv)
+    if not 1 <= args.learners <= 1000:
+        parser.error("--learners must be 1 to 1000")
+    if not 1 <= args.seconds <= 600:
+        parser.error("--seconds must be 1 to 600")
+    if not 0 < args.rate <= 60:
+        parser.error("--rate must be above 0 and at most 60 (the server allows 10 frames a second)")
+    report = asyncio.run(_main(args))
+    print(json.dumps(report) if args.json else _summary(report), flush=True)
+    ok = report["load"]["ok"] and report.get("slow_consumer", {"ok": True})["ok"]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
