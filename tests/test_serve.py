@@ -299,13 +299,13 @@ def test_chat_page_names_its_room() -> None:
         serve_mod.chat_page('"><script>')
 
 
-# ---------------------------------------------------------------- load (short run of bench/classroom_load.py)
+# ---------------------------------------------------------------- load (short run of bench/load.py)
 
 
 @pytest.mark.slow
 def test_short_load_run_loses_nothing_and_drops_a_stalled_reader() -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "classroom_load.py"), "--learners", "50", "--seconds", "5", "--json"],
+        [sys.executable, str(ROOT / "bench" / "load.py"), "--learners", "50", "--seconds", "5", "--json"],
         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=110,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

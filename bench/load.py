@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python bench/classroom_load.py                      # 200 learners, 60 s, against `wslab serve`
-    python bench/classroom_load.py --learners 50 --seconds 5 --json
+    python bench/load.py                      # 200 learners, 60 s, against `wslab serve`
+    python bench/load.py --learners 50 --seconds 5 --json
 
 Phase 1 (load). Starts ``wslab serve`` in a subprocess (its own process, as in a
 classroom; or use ``--url``/``--token`` for a server already running), joins
