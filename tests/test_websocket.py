@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -434,3 +435,15 @@ def test_works_in_a_notebook_cell_with_top_level_await(server: ServerHandle) -> 
     out = ["".join(o.get("text", "") for o in cell.outputs) for cell in nb.cells]
     assert out[1] == "hello 1\n"
     assert out[2] == "1000 True [('hello', True, True)]\n"
+
+
+def test_every_row_of_the_browser_api_table_names_a_test_that_exists() -> None:
+    doc = (ROOT / "docs" / "browser-api.md").read_text(encoding="utf-8")
+    rows = [line for line in doc.splitlines() if line.startswith("| ") and not line.startswith("| Browser") and not line.startswith("| Addition") and "---" not in line]
+    assert len(rows) >= 30
+    here = globals()
+    for row in rows:
+        named = re.findall(r"`(test_\w+)`", row.rsplit("|", 2)[-2])
+        assert named, f"row without a test: {row}"
+        for name in named:
+            assert callable(here.get(name)), f"{name} (named in docs/browser-api.md) is not in this file"
