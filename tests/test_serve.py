@@ -299,6 +299,33 @@ def test_chat_page_names_its_room() -> None:
         serve_mod.chat_page('"><script>')
 
 
+# ---------------------------------------------------------------- the same rules inside the kernel
+
+
+async def test_start_classroom_in_the_kernel_has_the_same_rules_and_a_dashboard() -> None:
+    from wslab.dashboard import InstructorDashboard
+
+    handle = serve_mod.start_classroom("0.0.0.0", 0, room="workshop")
+    try:
+        token = handle.config.token
+        assert token and handle.config.index_html and 'data-room="workshop"' in handle.config.index_html
+        url = f"ws://127.0.0.1:{handle.port}/chat"
+        assert await _closed_with(await Peer.open(url)) == 4001
+        learner = await Peer.open(f"{url}?token={token}")
+        await learner.join("Ada", room="workshop")
+        dash = InstructorDashboard(handle, room="workshop", auto_refresh=None)
+        assert list(dash.rows) == ["Ada"]
+        dash.close()
+        await learner.close()
+    finally:
+        handle.stop()
+
+
+def test_start_classroom_refuses_bad_options() -> None:
+    with pytest.raises(ValueError, match="is not an origin"):
+        serve_mod.start_classroom("127.0.0.1", 0, origins=["localhost:8888"])
+
+
 # ---------------------------------------------------------------- load (short run of bench/load.py)
 
 

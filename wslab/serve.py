@@ -30,7 +30,7 @@ import signal
 import socket
 import struct
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ from typing import TextIO
 from urllib.parse import quote, urlsplit
 
 from . import protocol as p
+from .runtime import ServerHandle, start_server
 from .server import ChatServer, PortInUseError, ServerConfig, ServerEvent, generate_token
 
 __all__ = [
@@ -46,11 +47,13 @@ __all__ = [
     "ServeOptions",
     "add_arguments",
     "chat_page",
+    "classroom_options",
     "is_loopback",
     "join_urls",
     "options_from_args",
     "run",
     "serve",
+    "start_classroom",
 ]
 
 DEFAULT_PORT = 8765
@@ -133,17 +136,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options_from_args(args: argparse.Namespace) -> ServeOptions:
     """Validate parsed arguments into a :class:`ServeOptions`; raises :class:`ValueError` with a clear message."""
-    host = str(args.host).strip()
+    return classroom_options(args.host, args.port, token=args.token, room=args.room, origins=args.origin)
+
+
+def classroom_options(
+    host: str,
+    port: int = DEFAULT_PORT,
+    *,
+    token: str | None = None,
+    room: str = p.DEFAULT_ROOM,
+    origins: Iterable[str] = (),
+) -> ServeOptions:
+    """The rules of ``wslab serve``, as a :class:`ServeOptions`; raises :class:`ValueError` with a clear message.
+
+    Off loopback there is always a token: ``token``, or a generated one
+    (``token_generated`` is then true). ``/`` serves the chat page for ``room``.
+    """
+    host = str(host).strip()
     if not host:
         raise ValueError("--host must not be empty")
-    if not 0 <= args.port <= 65535:
-        raise ValueError(f"--port must be 0 to 65535, got {args.port}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"--port must be 0 to 65535, got {port}")
     try:
-        room = p.validate_room(args.room)
+        room = p.validate_room(room)
     except p.ProtocolError as exc:
         raise ValueError(f"--room: {exc.message}") from None
-    origins = tuple(_check_origin(origin) for origin in args.origin)
-    token = args.token
+    allowed = tuple(_check_origin(origin) for origin in origins)
     generated = False
     if token is not None:
         if not token or len(token) > 256 or any(ch.isspace() for ch in token):
@@ -152,12 +170,38 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         token, generated = generate_token(), True
     config = ServerConfig(
         host=host,
-        port=args.port,
+        port=port,
         token=token,
-        allowed_origins=origins,
+        allowed_origins=allowed,
         index_html=chat_page(room),
     )
     return ServeOptions(config=config, room=room, token_generated=generated)
+
+
+def start_classroom(
+    host: str = "0.0.0.0",
+    port: int = DEFAULT_PORT,
+    *,
+    token: str | None = None,
+    room: str = p.DEFAULT_ROOM,
+    origins: Iterable[str] = (),
+) -> ServerHandle:
+    """The ``wslab serve`` server, but in the kernel (a daemon thread), so a dashboard can watch it.
+
+    Same rules as the command: off loopback a token is required (generated
+    when not given; read it from ``handle.config.token``), ``/`` serves the
+    chat page. Returns the :class:`~wslab.runtime.ServerHandle`; pass it to
+    :class:`~wslab.dashboard.InstructorDashboard`, and see
+    :func:`join_urls` for the links to share.
+    """
+    config = classroom_options(host, port, token=token, room=room, origins=origins).config
+    return start_server(
+        config.host,
+        config.port,
+        token=config.token,
+        allowed_origins=config.allowed_origins,
+        index_html=config.index_html,
+    )
 
 
 def _check_origin(origin: str) -> str:
