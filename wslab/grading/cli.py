@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import TextIO
 
 from .grader import Limits, Outcome, expand, grade, write_feedback, write_gradebook
@@ -68,6 +69,14 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         print(f"wslab grade: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    # Fail before grading, not after: the gradebook and feedback places must be writable.
+    try:
+        Path(args.out).resolve().parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).touch()
+        Path(args.feedback).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"wslab grade: cannot write {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     limits = Limits(cell=args.cell_timeout, check=args.check_timeout, submission=args.timeout)
     progress = None if args.quiet else Progress(sys.stderr, len(files))

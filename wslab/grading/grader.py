@@ -215,6 +215,7 @@ def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits
     cells: dict[int, tuple[str, str]] = {}
     skip_cells: set[int] = set()
     hung_cells: dict[int, str] = {}
+    warned: set[str] = set()
     deadline = time.monotonic() + limits.submission
     restarts = 0
 
@@ -263,6 +264,8 @@ def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits
                         checks[event["check"]], str(event.get("status")), str(event.get("message", ""))
                     )
                     current, item_deadline = None, now + REPORT_GRACE
+                elif kind == "warning":
+                    warned.add(str(event.get("text")))
                 elif kind == "done":
                     finished = True
                     run.finish()
@@ -298,6 +301,7 @@ def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits
                 outcome.notes.append(f"gave up after {MAX_RESTARTS} restarts")
                 break
 
+    outcome.notes.extend(sorted(warned))  # sorted: the order they arrive in varies
     for index, (status, detail) in sorted(cells.items()):
         if index in hung_cells:
             status, detail = "killed", hung_cells[index]

@@ -219,15 +219,20 @@ def _classify(check: Check, exc: BaseException | None) -> tuple[str, str]:
 
 
 async def _bounded(coro: Awaitable[Any], limit: float) -> None:
-    try:
-        await asyncio.wait_for(coro, limit)
-    except asyncio.TimeoutError:
+    """Await a check for at most ``limit`` s; a TimeoutError the learner's code raises stays theirs."""
+    task = asyncio.ensure_future(coro)
+    done, _ = await asyncio.wait({task}, timeout=limit)
+    if not done:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait({task}, timeout=1.0)
         exc = TimeoutError(
             f"still running after {limit:g} s: an await that never returns? "
             "Give every await a timeout"
         )
         exc._wslab_limit = True  # type: ignore[attr-defined]
-        raise exc from None
+        raise exc
+    task.result()
 
 
 def run_check(check: Check, namespace: Mapping[str, Any], *, timeout: float | None = None) -> CheckResult:

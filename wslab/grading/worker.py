@@ -29,12 +29,14 @@ import argparse
 import ast
 import asyncio
 import builtins
+import gc
 import inspect
 import json
 import os
 import signal
 import sys
 import traceback
+import warnings
 from typing import Any, TextIO
 
 __all__ = ["main"]
@@ -180,6 +182,17 @@ def main(argv: list[str] | None = None) -> None:
     with open(args.notebook, encoding="utf-8") as f:
         notebook = json.load(f)
 
+    # "coroutine ... was never awaited" is the best hint for a missing await: keep it for the feedback.
+    never_awaited: list[str] = []
+
+    def showwarning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+        text = str(message)
+        if "was never awaited" in text and text not in never_awaited:
+            never_awaited.append(text)
+
+    warnings.showwarning = showwarning
+    warnings.simplefilter("always", RuntimeWarning)
+
     ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     try:
         from IPython.display import display
@@ -210,6 +223,9 @@ def main(argv: list[str] | None = None) -> None:
         result = run_check(check, ns, timeout=args.check_timeout)
         report(event="check", **result.to_json())
 
+    gc.collect()  # coroutines never awaited warn when collected
+    for text in never_awaited[:5]:
+        report(event="warning", text=f"Python warned: {text}: a missing `await`?")
     report(event="done")
     # Leave at once: runaway threads and the learner's servers must not keep us alive.
     os._exit(0)

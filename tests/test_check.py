@@ -1,0 +1,191 @@
+"""``check("...")`` in a notebook: public checks only, a stable table, and never a hang."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wslab.check import GRADING_ENV, CheckReport, check
+from wslab.grading.registry import exercises, get_exercise
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def definitions(folder: str, notebook: str) -> dict[str, Any]:
+    """The namespace a learner has after running the definition cells of a notebook.
+
+    Only cells that define things are run (no top-level ``await``, no server, no ``check``).
+    """
+    nb = json.loads((ROOT / folder / f"{notebook}.ipynb").read_text())
+    ns: dict[str, Any] = {"__name__": "__main__"}
+    for cell in nb["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "code" and (cell["id"] == "setup" or src.lstrip().startswith(("def ", "async def ", "class ", "TYPING_ON"))):
+            exec(compile(src.replace("server = wslab.start_server()", ""), f"<{cell['id']}>", "exec"), ns)
+    return ns
+
+
+@pytest.mark.parametrize("name", ["basics", "readystate", "reconnect", "chat", "updates"])
+def test_the_solution_passes_every_public_check(name: str) -> None:
+    ex = get_exercise(name)
+    report = check(name, namespace=definitions("solutions", ex.notebook))
+    assert report.all_passed, repr(report)
+    assert [r.check for r in report.results] == ex.public_checks()
+    assert report.points == report.max_points == sum(c.points for c in ex.public_checks())
+
+
+@pytest.mark.parametrize("name", ["basics", "readystate", "reconnect", "chat", "updates"])
+def test_the_released_exercise_fails_every_public_check_and_says_what_to_write(name: str) -> None:
+    ex = get_exercise(name)
+    report = check(name, namespace=definitions("exercises", ex.notebook))
+    assert report.passed == 0 and report.points == 0
+    assert {r.status for r in report.results} == {"todo"}, repr(report)
+    text = repr(report)
+    for c in ex.public_checks():
+        assert c.hint in text
+
+
+def test_the_table_is_stable_text_and_says_what_is_public() -> None:
+    ns = definitions("solutions", "02-readystate")
+    first, second = repr(check("readystate", namespace=ns)), repr(check("readystate", namespace=ns))
+    assert first == second
+    assert first.splitlines() == [
+        "check('readystate'): 4 of 4 public checks pass, 6/6 points",
+        "  PASS     1/1  state_name names the four states",
+        "  PASS     2/2  next_state follows the readyState rules",
+        "  PASS     1/1  Outbox sends at once while open",
+        "  PASS     2/2  Outbox keeps what is sent before open, then flushes it in order",
+        "These are the public checks. 2 more checks (3 points) run only at grading, "
+        "so passing here does not promise full marks.",
+    ]
+
+
+def test_a_failure_shows_why_and_a_hint_without_the_answer() -> None:
+    ns = definitions("solutions", "04-chat")
+    ns["render_message"] = lambda msg: f"<b>{msg['sender']}</b>: {msg['content']}"
+    report = check("chat", namespace=ns)
+    by_name = {r.check.name: r for r in report.results}
+    assert by_name["render_shows_time"].status == "fail"
+    assert "shows no 09:52" in by_name["render_shows_time"].message
+    assert by_name["render_escapes_html"].status == "fail"
+    assert by_name["typing_one_and_two"].passed
+    text = repr(report)
+    assert "hint: The server sends an ISO-8601 UTC timestamp" in text
+    assert "html.escape(" not in text  # a hint points the way; it does not hand over the code
+    assert "<table>" in report._repr_html_() and "FAIL" in report._repr_html_()
+
+
+def test_the_html_table_escapes_what_the_learners_code_says() -> None:
+    def state_name(state: int) -> str:
+        raise RuntimeError("<script>alert(1)</script>")
+
+    html = check("readystate", namespace={"state_name": state_name})._repr_html_()
+    assert "<script>" not in html
+    assert "RuntimeError: &lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_missing_definitions_are_named() -> None:
+    report = check("readystate", namespace={})
+    assert {r.status for r in report.results} == {"missing"}
+    assert "`state_name` is not defined" in repr(report)
+    ns = {"Outbox": lambda send: None, "state_name": 3}
+    report = check("readystate", namespace=ns)
+    assert "`Outbox` should be a class" in repr(report)
+    assert "`state_name` should be a function" in repr(report)
+
+
+def test_an_await_that_never_returns_costs_its_checks_only() -> None:
+    ns = definitions("solutions", "04-chat")
+
+    async def join_room(url: str, name: str, timeout: float = 2.0) -> Any:
+        await asyncio.Event().wait()  # waits forever, ignoring timeout
+
+    ns["join_room"] = join_room
+    started = time.monotonic()
+    report = check("chat", namespace=ns)
+    assert time.monotonic() - started < 20
+    by_name = {r.check.name: r for r in report.results}
+    assert by_name["join_gets_welcome"].status == "fail"
+    assert "still waiting after 4 s" in by_name["join_gets_welcome"].message
+    assert by_name["join_times_out"].status == "fail"
+    assert sum(not r.passed for r in report.results) == 2
+    assert not any(r.runaway for r in report.results)  # a cancelled await leaves nothing behind
+
+
+def test_blocking_code_times_out_and_the_table_says_a_thread_was_left_running() -> None:
+    release = threading.Event()
+    ns = definitions("solutions", "04-chat")
+
+    def typing_line(names: Any, me: Any = None) -> str:
+        release.wait(60)  # stands for time.sleep(1000) or while True
+        return ""
+
+    ns["typing_line"] = typing_line
+    try:
+        started = time.monotonic()
+        report = check("chat", namespace=ns, timeout=0.5)
+        # 13 public checks, two of which block: each costs its 0.5 s limit plus the join grace.
+        assert time.monotonic() - started < 10
+    finally:
+        release.set()
+    by_name = {r.check.name: r for r in report.results}
+    for name in ("typing_one_and_two", "typing_several", "view_typing"):
+        assert by_name[name].status == "timeout" and by_name[name].runaway
+    assert "left your code running in a background thread" in repr(report)
+    assert by_name["render_shows_time"].passed
+
+
+def test_an_exception_in_the_learners_code_is_reported_not_raised() -> None:
+    ns = definitions("solutions", "05-live-updates")
+
+    def dispatch(emitter: Any, frame: str) -> None:
+        raise KeyError("type")
+
+    ns["dispatch"] = dispatch
+    report = check("updates", namespace=ns)
+    result = {r.check.name: r for r in report.results}["dispatch_typed"]
+    assert result.status == "error"
+    assert result.message == "KeyError: 'type' (in dispatch)"
+
+
+async def test_check_works_from_inside_a_running_event_loop() -> None:
+    # A notebook cell runs on the kernel's loop; check() must not need it or block it for good.
+    ns = definitions("solutions", "01-basics")
+    report = check("basics", namespace=ns)
+    assert report.all_passed, repr(report)
+    await asyncio.sleep(0)
+
+
+def test_check_uses_the_notebook_namespace_by_default() -> None:
+    ns = definitions("solutions", "02-readystate")
+    globals().update({k: v for k, v in ns.items() if k in ("state_name", "next_state", "Outbox")})
+    try:
+        assert check("readystate").all_passed
+    finally:
+        for k in ("state_name", "next_state", "Outbox"):
+            globals().pop(k, None)
+
+
+def test_check_does_nothing_while_grading(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(GRADING_ENV, "1")
+    report = check("chat", namespace={})
+    assert isinstance(report, CheckReport) and report.skipped and not report.results
+    assert "skipped while grading" in repr(report)
+
+
+def test_an_unknown_exercise_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="no exercise called 'caht'; the exercises are 'basics'"):
+        check("caht")
+
+
+def test_every_exercise_has_public_and_hidden_checks_with_hints() -> None:
+    for ex in exercises():
+        assert ex.public_checks() and len(ex.public_checks()) < len(ex.checks)
+        for c in ex.checks:
+            assert c.points > 0 and c.hint.strip() and c.title.strip()
