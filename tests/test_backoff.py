@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wslab import protocol as p
-from wslab.backoff import STOP_CODES, Backoff, BackoffPolicy, seed_backoff, should_reconnect
+from wslab.backoff import (
+    STOP_CODES,
+    Backoff,
+    BackoffPolicy,
+    seed_backoff,
+    should_reconnect,
+)
 
 # ---------------------------------------------------------------- examples
 

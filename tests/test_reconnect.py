@@ -153,7 +153,7 @@ async def test_outage_and_recovery_with_the_expected_delays(server: ServerHandle
     assert [w["delay"] for w in waits] == [FAST.ceiling(n) for n in range(1, len(waits) + 1)]
     # Each attempt really waited its delay: "connecting" comes at least `delay` after "reconnecting".
     times = [(t, e, d) for t, e, d in client.history if e in ("reconnecting", "connecting")]
-    for (t0, e0, d0), (t1, e1, _) in zip(times, times[1:]):
+    for (t0, e0, d0), (t1, e1, _) in zip(times, times[1:], strict=False):
         if e0 == "reconnecting":
             assert e1 == "connecting" and t1 - t0 >= d0["delay"] - 0.005
 
@@ -226,6 +226,29 @@ async def test_rejoin_asks_only_for_what_was_missed(server: ServerHandle) -> Non
     assert [m["content"] for m in welcomes[0]["history"]] == []
     assert [m["content"] for m in welcomes[1]["history"]] == ["missed"]  # since=1: no duplicate of "seen live"
     assert reader.last_seq == 2
+
+
+async def test_a_refused_rejoin_is_retried_with_backoff_and_nothing_is_lost(server: ServerHandle) -> None:
+    client = ReconnectingClient(server.chat_url, policy=FAST)
+    client.join("ada")
+    async with client:
+        await client.wait_for("connect", WAIT)
+        client._conn.transport.abort()  # type: ignore[union-attr]  # ada's network drops...
+        await client.wait_for("disconnect", WAIT)
+        impostor = await Peer.open(server.chat_url)
+        welcome = await impostor.join("ada")  # ...and someone takes the name meanwhile
+        assert welcome["name"] == "ada"
+        client.send({"type": "chat", "content": "kept"})
+        refused = await client.wait_for("error", WAIT, where=lambda e: e["code"] == p.ErrorCode.NAME_TAKEN)
+        assert refused["source"] == "server" and client.queued == 1
+        await client.wait_for("reconnecting", WAIT)  # backs off and tries again
+        await impostor.close()
+        back = await client.wait_for("connect", WAIT)
+        assert back["flushed"] == 1
+        await client.flush(WAIT)
+    failed = [d for _, e, d in client.history if e == "failed"]
+    assert failed and "4000" in failed[0]["error"]
+    assert [(m["sender"], m["content"]) for m in await history_of(server)] == [("ada", "kept")]
 
 
 # ---------------------------------------------------------------- bounded queue

@@ -130,7 +130,9 @@ class MessageEvent(Event):
         self.origin = origin
 
     def __repr__(self) -> str:
-        shown = self.data if len(self.data) <= 60 else self.data[:57] + ("..." if isinstance(self.data, str) else b"...")
+        shown: str | bytes = self.data
+        if len(shown) > 60:
+            shown = shown[:57] + "..." if isinstance(shown, str) else shown[:57] + b"..."
         return f"MessageEvent(data={shown!r})"
 
 
@@ -602,9 +604,9 @@ class WebSocket:
             return
 
     def _wake_inbox(self) -> None:
-        for future in self._inbox_waiters:
-            if not future.done():
-                future.set_result(None)
+        for inbox_waiter in self._inbox_waiters:
+            if not inbox_waiter.done():
+                inbox_waiter.set_result(None)
         self._inbox_waiters.clear()
         for waiter_type, future in list(self._waiters):
             if self._ready_state == CLOSED and not future.done() and waiter_type != "close":

@@ -68,7 +68,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from . import protocol as p
-from .backoff import Backoff, BackoffPolicy, ReconnectPredicate, should_reconnect as default_should_reconnect
+from .backoff import Backoff, BackoffPolicy, ReconnectPredicate
+from .backoff import should_reconnect as default_should_reconnect
 from .clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
