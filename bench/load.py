@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import re
@@ -84,7 +85,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
     return ordered[rank]
 
 
@@ -207,6 +208,7 @@ class LoadReport:
     rate_per_minute: float
     messages: int
     sent: int
+    acknowledged: int
     unacknowledged: int
     deliveries: int
     expected_deliveries: int
@@ -226,6 +228,7 @@ class LoadReport:
     def ok(self) -> bool:
         return (
             self.messages > 0
+            and self.sent == self.acknowledged == self.messages
             and self.lost == self.duplicates == self.out_of_order == self.counter_gaps == self.unacknowledged == 0
             and self.deliveries == self.expected_deliveries
         )
@@ -288,7 +291,8 @@ async def run_load(url: str, learners: int, seconds: float, rate_per_minute: flo
         rate_per_minute=rate_per_minute,
         messages=messages,
         sent=sum(sent_by.values()),
-        unacknowledged=sum(len(l.pending) for l in crowd) + (len(acks) != messages),
+        acknowledged=len(acks),
+        unacknowledged=sum(len(l.pending) for l in crowd),
         deliveries=result.deliveries,
         expected_deliveries=messages * learners,
         lost=result.lost,

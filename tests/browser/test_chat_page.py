@@ -211,6 +211,30 @@ def test_outage_reconnects_and_catches_up_without_duplicates(
     bob.page.screenshot(path=str(artifacts / "chat-after-outage.png"))
 
 
+def test_a_fresh_server_on_the_same_port_is_followed(
+    open_chat: Callable[..., ChatPage], chat_server: ServerHandle, server_factory: Callable[..., ServerHandle]
+) -> None:
+    """The instructor restarts ``wslab serve``: numbering starts again, and new messages must still show."""
+    expect = _expect()
+    ada, bob = open_chat("Ada"), open_chat("Bob")
+    ada.say("old 1")
+    ada.say("old 2")
+    for chat in (ada, bob):
+        expect(chat.messages).to_have_count(2, timeout=WAIT_MS)
+    port = chat_server.port
+    chat_server.stop()  # every page is closed with 1001 and starts retrying
+    for chat in (ada, bob):
+        expect(chat.status).to_have_attribute("data-state", "reconnecting", timeout=WAIT_MS)
+    server_factory(port=port, token=TOKEN, index_html=chat_page())
+    for chat in (ada, bob):
+        chat.wait_online()
+        expect(chat.page.locator("#messages li.notice")).to_contain_text(["restarted with an empty history"], timeout=WAIT_MS)
+    bob.say("new 1")
+    for chat in (ada, bob):
+        expect(chat.messages.locator(".content")).to_have_text(["old 1", "old 2", "new 1"], timeout=WAIT_MS)
+        assert chat.seqs() == [1, 2, 1]
+
+
 def test_final_close_codes_stop_reconnecting(open_chat: Callable[..., ChatPage], chat_server: ServerHandle) -> None:
     expect = _expect()
     stranger = open_chat("Eve", token="wrong", join=False)
