@@ -251,6 +251,46 @@ async def test_a_refused_rejoin_is_retried_with_backoff_and_nothing_is_lost(serv
     assert [(m["sender"], m["content"]) for m in await history_of(server)] == [("ada", "kept")]
 
 
+async def test_a_long_queue_is_paced_under_the_servers_rate_limit(server_factory: Any) -> None:
+    server = server_factory(rate=50.0, burst=10, flood_strikes=5)
+    errors: list[dict[str, Any]] = []
+    client = ReconnectingClient(server.chat_url, policy=FAST, send_rate=45.0, send_burst=5, queue_limit=40)
+    client.on("error", errors.append).join("ada")
+    for i in range(40):
+        client.send({"type": "chat", "content": f"queued {i}"})
+    async with client:
+        await client.wait_for("connect", WAIT)
+        await client.flush(WAIT)
+    assert errors == [] and client.history[-1][2]["code"] == p.CLOSE_NORMAL
+    assert [m["content"] for m in await history_of(server)] == [f"queued {i}" for i in range(40)]
+
+
+async def test_without_pacing_the_same_queue_is_taken_for_flooding(server_factory: Any) -> None:
+    server = server_factory(rate=50.0, burst=10, flood_strikes=5)
+    client = ReconnectingClient(server.chat_url, policy=FAST, send_rate=None, queue_limit=40)
+    client.join("ada")
+    for i in range(40):
+        client.send({"type": "chat", "content": f"queued {i}"})
+    async with client:
+        closed = await client.wait_for("closed", WAIT)
+    assert closed["code"] == p.CLOSE_POLICY_VIOLATION and closed["unsent"] > 0  # stopped, and says so
+
+
+async def test_rate_limited_chats_are_sent_again_later(server_factory: Any) -> None:
+    server = server_factory(rate=20.0, burst=5, flood_strikes=1000)
+    client = ReconnectingClient(server.chat_url, policy=FAST, send_rate=None)
+    limited: list[dict[str, Any]] = []
+    client.on("error", limited.append).join("ada")
+    async with client:
+        await client.wait_for("connect", WAIT)
+        for i in range(12):
+            client.send({"type": "chat", "content": f"burst {i}"})
+        await client.flush(10.0)
+    assert limited and all(e["code"] == p.ErrorCode.RATE_LIMITED for e in limited)
+    contents = [m["content"] for m in await history_of(server)]
+    assert sorted(contents) == sorted(f"burst {i}" for i in range(12))  # each exactly once
+
+
 # ---------------------------------------------------------------- bounded queue
 
 
@@ -384,7 +424,7 @@ async def test_must_show_nothing_lost_nothing_duplicated_while_the_server_drops_
     server = server_factory(rate=1000.0, burst=1000)
     policy = BackoffPolicy(initial=0.02, factor=2.0, cap=0.25, stay_up=5.0, seed=5)
     total, drops = 120, 6
-    sender = ReconnectingClient(server.chat_url, policy=policy, seed=1, queue_limit=total)
+    sender = ReconnectingClient(server.chat_url, policy=policy, seed=1, queue_limit=total, send_rate=900.0, send_burst=500)
     observer = ReconnectingClient(server.chat_url, policy=policy, seed=2)
     seen: list[dict[str, Any]] = []
     observer.on("chat", seen.append).on("welcome", lambda w: seen.extend(w["history"]))

@@ -33,6 +33,10 @@ Contracts:
   the send failed before reaching the socket: a message written into a
   connection that then dies is lost with it (the protocol has no ack for
   them).
+* **Pacing:** outgoing frames go through a token bucket (``send_rate``,
+  ``send_burst``) a little under the server's rate limit, so flushing a
+  long queue is not taken for flooding; a chat answered with
+  ``rate-limited`` is sent again a second later.
 * **Backoff** follows :class:`~wslab.backoff.BackoffPolicy` (full jitter,
   counter reset only after ``stay_up`` seconds open); every wait is announced
   by a ``reconnecting`` event first.
@@ -129,6 +133,10 @@ class ReconnectingClient:
         open_timeout: bound on each opening handshake and on the re-join.
         close_timeout: bound on each closing handshake.
         history_limit: how many :attr:`history` entries are kept.
+        send_rate, send_burst: pace outgoing frames with a token bucket
+            (frames per second, frames at once) a little under the server's
+            limits, so flushing a long queue after a reconnect is not taken
+            for flooding (which closes with 1008, a stop code). None: no pacing.
 
     Events and the data their handlers receive (a dict; a handler may also
     take no argument):
@@ -161,6 +169,8 @@ class ReconnectingClient:
         open_timeout: float = 10.0,
         close_timeout: float = 2.0,
         history_limit: int = 1000,
+        send_rate: float | None = p.RATE_PER_SECOND * 0.9,
+        send_burst: int = p.RATE_BURST // 2,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
             raise ValueError(f"url must start with ws:// or wss://, got {url!r}")
@@ -183,6 +193,10 @@ class ReconnectingClient:
         self.open_timeout = open_timeout
         self.close_timeout = close_timeout
         self.history_limit = history_limit
+        if send_rate is not None and (send_rate <= 0 or send_burst < 1):
+            raise ValueError("send_rate must be > 0 (or None) and send_burst >= 1")
+        self._pacer = _Pacer(send_rate, send_burst) if send_rate is not None else None
+        self._resend_pending = False
         rng = random.Random(seed if seed is not None else self.policy.seed)
         self._backoff = Backoff(self.policy, rng)
         self._state: State = "offline"
@@ -586,7 +600,7 @@ class ReconnectingClient:
         try:
             self._subscribed = {channel: self._loop.create_future() for channel in self._channels}
             for channel in list(self._subscribed):
-                await conn.send(json.dumps({"type": "subscribe", "channel": channel}))
+                await self._paced_send(conn, json.dumps({"type": "subscribe", "channel": channel}))
             if self._join is not None and not await self._rejoin(conn):
                 return
             if self._subscribed:
@@ -598,7 +612,7 @@ class ReconnectingClient:
                 self._subscribed = {}
             resent = 0
             for text in list(self._unacked.values()):
-                await conn.send(text)
+                await self._paced_send(conn, text)
                 resent += 1
             flushed = 0
             # Send what queued up while offline, then go "open": from then on send()
@@ -619,9 +633,38 @@ class ReconnectingClient:
         except ConnectionClosed:
             return
 
+    async def _paced_send(self, conn: ClientConnection, text: str) -> None:
+        if self._pacer is not None:
+            assert self._loop is not None
+            # Pacing, not synchronisation: each wait is at most 1 / send_rate seconds.
+            while (wait := self._pacer.reserve(self._loop.time())) > 0:
+                await asyncio.sleep(wait)
+        await conn.send(text)
+
+    def _resend_unacked_soon(self) -> None:
+        """The server rate-limited a frame (it says: send it again later); resend unacked chats in a second."""
+        if self._resend_pending or not self._unacked:
+            return
+        self._resend_pending = True
+
+        async def later(conn: ClientConnection | None) -> None:
+            try:
+                await asyncio.sleep(1.0)
+            finally:
+                self._resend_pending = False
+            if conn is None or self._conn is not conn:
+                return  # a reconnect resends them anyway
+            queued = {item.text for item in self._queue}
+            for text in reversed(list(self._unacked.values())):
+                if text not in queued:
+                    self._queue.appendleft(_Outgoing(json.loads(text), text))
+            self._queue_changed.set()
+
+        self._spawn(later(self._conn), "resend")
+
     async def _send_next(self, conn: ClientConnection) -> None:
         item = self._queue[0]
-        await conn.send(item.text)  # raises ConnectionClosed before writing: the item stays queued
+        await self._paced_send(conn, item.text)  # raises ConnectionClosed before writing: the item stays queued
         if self._queue and self._queue[0] is item:
             self._queue.popleft()
         self._progress.set()
@@ -634,7 +677,7 @@ class ReconnectingClient:
         if self._last_seq is not None:
             join["since"] = self._last_seq
         self._welcome = self._loop.create_future()
-        await conn.send(json.dumps(join))
+        await self._paced_send(conn, json.dumps(join))
         try:
             answer = await asyncio.wait_for(self._welcome, self.open_timeout)
         except asyncio.TimeoutError:
@@ -688,6 +731,8 @@ class ReconnectingClient:
         self._bookkeep(type_, message)
         self._emit("message", message)
         if type_ == "error":
+            if message.get("code") == p.ErrorCode.RATE_LIMITED:
+                self._resend_unacked_soon()
             details = {**message, "source": "server", "raw": frame}
             self._record("error", {"code": message.get("code"), "message": message.get("message")})
             self._emit("error", details)
@@ -723,6 +768,25 @@ class ReconnectingClient:
 
     def __repr__(self) -> str:
         return f"<ReconnectingClient {self.url} {self._state} attempt={self.attempt} queued={self.queued}>"
+
+
+class _Pacer:
+    """A token bucket for outgoing frames, sans I/O: ``reserve(now)`` takes a token or says how long to wait."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.updated: float | None = None
+
+    def reserve(self, now: float) -> float:
+        if self.updated is not None:
+            self.tokens = min(float(self.burst), self.tokens + max(0.0, now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
 
 
 def _takes_argument(fn: Callable[..., Any]) -> bool:
