@@ -105,6 +105,10 @@ class ChatUI(widgets.VBox):
 
     # ------------------------------------------------------------ events in
 
+    async def wait_joined(self, timeout: float = 5.0) -> None:
+        """Return once the room is joined and its history shown (at once if so); bounded by ``timeout``."""
+        await self.client.wait_open(timeout)
+
     def _on_message(self, message: Any, *rest: Any) -> None:
         if isinstance(message, dict) and message.get("type") == "chat" and message.get("sender") == self.name:
             self.pending.pop(str(message.get("id")), None)

@@ -46,6 +46,16 @@ class Dashboard(widgets.VBox):
         if start and url is not None:
             client.start()
 
+    async def wait_subscribed(self, timeout: float = 5.0) -> None:
+        """Return once the server confirmed the subscription (at once if it did); bounded by ``timeout``."""
+        if not self.model.subscribed:
+            await self.client.wait_for("subscribed", timeout, where=lambda m: m.get("channel") == self.model.channel)
+
+    async def wait_updates(self, count: int, timeout: float = 5.0) -> None:
+        """Return once ``count`` updates in all have arrived (at once if they have); bounded by ``timeout``."""
+        if self.model.received < count:
+            await self.client.wait_for("update", timeout, where=lambda m: self.model.received >= count)
+
     def _on_message(self, message: Any, *rest: Any) -> None:
         if isinstance(message, dict):
             self.model.apply(message)
