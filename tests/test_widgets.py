@@ -281,3 +281,47 @@ def test_dashboard_subscribes_and_shows_updates() -> None:
     client.message({"type": "update", "channel": "updates", "seq": 5, "timestamp": "t",
                     "data": {"symbol": XSS[1], "price": 1, "change": -1}})
     assert XSS[1] not in board.headline.value and "▼" in board.headline.value
+
+
+# ------------------------------------------------------------------ with a real server and client
+
+
+async def test_chat_ui_on_a_real_server_sees_the_bot_type_and_answer(server: Any) -> None:
+    from wslab.bots import add_bot
+
+    add_bot(server, "Ada", think=0.05, typing_for=0.3)
+    ui = ChatUI(server.chat_url, "Bob")
+    await ui.wait_joined(timeout=5)
+    assert "online: Ada, Bob" in ui.status.value
+    ui.input.value = "hello <b>Ada</b>"
+    ui.button.click()
+    await ui.client.wait_for("typing", timeout=5, where=lambda m: m["typing"] == ["Ada"])
+    assert "Ada is typing…" in ui.typing_line.value
+    await ui.client.wait_for("chat", timeout=5, where=lambda m: m["sender"] == "Ada")
+    assert ui.transcript() == ["Bob: hello <b>Ada</b>", "Ada: Hello Bob! I'm Ada, a bot living inside the server."]
+    assert ui.pending == {} and "<b>Ada</b>" not in ui.messages.value
+    assert "typing" not in ui.typing_line.value
+    ui.leave()
+    await ui.client.wait_for("closed", timeout=5)
+    assert "closed" in ui.status.value
+
+
+async def test_chat_ui_joins_a_server_that_wants_a_token(server_factory: Any) -> None:
+    guarded = server_factory(token="s3cret")
+    ui = ChatUI(guarded.chat_url, "Bob", token="s3cret")
+    await ui.wait_joined(timeout=5)
+    assert ui.model.online == ["Bob"]
+    ui.leave()
+    refused = ChatUI(guarded.chat_url, "Eve")
+    await refused.client.wait_for("closed", timeout=5)
+    assert "4001" in refused.status.value and refused.model.online == []
+
+
+async def test_dashboard_on_a_real_server(server: Any) -> None:
+    board = Dashboard(server.chat_url, channel="scores", value_key="points")
+    await board.wait_subscribed(timeout=5)
+    for points in (1, 2, 3):
+        server.publish("scores", {"points": points})
+    await board.wait_updates(3, timeout=5)
+    assert board.model.values == [1.0, 2.0, 3.0] and "3 update(s), 0 missed" in board.footer.value
+    board.stop()

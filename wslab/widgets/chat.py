@@ -98,6 +98,7 @@ class ChatUI(widgets.VBox):
         client.on("message", self._on_message)
         client.on("connect", lambda *a: self._set_connection("connected"))
         client.on("disconnect", lambda *a: self._set_connection("offline, reconnecting…"))
+        client.on("closed", self._on_closed)
         client.join(name, room)
         self._render()
         if start:
@@ -115,6 +116,10 @@ class ChatUI(widgets.VBox):
         if isinstance(message, dict) and message.get("type") == "error" and message.get("code") == p.ErrorCode.NAME_TAKEN:
             self.connection = "name taken"
         self.model.apply(message)
+
+    def _on_closed(self, details: Any = None) -> None:
+        reason = details.get("reason") if isinstance(details, dict) else None
+        self._set_connection(f"closed: {reason}" if reason else "closed")
 
     def _set_connection(self, text: str) -> None:
         self.connection = text
@@ -172,7 +177,6 @@ class ChatUI(widgets.VBox):
         if self._timer is not None:
             self._timer.cancel()
         self.client.close()
-        self._set_connection("closed")
 
     # ------------------------------------------------------------ view
 
