@@ -276,7 +276,7 @@ def _print_banner(options: ServeOptions, port: int, out: TextIO) -> None:
 
 
 def _print_event(event: ServerEvent, out: TextIO) -> None:
-    if event.kind in ("start",):
+    if event.kind in ("start", "stop"):  # the banner and the closing lines say it
         return
     stamp = datetime.fromtimestamp(event.wall).strftime("%H:%M:%S")
     print(f"[{stamp}] {event.kind}: {event.text}", file=out, flush=True)
