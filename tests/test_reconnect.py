@@ -450,6 +450,7 @@ async def test_must_show_nothing_lost_nothing_duplicated_while_the_server_drops_
     seqs = [m["seq"] for m in seen]
     assert seqs == list(range(1, total + 1))
     assert server.snapshot("lobby").messages == total  # the server stored each once
+    assert sum(d["flushed"] for _, e, d in sender.history if e == "connect") > 0  # the offline queue was used
     for client in (sender, observer):
         dropped = [d for d in events(client, "disconnect") if d["code"] == p.CLOSE_SERVICE_RESTART]
         assert len(dropped) == drops

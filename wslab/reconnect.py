@@ -46,7 +46,8 @@ Contracts:
 * **Dead connections:** a ping goes out every ``heartbeat_interval``
   seconds; if its pong (or the ping itself) takes longer than
   ``heartbeat_timeout``, the connection is dropped. So a connection that goes
-  silent is noticed within ``heartbeat_interval + heartbeat_timeout`` seconds.
+  silent is noticed within ``heartbeat_interval + heartbeat_timeout`` seconds
+  (plus the event loop's scheduling latency, milliseconds when it is not blocked).
 * **Bad input from the server** (not JSON, not an object, a binary frame, or
   a protocol ``error`` frame) becomes an ``error`` event carrying the raw
   text; the connection stays up.
