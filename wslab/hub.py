@@ -26,7 +26,7 @@ Contracts:
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,7 +102,8 @@ class _Room:
     history: deque[dict[str, Any]] = field(default_factory=deque)
     typing: dict[str, float] = field(default_factory=dict)  # name -> expiry (monotonic)
     muted: set[str] = field(default_factory=set)
-    recent_ids: dict[tuple[str, str], int] = field(default_factory=dict)  # (sender, id) -> seq
+    # (sender, id) -> seq, oldest first; an OrderedDict so evicting the oldest is O(1)
+    recent_ids: OrderedDict[tuple[str, str], int] = field(default_factory=OrderedDict)
     sent_times: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
     def online(self) -> list[str]:
@@ -425,7 +426,7 @@ class Hub:
             chat["id"] = message.id
             room.recent_ids[(member.name, message.id)] = room.seq
             if len(room.recent_ids) > RECENT_IDS:
-                del room.recent_ids[next(iter(room.recent_ids))]
+                room.recent_ids.popitem(last=False)
         if self.history_size:
             room.history.append(chat)
             while len(room.history) > self.history_size:
