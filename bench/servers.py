@@ -184,11 +184,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Serve one benchmark peer on 127.0.0.1.")
     parser.add_argument("kind", choices=["hub", "raw", "sio"])
     parser.add_argument("--compression", choices=["deflate"], default=None)
+    parser.add_argument("--profile", metavar="PSTATS", help="run under cProfile and write the stats here on exit")
     args = parser.parse_args()
     raise_nofile()
     logging.basicConfig(level=logging.WARNING)
     runner = {"hub": run_hub, "raw": run_raw, "sio": run_sio}[args.kind]
-    asyncio.run(runner(args.compression))
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        try:
+            profiler.runcall(asyncio.run, runner(args.compression))
+        finally:
+            profiler.dump_stats(args.profile)
+    else:
+        asyncio.run(runner(args.compression))
 
 
 if __name__ == "__main__":

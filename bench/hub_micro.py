@@ -1,0 +1,89 @@
+"""The sans-I/O hub's own cost per chat message, against a bare JSON round trip.
+
+    python bench/hub_micro.py [--messages 20000]
+
+No sockets: a :class:`wslab.hub.Hub` with a room of N members is fed
+``chat`` frames as ``/chat`` receives them, and the time per
+``hub.receive`` is compared with the least any JSON chat relay does per
+message (``json.loads`` of the frame, then ``json.dumps`` of the stamped
+message), measured alternately in the same process. Two hub figures: a fresh
+room, and a long-running one that has already seen more messages than it
+remembers ids for (:data:`wslab.hub.RECENT_IDS`), where every message also
+evicts the oldest id. The per-delivery work
+(framing and writing to each socket) is websockets' ``broadcast`` and is not
+in here: divide the hub's figure by the room size to see what it adds per
+delivery. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from wslab.hub import RECENT_IDS, Hub  # noqa: E402
+
+CONTENT = "~T{}~ hello from the wslab benchmark, padding to a chat-sized line"
+
+
+def frames(count: int) -> list[str]:
+    return [json.dumps({"type": "chat", "content": CONTENT.format(i), "id": f"m{i}"}) for i in range(count)]
+
+
+def hub_per_message(members: int, batch: list[str], warm: list[str] = []) -> float:
+    hub = Hub(rate=1e9, burst=1_000_000_000)
+    for conn in range(members):
+        hub.connect(conn)
+        hub.receive(conn, json.dumps({"type": "join", "name": f"n{conn}", "room": "r"}))
+    for frame in warm:
+        hub.receive(0, frame)
+    t = time.perf_counter()
+    for frame in batch:
+        hub.receive(0, frame)
+    return (time.perf_counter() - t) / len(batch)
+
+
+def json_per_message(batch: list[str]) -> float:
+    seq = 0
+    t = time.perf_counter()
+    for frame in batch:
+        obj = json.loads(frame)
+        seq += 1
+        json.dumps(
+            {"type": "chat", "room": "r", "seq": seq, "sender": "n0", "content": obj["content"],
+             "timestamp": "2026-11-27T10:00:00.000Z", "id": obj["id"]},
+            ensure_ascii=False, separators=(",", ":"),
+        )
+    return (time.perf_counter() - t) / len(batch)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    every = frames(RECENT_IDS + 2 * args.messages)
+    batch = every[: args.messages]
+    warm, late = every[: RECENT_IDS + args.messages], every[RECENT_IDS + args.messages :]
+    out: dict[str, float] = {}
+    for members in (100, 500):
+        hub_us, late_us, ref_us = [], [], []
+        for _ in range(args.reps):
+            hub_us.append(hub_per_message(members, batch) * 1e6)
+            late_us.append(hub_per_message(members, late, warm) * 1e6)
+            ref_us.append(json_per_message(batch) * 1e6)
+        out[f"json_us_per_msg_n{members}"] = statistics.median(ref_us)
+        out[f"hub_us_per_msg_n{members}"] = statistics.median(hub_us)
+        out[f"hub_ratio_n{members}"] = statistics.median(h / r for h, r in zip(hub_us, ref_us))
+        out[f"hub_long_us_per_msg_n{members}"] = statistics.median(late_us)
+        out[f"hub_long_ratio_n{members}"] = statistics.median(h / r for h, r in zip(late_us, ref_us))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
