@@ -456,3 +456,14 @@ async def test_must_show_nothing_lost_nothing_duplicated_while_the_server_drops_
         assert len(dropped) == drops
         waits = events(client, "reconnecting")
         assert waits and all(0.0 <= w["delay"] <= policy.ceiling(w["attempt"]) <= policy.cap for w in waits)
+
+
+def test_the_pacer_is_a_token_bucket() -> None:
+    from wslab.reconnect import _Pacer
+
+    pacer = _Pacer(rate=10.0, burst=3)
+    assert [pacer.reserve(0.0) for _ in range(3)] == [0.0, 0.0, 0.0]  # the burst goes at once
+    assert pacer.reserve(0.0) == pytest.approx(0.1)  # then one frame per 1/rate seconds
+    assert pacer.reserve(0.1) == 0.0
+    assert pacer.reserve(0.15) == pytest.approx(0.05)
+    assert [pacer.reserve(100.0) for _ in range(4)][-1] == pytest.approx(0.1)  # refills to burst, no more
