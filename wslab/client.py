@@ -568,8 +568,14 @@ class WebSocket:
             pass
         finally:
             writer.cancel()
-        # Let the closing handshake finish (bounded by close_timeout inside websockets).
-        await asyncio.wait_for(asyncio.shield(conn.wait_closed()), self._close_timeout + 1.0)
+        if self._ready_state == OPEN:
+            self._ready_state = CLOSING  # the closing handshake has started (the server's side)
+        # Let the closing handshake finish (websockets bounds it by close_timeout; this is a backstop).
+        try:
+            await asyncio.wait_for(asyncio.shield(conn.wait_closed()), self._close_timeout + 1.0)
+        except asyncio.TimeoutError:
+            if conn.transport is not None:
+                conn.transport.abort()
         proto = conn.protocol
         clean = proto.close_rcvd is not None and proto.close_sent is not None
         code = conn.close_code if conn.close_code is not None else 1006
