@@ -67,14 +67,15 @@ def reset_after_stable(ctx: Context) -> None:
 
 
 class _FlakyConnect:
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, error: type[Exception] = ConnectionRefusedError) -> None:
         self.failures = failures
+        self.error = error
         self.calls = 0
 
     async def __call__(self) -> str:
         self.calls += 1
         if self.calls <= self.failures:
-            raise ConnectionRefusedError(f"refused (try {self.calls})")
+            raise self.error(f"refused (try {self.calls})")
         return "connection"
 
 
@@ -109,3 +110,16 @@ async def retry_gives_up(ctx: Context) -> None:
         assert len(sleep.delays) == 2, f"slept {len(sleep.delays)} times between 3 tries; expected 2"
         return
     raise AssertionError(f"connect_with_retry returned {got!r} although every try failed")
+
+
+@ex.check(points=1, title="connect_with_retry also retries a failed handshake", public=False,
+          hint="A server going down may accept the TCP connection and never answer the handshake.")
+async def retry_after_bad_handshake(ctx: Context) -> None:
+    from websockets.exceptions import InvalidMessage
+
+    retry = ctx.get("connect_with_retry", "async")
+    connect, sleep = _FlakyConnect(failures=1, error=InvalidMessage), _Sleep()
+    got = await ctx.within(retry(connect, _backoff(ctx), sleep, attempts=3), 2.0, "connect_with_retry(...)")
+    assert got == "connection" and connect.calls == 2, (
+        f"after one failed handshake, connect() was called {connect.calls} times and {got!r} returned"
+    )

@@ -1,0 +1,292 @@
+"""Build the corpus of realistic submissions from the solutions, and what each must score.
+
+Run from the repository root after changing a solution notebook::
+
+    python tests/submissions/build_corpus.py
+
+Each submission is a solution as a learner would hand it in (markers gone,
+outputs cleared, release metadata), with one realistic mistake applied to
+named cells. ``expected.json`` says, for each file, its exercise, the
+status the gradebook must show and the checks that must not pass (every
+other check must pass). ``tests/test_grader.py`` grades the corpus and holds
+the grader to this file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT))
+
+from wslab.release import dumps  # noqa: E402
+
+MARKER = re.compile(r"^[ \t]*### (BEGIN|END) (SOLUTION|HIDDEN TESTS).*$\n?", re.M)
+
+
+def learner_copy(solution: str) -> dict[str, Any]:
+    """A solution notebook as a learner who solved it hands it in."""
+    nb = json.loads((ROOT / "solutions" / solution).read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "code":
+            text = MARKER.sub("", text)
+            cell["outputs"], cell["execution_count"] = [], None
+        cell["source"] = text.splitlines(keepends=True)
+    nb["metadata"]["wslab"]["released"] = True
+    return nb
+
+
+def cell(nb: dict[str, Any], cell_id: str) -> dict[str, Any]:
+    for c in nb["cells"]:
+        if c.get("id") == cell_id:
+            return c
+    raise KeyError(cell_id)
+
+
+def replace(nb: dict[str, Any], cell_id: str, old: str, new: str) -> None:
+    c = cell(nb, cell_id)
+    text = "".join(c["source"])
+    if old not in text:
+        raise ValueError(f"{cell_id}: {old!r} not found")
+    c["source"] = text.replace(old, new, 1).splitlines(keepends=True)
+
+
+def insert_after(nb: dict[str, Any], cell_id: str, new_id: str, source: str) -> None:
+    index = nb["cells"].index(cell(nb, cell_id))
+    nb["cells"].insert(
+        index + 1,
+        {"cell_type": "code", "execution_count": None, "id": new_id, "metadata": {}, "outputs": [],
+         "source": source.strip("\n").splitlines(keepends=True)},
+    )
+
+
+def delete(nb: dict[str, Any], cell_id: str) -> None:
+    nb["cells"].remove(cell(nb, cell_id))
+
+
+CORPUS: dict[str, tuple[str, Any, str, list[str]]] = {}
+"""file name -> (solution, mutation, expected status, checks that must not pass)."""
+
+
+def submission(name: str, solution: str, status: str, failing: list[str]):
+    def register(mutate: Any) -> Any:
+        CORPUS[name] = (solution, mutate, status, failing)
+        return mutate
+
+    return register
+
+
+# ----------------------------------------------------------------- 04-chat
+
+
+@submission("chat-missing-timestamp.ipynb", "04-chat.ipynb", "ok", ["render_shows_time"])
+def _(nb):
+    replace(nb, "render-message", "return f'<div class=\"msg\">{when}<b", "return f'<div class=\"msg\"><b")
+
+
+@submission("chat-no-escaping.ipynb", "04-chat.ipynb", "ok", ["render_escapes_html"])
+def _(nb):
+    replace(nb, "render-message", 'html.escape(str(msg.get("sender", "?")))', 'str(msg.get("sender", "?"))')
+    replace(nb, "render-message", 'html.escape(str(msg.get("content", "")))', 'str(msg.get("content", ""))')
+
+
+@submission("chat-typing-never-cleared.ipynb", "04-chat.ipynb", "ok",
+            ["typing_stops_when_idle", "typing_stops_on_send", "typing_idle_from_last_key"])
+def _(nb):
+    replace(nb, "typing-sender", """        if self.typing and self.clock.monotonic() - self.last_key >= self.idle:
+            self.typing = False
+            self.send(dict(TYPING_OFF))""", "        pass  # the server clears it anyway")
+    replace(nb, "typing-sender", """        if self.typing:
+            self.typing = False
+            self.send(dict(TYPING_OFF))""", "        pass")
+
+
+@submission("chat-typing-every-keystroke.ipynb", "04-chat.ipynb", "ok", ["typing_not_every_key", "typing_refreshes"])
+def _(nb):
+    replace(nb, "typing-sender", "if not self.typing or now - self.last_sent >= self.refresh:", "if True:")
+
+
+@submission("chat-awaits-forever.ipynb", "04-chat.ipynb", "ok", ["join_times_out", "join_closes_on_timeout"])
+def _(nb):
+    replace(nb, "join-room", """    ws = await asyncio.wait_for(connect(url, open_timeout=timeout, close_timeout=1), timeout)
+    try:
+        async with asyncio.timeout(timeout):
+            await ws.send(json.dumps({"type": "join", "name": name}))
+            while True:
+                frame = json.loads(await ws.recv())
+                if frame.get("type") == "welcome":
+                    return ws, frame
+                if frame.get("type") == "error":
+                    raise ConnectionError(f"the server refused to join: {frame.get('message')}")
+    except BaseException:
+        await ws.close()
+        raise""", """    ws = await connect(url)
+    await ws.send(json.dumps({"type": "join", "name": name}))
+    while True:
+        frame = json.loads(await ws.recv())
+        if frame["type"] == "welcome":
+            return ws, frame""")
+
+
+@submission("chat-never-awaits.ipynb", "04-chat.ipynb", "cell-error", ["join_gets_welcome"])
+def _(nb):
+    replace(nb, "join-room", 'await ws.send(json.dumps({"type": "join"', 'ws.send(json.dumps({"type": "join"')
+
+
+@submission("chat-infinite-loop.ipynb", "04-chat.ipynb", "timeout", ["typing_one_and_two", "typing_leaves_me_out"])
+def _(nb):
+    replace(nb, "typing-line", """    if len(others) == 1:
+        return f"{others[0]} is typing…"
+    if len(others) == 2:
+        return f"{others[0]} and {others[1]} are typing…"
+    return "Several people are typing…\"""", """    if len(others) > 2:
+        return "Several people are typing…"
+    text = others[0]
+    i = 1
+    while i < len(others):
+        text += " and " + others[i]
+    return text + (" is typing…" if len(others) == 1 else " are typing…")""")
+
+
+@submission("chat-listens-forever.ipynb", "04-chat.ipynb", "timeout", [])
+def _(nb):
+    insert_after(nb, "join-room", "listen", """
+# print everything the room says
+ws, welcome = await join_room(server.chat_url, "Me")
+async for frame in ws:
+    print(frame)
+""")
+    insert_after(nb, "setup", "server", "server = wslab.start_server()")
+    replace(nb, "together", "server = wslab.start_server(clock=FakeClock())", "")
+
+
+@submission("chat-sleeps-in-cell.ipynb", "04-chat.ipynb", "timeout", [])
+def _(nb):
+    insert_after(nb, "typing-sender-try", "wait", "import time\ntime.sleep(1000)  # wait for Bob to type")
+
+
+@submission("chat-bare-except-loop.ipynb", "04-chat.ipynb", "killed", [])
+def _(nb):
+    insert_after(nb, "chat-view", "retry", """
+import time
+# keep trying until the server is there
+while True:
+    try:
+        time.sleep(0.5)
+        url = open("server-url.txt").read()
+        break
+    except:
+        pass
+""")
+
+
+@submission("chat-deleted-cell.ipynb", "04-chat.ipynb", "cell-error",
+            ["typing_first_key_sends", "typing_not_every_key", "typing_stops_when_idle", "typing_stops_on_send",
+             "typing_refreshes", "typing_idle_from_last_key"])
+def _(nb):
+    delete(nb, "typing-sender")
+
+
+@submission("chat-syntax-error.ipynb", "04-chat.ipynb", "cell-error",
+            ["view_history_and_new", "view_typing", "view_ignores_other_frames"])
+def _(nb):
+    replace(nb, "chat-view", "elif kind == \"chat\":", "elif kind == \"chat\"")
+
+
+@submission("ada_04-chat.ipynb", "04-chat.ipynb", "ok", [])
+def _(nb):
+    del nb["metadata"]["wslab"]  # metadata lost (an old Jupyter); the file name still says which exercise
+
+
+# ----------------------------------------------------------------- the others
+
+
+@submission("basics-swallows-bad-json.ipynb", "01-basics.ipynb", "ok", ["rejects_bad_json", "rejects_non_objects"])
+def _(nb):
+    replace(nb, "parse-message", """    try:
+        message = json.loads(data)
+    except ValueError as exc:
+        raise ValueError(f"frame is not valid JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise ValueError(f"frame must be a JSON object, got {type(message).__name__}")
+    return message""", """    try:
+        return json.loads(data)
+    except ValueError:
+        return None  # like the seed's catch {}""")
+
+
+@submission("basics-awaits-forever.ipynb", "01-basics.ipynb", "ok", ["echo_times_out", "echo_closes"])
+def _(nb):
+    replace(nb, "echo-once", """    async with asyncio.timeout(timeout):
+        async with connect(url, open_timeout=timeout, close_timeout=1) as ws:
+            await ws.send(text)
+            return await ws.recv()""", """    async with connect(url) as ws:
+        await ws.send(text)
+        return await ws.recv()""")
+
+
+@submission("readystate-drops-offline.ipynb", "02-readystate.ipynb", "ok",
+            ["outbox_queues_before_open", "outbox_survives_reconnect"])
+def _(nb):
+    replace(nb, "outbox", """        else:
+            self._queue.append(data)""", "")
+
+
+@submission("reconnect-resets-on-open.ipynb", "03-reconnect.ipynb", "ok", ["no_reset_on_flap"])
+def _(nb):
+    replace(nb, "backoff", "self.opened_at = self.clock.monotonic()", "self.opened_at = self.clock.monotonic()\n        self.attempt = 0")
+
+
+@submission("reconnect-never-awaits.ipynb", "03-reconnect.ipynb", "cell-error", ["retry_waits", "retry_gives_up"])
+def _(nb):
+    replace(nb, "retry", "await sleep(backoff.next_delay())", "sleep(backoff.next_delay())")
+
+
+@submission("reconnect-blocks-with-time-sleep.ipynb", "03-reconnect.ipynb", "timeout", ["retry_waits", "retry_gives_up"])
+def _(nb):
+    replace(nb, "retry", "await sleep(backoff.next_delay())", "time.sleep(backoff.next_delay())")
+    replace(nb, "setup", "import asyncio\n", "import asyncio\nimport time\n")
+
+
+@submission("updates-one-handler-breaks-all.ipynb", "05-live-updates.ipynb", "ok", ["handler_error_isolated"])
+def _(nb):
+    replace(nb, "emitter", """            try:
+                fn(data)
+            except Exception as exc:
+                self.errors.append(exc)""", "            fn(data)")
+
+
+@submission("updates-swallows-bad-json.ipynb", "05-live-updates.ipynb", "ok", ["dispatch_bad_json"])
+def _(nb):
+    replace(nb, "dispatch", '        emitter.emit("error", exc)\n', "")
+
+
+SPECIAL = {
+    "not-a-notebook.ipynb": ("invalid-notebook", '{"cells": [{"cell_type": "code", "source": "print(1)"\n'),
+    "mystery.ipynb": ("unknown-exercise", dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})),
+}
+
+
+def build() -> dict[str, Any]:
+    expected: dict[str, Any] = {}
+    for name, (solution, mutate, status, failing) in sorted(CORPUS.items()):
+        nb = learner_copy(solution)
+        mutate(nb)
+        (HERE / name).write_text(dumps(nb), encoding="utf-8")
+        meta = json.loads((ROOT / "solutions" / solution).read_text(encoding="utf-8"))["metadata"]["wslab"]
+        expected[name] = {"exercise": meta["exercise"], "status": status, "failing": sorted(failing)}
+    for name, (status, text) in sorted(SPECIAL.items()):
+        (HERE / name).write_text(text, encoding="utf-8")
+        expected[name] = {"exercise": "", "status": status, "failing": []}
+    (HERE / "expected.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return expected
+
+
+if __name__ == "__main__":
+    print(f"{len(build())} submissions written to {HERE}")
