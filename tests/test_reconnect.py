@@ -467,3 +467,21 @@ def test_the_pacer_is_a_token_bucket() -> None:
     assert pacer.reserve(0.1) == 0.0
     assert pacer.reserve(0.15) == pytest.approx(0.05)
     assert [pacer.reserve(100.0) for _ in range(4)][-1] == pytest.approx(0.1)  # refills to burst, no more
+
+
+async def test_close_during_a_hanging_handshake_stops_at_once() -> None:
+    accepted = asyncio.Event()
+
+    def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set()  # accept the TCP connection, never answer the HTTP upgrade
+
+    tcp = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = tcp.sockets[0].getsockname()[1]
+    client = ReconnectingClient(f"ws://127.0.0.1:{port}/", open_timeout=30.0).start()
+    await asyncio.wait_for(accepted.wait(), WAIT)
+    assert client.state == "connecting"
+    await client.aclose(timeout=1.0)  # does not wait out the 30 s open_timeout
+    assert client.state == "closed" and events(client, "reconnecting") == []
+    with pytest.raises(ClientClosedError, match="client closed"):
+        client.send({"type": "typing", "typing": True})
+    tcp.close()

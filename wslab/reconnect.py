@@ -219,6 +219,7 @@ class ReconnectingClient:
         self._wake = asyncio.Event()
         self._ready = False  # the current connection finished restoring
         self._task: asyncio.Task[None] | None = None
+        self._connect_task: asyncio.Task[ClientConnection] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connections = 0
         self._dead_reason: str | None = None
@@ -415,7 +416,8 @@ class ReconnectingClient:
 
     def _check_not_closed(self) -> None:
         if self._closing:
-            raise ClientClosedError(f"the client was closed; create a new one to connect again ({self.url})")
+            why = self._close_reason or "closed"
+            raise ClientClosedError(f"the client stopped ({why}); create a new one to connect again ({self.url})")
 
     def _submit(self, message: dict[str, Any], control: bool = False) -> bool:
         self._check_not_closed()
@@ -470,6 +472,8 @@ class ReconnectingClient:
         conn = self._conn
         if conn is not None:
             self._spawn(_quietly(conn.close(code, reason)), "close")
+        elif self._connect_task is not None and not self._connect_task.done():
+            self._connect_task.cancel()
         if self._task is None:
             self._finish(code, reason)
 
@@ -510,15 +514,13 @@ class ReconnectingClient:
             while not self._closing:
                 self._state = "connecting"
                 self._record("connecting", {"attempt": self.attempt})
+                self._connect_task = self._spawn(self._open(), "connect")
                 try:
-                    conn = await connect(
-                        self.url,
-                        open_timeout=self.open_timeout,
-                        close_timeout=self.close_timeout,
-                        ping_interval=None,  # our own heartbeat, with a stated bound
-                        proxy=None if _host(self.url) in _LOOPBACK else True,
-                    )
+                    conn = await self._connect_task
                 except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if self._closing and not (task is not None and task.cancelling()):
+                        break  # close() gave up this attempt
                     raise
                 except Exception as exc:
                     self._record("failed", {"attempt": self.attempt, "error": _describe(exc)})
@@ -543,9 +545,20 @@ class ReconnectingClient:
             self._conn = None
             if stop is not None:
                 self._closing = True
-                self._finish(stop[0], f"not reconnecting after close code {stop[0]}: {stop[1]}".rstrip(": "))
+                self._close_code = stop[0] if stop[0] is not None else 1006
+                self._close_reason = f"not reconnecting after close code {stop[0]}: {stop[1]}".rstrip(": ")
+                self._finish(stop[0], self._close_reason)
             else:
                 self._finish(self._close_code, self._close_reason)
+
+    async def _open(self) -> ClientConnection:
+        return await connect(
+            self.url,
+            open_timeout=self.open_timeout,
+            close_timeout=self.close_timeout,
+            ping_interval=None,  # our own heartbeat, with a stated bound
+            proxy=None if _host(self.url) in _LOOPBACK else True,
+        )
 
     async def _session(self, conn: ClientConnection) -> tuple[int | None, str]:
         """Run one connection from open to close; returns its close code and reason."""
