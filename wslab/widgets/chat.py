@@ -202,7 +202,7 @@ class ChatUI(widgets.VBox):
                 f'<div class="wslab-msg" style="margin:2px 0">'
                 f'<span style="color:#888;font-size:11px">{esc(m.time)}</span> '
                 f'<b style="color:{"#1f5fa0" if mine else "#333"}">{esc(m.sender)}</b>: '
-                f'<span class="wslab-content">{esc(m.content)}</span></div>'
+                f'<span class="wslab-content" style="white-space:pre-wrap">{esc(m.content)}</span></div>'
             )
         for content in self.pending.values():
             rows.append(
@@ -210,9 +210,11 @@ class ChatUI(widgets.VBox):
                 f"<b>{esc(self.name)}</b>: {esc(content)} <i>(sending…)</i></div>"
             )
         body = "".join(rows) or '<div style="color:#999">No messages yet.</div>'
+        # column-reverse keeps the scroll position at the bottom: the newest message stays in view.
         self.messages.value = (
-            '<div style="font-family:sans-serif;font-size:14px;border:1px solid #ddd;border-radius:4px;'
-            f'padding:6px;height:16em;overflow-y:auto;white-space:pre-wrap">{body}</div>'
+            '<div style="font-family:sans-serif;font-size:14px;line-height:1.35;border:1px solid #ddd;'
+            'border-radius:4px;padding:6px;height:16em;overflow-y:auto;display:flex;flex-direction:column-reverse">'
+            f"<div>{body}</div></div>"
         )
         self.typing_line.value = (
             f'<div style="font-family:sans-serif;font-size:12px;color:#666;height:1.4em">'
