@@ -396,11 +396,12 @@ async def _start_serve() -> tuple[asyncio.subprocess.Process, str]:
         sys.executable, "-m", "wslab.cli", "serve", "--host", "127.0.0.1", "--port", "0",
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )
-    assert proc.stdout is not None
+    stdout = proc.stdout
+    assert stdout is not None
 
     async def banner() -> str:
         url = ""
-        while line := (await proc.stdout.readline()).decode():
+        while line := (await stdout.readline()).decode():
             match = re.search(r"(ws://127\.0\.0\.1:\d+/chat\S*)", line)
             url = match.group(1) if match else url
             if line.startswith("Press Ctrl-C"):

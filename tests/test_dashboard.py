@@ -56,7 +56,7 @@ async def test_shows_who_is_online_how_busy_and_who_types(server_factory: Callab
         assert [row.state.value for row in dash.rows.values()] == ["", "typing…", "typing…"]
         assert repr(dash) == "InstructorDashboard(room='lobby')"
         bundle = dash._repr_mimebundle_()
-        assert bundle["text/plain"] == "InstructorDashboard(room='lobby')"
+        assert bundle is not None and bundle["text/plain"] == "InstructorDashboard(room='lobby')"
         assert "application/vnd.jupyter.widget-view+json" in bundle
 
         # Bob leaves: the next refresh drops his row.

@@ -265,7 +265,7 @@ class InstructorDashboard:
     # ------------------------------------------------------------ display
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle: dict[str, Any] | None = self.widget._repr_mimebundle_(**kwargs)
         if bundle is not None:
             bundle["text/plain"] = repr(self)  # stable for nbval, unlike the widget's own repr
         return bundle

@@ -73,7 +73,7 @@ class ChatPage:
         return [int(s) for s in self.page.eval_on_selector_all("#messages li.message", "els => els.map(e => e.dataset.seq)")]
 
     def contents(self) -> list[str]:
-        return self.page.eval_on_selector_all("#messages li.message .content", "els => els.map(e => e.textContent)")
+        return [str(c) for c in self.page.eval_on_selector_all("#messages li.message .content", "els => els.map(e => e.textContent)")]
 
     def wait_online(self) -> None:
         expect = _expect()
