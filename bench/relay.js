@@ -51,3 +51,4 @@ process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 process.stdin.on('end', stop);
 process.stdin.resume();
+setTimeout(stop, 900 * 1000).unref(); // stop by itself, whatever happens to the benchmark

@@ -48,7 +48,7 @@ PY = sys.executable
 FULL_PLAN = {
     "fanout_n": [500, 100],
     "burst_messages": 200,
-    "paced_messages": {"500": 200, "100": 100},
+    "paced_messages": {"500": 200, "100": 60},
     "paced_rate": 20.0,
     "echo_count": 1000,
     "echo_clients": 50,
@@ -56,17 +56,17 @@ FULL_PLAN = {
     "setup_concurrency": 20,
 }
 QUICK_PLAN = {
-    "fanout_n": [500, 100],
+    "fanout_n": [250, 50],
     "burst_messages": 50,
-    "paced_messages": {"500": 40, "100": 20},
+    "paced_messages": {"250": 30, "50": 20},
     "paced_rate": 20.0,
     "echo_count": 300,
     "echo_clients": 50,
     "echo_each": 40,
     "setup_concurrency": 20,
 }
-COMPRESSION_PLAN = {"deflate_n": 250, "burst_messages": 200, "echo_clients": 50, "echo_each": 100, "setup_concurrency": 20}
-QUICK_COMPRESSION_PLAN = {**COMPRESSION_PLAN, "burst_messages": 50, "echo_each": 40}
+COMPRESSION_PLAN = {"deflate_n": 250, "burst_messages": 100, "echo_clients": 50, "echo_each": 100, "setup_concurrency": 20}
+QUICK_COMPRESSION_PLAN = {**COMPRESSION_PLAN, "deflate_n": 50, "burst_messages": 50, "echo_each": 20}
 
 KINDS = ["hub", "raw", "sio", "node"]
 LABELS = {
@@ -78,28 +78,32 @@ LABELS = {
     "raw+deflate": "raw websockets, deflate",
 }
 
-# (section, label, scenario, metric, unit, higher_is_better)
-ROWS = [
-    ("Echo", "1 client round trip p50", "echo1", "rtt_p50_us", "µs", False),
-    ("Echo", "1 client round trip p99", "echo1", "rtt_p99_us", "µs", False),
-    ("Echo", "50 clients, messages/s", "echo50", "msgs_per_s", "msg/s", True),
-    ("Echo", "50 clients, server CPU per message", "echo50", "cpu_us_per_msg", "µs", False),
-]
-for _n in (500, 100):
-    ROWS += [
-        (f"Fan-out N={_n}, burst", "deliveries/s", f"burst{_n}", "deliveries_per_s", "/s", True),
-        (f"Fan-out N={_n}, burst", "server CPU per delivery", f"burst{_n}", "cpu_us_per_delivery", "µs", False),
-        (f"Fan-out N={_n}, burst", "delivery latency p50", f"burst{_n}", "lat_p50_ms", "ms", False),
-        (f"Fan-out N={_n}, burst", "delivery latency p99", f"burst{_n}", "lat_p99_ms", "ms", False),
-        (f"Fan-out N={_n}, paced 20 msg/s", "server CPU per delivery", f"paced{_n}", "cpu_us_per_delivery", "µs", False),
-        (f"Fan-out N={_n}, paced 20 msg/s", "delivery latency p50", f"paced{_n}", "lat_p50_ms", "ms", False),
-        (f"Fan-out N={_n}, paced 20 msg/s", "delivery latency p99", f"paced{_n}", "lat_p99_ms", "ms", False),
+def rows(plan: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """The table's rows for ``plan``: (section, figure, scenario, metric, unit)."""
+    out = [
+        ("Echo", "1 client round trip p50", "echo1", "rtt_p50_us", "µs"),
+        ("Echo", "1 client round trip p99", "echo1", "rtt_p99_us", "µs"),
+        ("Echo", f"{plan['echo_clients']} clients, messages/s", "echo50", "msgs_per_s", "msg/s"),
+        ("Echo", f"{plan['echo_clients']} clients, server CPU per message", "echo50", "cpu_us_per_msg", "µs"),
     ]
-ROWS += [
-    ("Connections (500, 20 at a time)", "setup rate (open + join)", "setup", "setup_per_s", "conn/s", True),
-    ("Connections (500, 20 at a time)", "server CPU per setup", "setup", "setup_cpu_us", "µs", False),
-    ("Connections (500, 20 at a time)", "server memory per idle connection", "setup", "rss_per_conn_kib", "KiB", False),
-]
+    for n in plan["fanout_n"]:
+        out += [
+            (f"Fan-out N={n}, burst", "deliveries/s", f"burst{n}", "deliveries_per_s", "/s"),
+            (f"Fan-out N={n}, burst", "server CPU per delivery", f"burst{n}", "cpu_us_per_delivery", "µs"),
+            (f"Fan-out N={n}, burst", "delivery latency p50", f"burst{n}", "lat_p50_ms", "ms"),
+            (f"Fan-out N={n}, burst", "delivery latency p99", f"burst{n}", "lat_p99_ms", "ms"),
+            (f"Fan-out N={n}, paced {plan['paced_rate']:g} msg/s", "server CPU per delivery", f"paced{n}", "cpu_us_per_delivery", "µs"),
+            (f"Fan-out N={n}, paced {plan['paced_rate']:g} msg/s", "delivery latency p50", f"paced{n}", "lat_p50_ms", "ms"),
+            (f"Fan-out N={n}, paced {plan['paced_rate']:g} msg/s", "delivery latency p99", f"paced{n}", "lat_p99_ms", "ms"),
+        ]
+    conn = f"Connections ({max(plan['fanout_n'])}, {plan['setup_concurrency']} at a time)"
+    out += [
+        (conn, "setup rate (open + join)", "setup", "setup_per_s", "conn/s"),
+        (conn, "server CPU per setup", "setup", "setup_cpu_us", "µs"),
+        (conn, "bytes sent to the clients while they join", "setup", "setup_rx_mib", "MiB"),
+        (conn, "server memory per idle connection", "setup", "rss_per_conn_kib", "KiB"),
+    ]
+    return out
 
 _children: list[subprocess.Popen[Any]] = []
 
@@ -219,6 +223,16 @@ def install_node() -> str | None:
     return None
 
 
+def hub_micro(quick: bool) -> dict[str, float] | None:
+    args = ["--messages", "2000", "--reps", "1"] if quick else ["--messages", "5000", "--reps", "3"]
+    try:
+        done = subprocess.run([PY, str(BENCH / "hub_micro.py"), *args], capture_output=True, timeout=120, cwd=ROOT)
+        return json.loads(done.stdout.decode().strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, ValueError, IndexError):
+        log("hub_micro failed")
+        return None
+
+
 def startup_times(reps: int) -> dict[str, list[dict[str, float]]]:
     out: dict[str, list[dict[str, float]]] = {"wslab": [], "bare": []}
     for _ in range(reps):
@@ -261,7 +275,11 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     return {"nproc": str(os.cpu_count()), "cpu": model, "kernel": platform.release(),
-            "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+            "load": load()}
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def value(results: dict[str, list[dict[str, Any]]], kind: str, scenario: str, metric: str) -> list[float | None]:
@@ -317,7 +335,8 @@ def render(data: dict[str, Any]) -> str:
         f"against raw websockets of the same repetition.",
         "",
         f"Machine: {data['machine']['nproc']} × {data['machine']['cpu']}, Linux {data['machine']['kernel']}, "
-        f"load average {data['machine']['load']} at the start, shared with other work. "
+        f"load average {data['machine']['load']} at the start and {data.get('load_end', '?')} at the end "
+        "(the machine is shared with other work). "
         "Versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()) + ".",
         "",
     ]
@@ -327,7 +346,7 @@ def render(data: dict[str, Any]) -> str:
         f"{LABELS[k]} ÷ raw" for k in kinds if k != "raw"
     ) + " |"
     lines += [head, "|" + "---|" * (2 + len(kinds) + len(kinds) - 1)]
-    for section, label, scenario, metric, unit, _ in ROWS:
+    for section, label, scenario, metric, unit in rows(data["plan"]):
         vals = {k: value(results, k, scenario, metric) for k in kinds}
         row = [section, f"{label} ({unit})"]
         row += [cell(summary(vals[k])) for k in kinds]
@@ -354,6 +373,23 @@ def render(data: dict[str, Any]) -> str:
                 lines.append(f"| {LABELS[k.partition('+')[0]]} | {figure} | {cell(summary(b))} | "
                              f"{cell(summary(a))} | {ratio_cell(paired_ratio(a, b))} |")
         lines.append("")
+    micro = data.get("micro")
+    if micro:
+        lines += [
+            "The hub's own work per chat message, sans I/O (`bench/hub_micro.py`: `hub.receive` of a `chat` "
+            "frame, against `json.loads` + `json.dumps` of the same message in the same process; "
+            "\"long-running\" is a room that has seen more than `RECENT_IDS` messages):",
+            "",
+            "| Room size | JSON round trip (µs) | hub, fresh room (µs) | ÷ JSON | hub, long-running room (µs) | ÷ JSON |",
+            "|---|---|---|---|---|---|",
+        ]
+        for n in (100, 500):
+            lines.append(
+                f"| {n} | {fmt(micro[f'json_us_per_msg_n{n}'])} | {fmt(micro[f'hub_us_per_msg_n{n}'])} | "
+                f"{micro[f'hub_ratio_n{n}']:.2f}× | {fmt(micro[f'hub_long_us_per_msg_n{n}'])} | "
+                f"{micro[f'hub_long_ratio_n{n}']:.2f}× |"
+            )
+        lines.append("")
     st = data.get("startup")
     if st:
         w = summary([r["accepting_ms"] for r in st["wslab"]])
@@ -374,26 +410,41 @@ def render(data: dict[str, Any]) -> str:
 
 def targets(data: dict[str, Any]) -> list[str]:
     results = data["results"]
-    out = ["Targets (issue 7):", ""]
-    hub = value(results, "hub", "burst500", "cpu_us_per_delivery")
+    big = max(data["plan"]["fanout_n"])
+    out = ["Targets (issue 7, defined at N=500):", ""]
+    if big != 500:
+        out += [f"(This run's largest room is N={big}: an indication only.)", ""]
+    hub = value(results, "hub", f"burst{big}", "cpu_us_per_delivery")
     for peer in ("raw", "sio", "node"):
         if peer in results:
-            r = paired_ratio(hub, value(results, peer, "burst500", "cpu_us_per_delivery"))
+            r = paired_ratio(hub, value(results, peer, f"burst{big}", "cpu_us_per_delivery"))
             if r:
                 limit = {"raw": 1.25, "sio": 1.0}.get(peer)
                 verdict = "" if limit is None else (" (met)" if r[0] <= limit else " (MISSED)")
                 bound = f", target at most {limit:g}×" if limit else ""
-                out.append(f"- hub ÷ {LABELS[peer]}, server CPU per delivery at N=500 burst: {ratio_cell(r)}{bound}{verdict}")
-    pr = paced = summary(value(results, "hub", "paced500", "lat_p99_ms"))
+                out.append(f"- hub ÷ {LABELS[peer]}, server CPU per delivery at N={big} burst: {ratio_cell(r)}{bound}{verdict}")
+    paced = summary(value(results, "hub", f"paced{big}", "lat_p99_ms"))
     if paced:
-        out.append(f"- hub, paced 20 msg/s to 500 clients, delivery p99: {cell(pr)} ms, target under 50 ms"
-                   + (" (met)" if paced[0] < 50 else " (MISSED)"))
+        out.append(f"- hub, paced {data['plan']['paced_rate']:g} msg/s to {big} clients, delivery p99: {cell(paced)} ms, "
+                   "target under 50 ms" + (" (met)" if paced[0] < 50 else " (MISSED)"))
     st = data.get("startup")
     if st and st["wslab"]:
         w = summary([r["accepting_ms"] for r in st["wslab"]])
         assert w
         out.append(f"- in-kernel start to accepting: {cell(w)} ms, target under 100 ms" + (" (met)" if w[0] < 100 else " (MISSED)"))
     out.append("")
+    quoted = []
+    for peer in ("raw", "sio", "node"):
+        if peer in results:
+            r = paired_ratio(hub, value(results, peer, f"burst{big}", "cpu_us_per_delivery"))
+            if r:
+                quoted.append(f"{r[0]:.2f}× {LABELS[peer]}" + ("'" if LABELS[peer].endswith("s") else "'s"))
+    if quoted:
+        out += [
+            f"Closing note: at N={big} the hub's server CPU per delivery is " + ", ".join(quoted)
+            + " (medians of paired per-repetition ratios, this run).",
+            "",
+        ]
     return out
 
 
@@ -462,15 +513,18 @@ def main() -> int:
                 if "error" in out:
                     log(f"  {kind}: {out['error']}")
                 results[kind].append(out)
+        log("hub, sans I/O ...")
+        data["micro"] = hub_micro(args.quick)
         if not args.no_startup:
             log("in-kernel start ...")
-            data["startup"] = startup_times(5 if not args.quick else 3)
+            data["startup"] = startup_times(5 if not args.quick else 2)
     except KeyboardInterrupt:
         log("interrupted: stopping servers")
         return 130
     finally:
         stop_all_children()
     data["elapsed_s"] = round(time.monotonic() - started, 1)
+    data["load_end"] = load()
     (RESULTS / f"{stamp}.json").write_text(json.dumps(data, indent=1))
     text = render(data)
     print(text)

@@ -50,14 +50,21 @@ def ready(port: int) -> None:
     print(f"READY {port}", flush=True)
 
 
+LIFETIME = 900.0
+"""Seconds after which a server stops by itself, whatever happens to the benchmark."""
+
+
 async def until_stopped() -> None:
-    """Return on SIGTERM/SIGINT or when stdin reaches EOF (the parent went away)."""
+    """Return on SIGTERM/SIGINT, when stdin reaches EOF (the parent went away), or after LIFETIME."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(4096) else None)
-    await stop.wait()
+    try:
+        await asyncio.wait_for(stop.wait(), LIFETIME)
+    except asyncio.TimeoutError:
+        logging.getLogger("bench").warning("stopping after %g s", LIFETIME)
 
 
 def iso_now() -> str:
