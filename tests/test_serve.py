@@ -111,6 +111,7 @@ async def test_off_loopback_generates_and_requires_a_token() -> None:
         assert served.token, banner
         assert f"Token (generated, share it with the room): {served.token}" in banner
         assert f"?token={served.token}&room=lobby" in banner  # the browser link
+        assert "ChatUI(" in banner and f"room='lobby', token='{served.token}')" in banner  # the notebook line
 
         tokenless = await Peer.open(served.url())
         assert await _closed_with(tokenless) == 4001
@@ -150,6 +151,26 @@ async def test_loopback_needs_no_token() -> None:
         assert "  No token: only this machine can connect." in served.lines
         learner = await Peer.open(served.url())
         await learner.join("Ada")
+    finally:
+        await served.kill()
+
+
+async def test_the_printed_notebook_line_joins_with_the_token() -> None:
+    from wslab.widgets import ChatUI
+
+    served = await ServeProcess.start("--host", "0.0.0.0", "--token", "s3cret")
+    try:
+        bob = await Peer.open(served.url("?token=s3cret"))
+        await bob.join("Bob")
+        # What the banner tells learners to run, pointed at loopback:
+        ui = ChatUI(f"ws://127.0.0.1:{served.port}/chat", "Ada", room="lobby", token="s3cret")
+        await bob.expect("presence", where=lambda m: m.get("joined") == "Ada")
+        ui.send("hello from a notebook")
+        message = await bob.expect("chat")
+        assert (message["sender"], message["content"]) == ("Ada", "hello from a notebook")
+        ui.leave()
+        await bob.expect("presence", where=lambda m: m.get("left") == "Ada")
+        await bob.close()
     finally:
         await served.kill()
 

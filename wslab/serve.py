@@ -261,9 +261,17 @@ def _interface_addresses() -> list[str]:
 def _print_banner(options: ServeOptions, port: int, out: TextIO) -> None:
     cfg = options.config
     print(f"wslab serve: listening on {cfg.host}:{port}, room {options.room!r}", file=out)
-    for where, page_url, chat_url in join_urls(cfg.host, port, cfg.token, options.room):
+    urls = join_urls(cfg.host, port, cfg.token, options.room)
+    for where, page_url, chat_url in urls:
         print(f"  {f'Browser ({where}):':<30} {page_url}", file=out)
         print(f"  {f'Notebook ({where}):':<30} {chat_url}  (room {options.room!r})", file=out)
+    base = urls[0][2].partition("?")[0]
+    token_arg = f", token={cfg.token!r}" if cfg.token else ""
+    print(
+        f"  In a notebook: from wslab.widgets import ChatUI; "
+        f"ChatUI({base!r}, 'YOUR NAME', room={options.room!r}{token_arg})",
+        file=out,
+    )
     if cfg.token is None:
         print("  No token: only this machine can connect.", file=out)
     elif options.token_generated:
