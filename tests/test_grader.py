@@ -110,6 +110,15 @@ def test_feedback_says_why(graded: dict[str, Outcome]) -> None:
         assert "/tmp/" not in text and str(ROOT) not in text, f"{o.name}: a machine path in the feedback"
 
 
+def test_a_submission_out_of_time_keeps_what_it_earned_and_says_so(tmp_path: Path) -> None:
+    from wslab.grading.grader import grade_one
+
+    o = grade_one(CORPUS / "chat-sleeps-in-cell.ipynb", limits=Limits(cell=30.0, submission=4.0))
+    assert o.status == "time-limit"
+    assert {c.status for c in o.checks} == {"not-run"} and o.total == 0
+    assert "grading stopped at the time limit per submission (4 s)" in feedback_text(o)
+
+
 def test_the_exercise_is_known_by_metadata_or_by_file_name() -> None:
     chat = get_exercise("chat")
     assert exercise_for("anything.ipynb", {"wslab": {"exercise": "chat"}}) is chat

@@ -214,7 +214,7 @@ def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits
     results: dict[str, CheckOutcome] = {}
     cells: dict[int, tuple[str, str]] = {}
     skip_cells: set[int] = set()
-    hung_cells: dict[int, str] = {}
+    hung_cells: dict[int, tuple[str, str]] = {}
     warned: set[str] = set()
     deadline = time.monotonic() + limits.submission
     restarts = 0
@@ -291,7 +291,10 @@ def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits
             kind, item = current
             if kind == "cell":
                 skip_cells.add(item)
-                hung_cells[item] = f"this cell {how}; it was skipped and the notebook run again without it"
+                hung_cells[item] = (
+                    "killed" if killed_for else "crashed",
+                    f"this cell {how}; it was skipped and the notebook run again without it",
+                )
             else:
                 results[item] = CheckOutcome(
                     checks[item], "timeout", f"your code {how} (it ignored the {limits.check_limit(checks[item]):g} s limit)"
@@ -304,14 +307,14 @@ def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits
     outcome.notes.extend(sorted(warned))  # sorted: the order they arrive in varies
     for index, (status, detail) in sorted(cells.items()):
         if index in hung_cells:
-            status, detail = "killed", hung_cells[index]
+            status, detail = hung_cells[index]
         outcome.cells.append((index, ids.get(index, ""), status, detail))
         if status == "timeout":
             outcome.flag("timeout")
         elif status == "error":
             outcome.flag("cell-error")
     for index in sorted(set(hung_cells) - set(cells)):
-        outcome.cells.append((index, ids.get(index, ""), "killed", hung_cells[index]))
+        outcome.cells.append((index, ids.get(index, ""), *hung_cells[index]))
     for check in ex.checks:
         result = results.get(check.name)
         if result is None:
