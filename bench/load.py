@@ -402,7 +402,7 @@ async def _start_serve() -> tuple[asyncio.subprocess.Process, str]:
     async def banner() -> str:
         url = ""
         while line := (await stdout.readline()).decode():
-            match = re.search(r"(ws://127\.0\.0\.1:\d+/chat\S*)", line)
+            match = re.match(r"\s+Notebook .*?(ws://127\.0\.0\.1:\d+/chat\S*)", line)
             url = match.group(1) if match else url
             if line.startswith("Press Ctrl-C"):
                 return url

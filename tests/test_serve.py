@@ -69,7 +69,7 @@ class ServeProcess:
                 raise AssertionError(f"wslab serve ended early: {self.lines} {err.decode()}")
             line = raw.decode().rstrip("\n")
             self.lines.append(line)
-            match = re.search(r"ws://127\.0\.0\.1:(\d+)/chat(?:\?token=(\S+))?", line)
+            match = re.match(r"\s+Notebook .*?ws://127\.0\.0\.1:(\d+)/chat(?:\?token=(\S+))?", line)
             if match:
                 self.port = int(match.group(1))
                 self.token = match.group(2)
