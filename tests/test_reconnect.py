@@ -485,3 +485,21 @@ async def test_close_during_a_hanging_handshake_stops_at_once() -> None:
     with pytest.raises(ClientClosedError, match="client closed"):
         client.send({"type": "typing", "typing": True})
     tcp.close()
+
+
+async def test_join_and_subscribe_during_the_restore_are_not_lost(server: ServerHandle) -> None:
+    client = ReconnectingClient(server.chat_url, policy=FAST)
+    client.subscribe("a")
+
+    def on_subscribed(message: dict[str, Any]) -> None:
+        if message["channel"] == "a" and client.state == "connecting":
+            client.subscribe("b")  # called while the client restores its state
+            client.join("late")
+
+    subscribed: list[str] = []
+    client.on("subscribed", on_subscribed).on("subscribed", lambda m: subscribed.append(m["channel"]))
+    async with client:
+        welcome = await client.wait_for("welcome", WAIT)  # the join goes last, so this comes last
+        assert welcome["name"] == "late" and subscribed == ["a", "b"] and client.channels == ("a", "b")
+        server.publish("b", "flows")
+        assert (await client.wait_for("update", WAIT))["channel"] == "b"

@@ -424,8 +424,8 @@ class ReconnectingClient:
         text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
         if message.get("type") in ("chat", "typing"):
             p.parse_client_frame(text)  # raises ProtocolError with the server's own words
-        if control and self._conn is None:
-            # Remembered by the caller; the restore step sends it on the next connection.
+        if control and (self._conn is None or not self._ready):
+            # Remembered by the caller; the restore step sends it (now, or on the next connection).
             return True
         if len(self._queue) >= self.queue_limit:
             details = {"message": message, "queued": len(self._queue), "limit": self.queue_limit}
@@ -613,6 +613,8 @@ class ReconnectingClient:
         assert self._loop is not None
         try:
             self._subscribed = {channel: self._loop.create_future() for channel in self._channels}
+            sent_channels = set(self._subscribed)
+            sent_join = dict(self._join) if self._join is not None else None
             for channel in list(self._subscribed):
                 await self._paced_send(conn, json.dumps({"type": "subscribe", "channel": channel}))
             if self._join is not None and not await self._rejoin(conn):
@@ -631,9 +633,21 @@ class ReconnectingClient:
             flushed = 0
             # Send what queued up while offline, then go "open": from then on send()
             # only appends, and this loop keeps draining in order.
-            while self._queue:
-                await self._send_next(conn)
-                flushed += 1
+            while True:
+                while self._queue:
+                    await self._send_next(conn)
+                    flushed += 1
+                # join/subscribe/unsubscribe called while this restore ran: catch up.
+                late: list[dict[str, Any]] = []
+                late += [{"type": "subscribe", "channel": c} for c in self._channels if c not in sent_channels]
+                late += [{"type": "unsubscribe", "channel": c} for c in sent_channels if c not in self._channels]
+                if self._join is not None and self._join != sent_join:
+                    late.append(dict(self._join, type="join"))
+                if not late:
+                    break
+                sent_channels, sent_join = set(self._channels), self._join
+                for message in late:
+                    await self._paced_send(conn, json.dumps(message))
             self._state = "open"
             self._ready = True
             details = {"url": self.url, "attempt": self.attempt, "reconnect": self._connections > 1, "resent": resent, "flushed": flushed}
