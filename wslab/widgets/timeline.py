@@ -16,7 +16,7 @@ __all__ = ["TimelinePlot", "timeline_svg"]
 def timeline_svg(timeline: ReconnectTimeline, width: int = 640, height: int = 150) -> str:
     """Draw ``timeline`` as SVG: red outage spans, green connects, one bar per reconnect delay."""
     span = max(timeline.end, max((a.at + a.delay for a in timeline.attempts), default=0.0), 1.0)
-    left, right = 40, width - 10
+    left, right = 30, width - 75  # room on the right for the last delay label
     scale = (right - left) / span
 
     def x(t: float) -> float:
