@@ -27,6 +27,7 @@ import io
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from .registry import Check, Exercise, exercise_for, exercises
-from .runner import JOIN_GRACE, STATUSES
+from .runner import JOIN_GRACE, STATUSES, stable
 
 __all__ = ["Limits", "Outcome", "CheckOutcome", "grade", "grade_one", "write_gradebook", "write_feedback", "gradebook_text"]
 
@@ -187,7 +188,8 @@ class _Run:
         self.stderr.seek(0)
         lines = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
         self.stderr.close()
-        return lines[-1][:300] if lines else ""
+        # The last line says why (MemoryError, Segmentation fault...); paths would make it vary.
+        return stable(re.sub(r"(/[^\s/'\"]+)+/?", "…", lines[-1]))[:300] if lines else ""
 
 
 def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits()) -> Outcome:

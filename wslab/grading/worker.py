@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
 
     from .registry import get_exercise
-    from .runner import run_check
+    from .runner import run_check, stable
 
     exercise = get_exercise(args.exercise)
     with open(args.notebook, encoding="utf-8") as f:
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
             status, detail = "skipped", "skipped: it hung past its limit in an earlier run"
         else:
             status, detail = run_cell(index, source, ns, loop, args.cell_timeout)
-        report(event="cell", index=index, status=status, detail=detail)
+        report(event="cell", index=index, status=status, detail=stable(detail))
 
     for check in exercise.checks:
         if check.name in skip_checks:

@@ -288,7 +288,7 @@ async def join_gets_welcome(ctx: Context) -> None:
     join_room = ctx.get("join_room", "async")
     url = ctx.server().chat_url
     name = f"Checker{next(_names)}"
-    result = await ctx.within(join_room(url, name, timeout=2.0), 4.0, f"join_room({url!r}, {name!r}, timeout=2.0)")
+    result = await ctx.within(join_room(url, name, timeout=2.0), 4.0, f"join_room(chat_url, {name!r}, timeout=2.0)")
     assert isinstance(result, tuple) and len(result) == 2, "join_room should return (ws, welcome)"
     ws, welcome = result
     try:
