@@ -503,3 +503,27 @@ async def test_join_and_subscribe_during_the_restore_are_not_lost(server: Server
         assert welcome["name"] == "late" and subscribed == ["a", "b"] and client.channels == ("a", "b")
         server.publish("b", "flows")
         assert (await client.wait_for("update", WAIT))["channel"] == "b"
+
+
+async def test_a_gap_longer_than_the_servers_history_is_reported(server_factory: Any) -> None:
+    server = server_factory(history_size=2)
+    reader = ReconnectingClient(server.chat_url, policy=FAST(initial=0.3))
+    errors: list[dict[str, Any]] = []
+    welcomes: list[dict[str, Any]] = []
+    reader.on("error", errors.append).on("welcome", welcomes.append).join("reader")
+    writer = await Peer.open(server.chat_url)
+    await writer.join("writer")
+    async with reader:
+        await reader.wait_for("connect", WAIT)
+        reader._conn.transport.abort()  # type: ignore[union-attr]
+        await reader.wait_for("disconnect", WAIT)
+        for i in range(5):
+            await writer.send({"type": "chat", "content": f"while away {i}"})
+        await writer.expect("chat", where=lambda m: m["seq"] == 5)
+        if len(welcomes) < 2:
+            await reader.wait_for("welcome", WAIT)
+    await writer.close()
+    welcome = welcomes[1]
+    assert [m["seq"] for m in welcome["history"]] == [4, 5] and welcome["history_complete"] is False
+    [gap] = errors
+    assert gap["code"] == "history-gap" and "messages 1 to 3" in gap["message"]

@@ -150,7 +150,9 @@ class ReconnectingClient:
       one of :data:`LIFECYCLE_EVENTS`;
     * ``error``: ``{"type": "error", "code", "message", "raw", "source"}``,
       ``source`` being ``"server"`` for the server's ``error`` frames and
-      ``"client"`` for frames the client could not read;
+      ``"client"`` for frames the client could not read, and for a
+      ``history-gap`` (a re-join found that more was missed than the server
+      keeps);
     * ``overflow``: ``{"message", "queued", "limit"}``;
     * ``closed``: ``{"code", "reason", "unsent"}`` once the client stops for good.
     """
@@ -713,6 +715,15 @@ class ReconnectingClient:
             await _quietly(conn.close(_RETRY_JOIN_CODE, "re-join timed out"))
             return False
         if answer.get("type") == "welcome":
+            if "since" in join and answer.get("history_complete") is False:
+                # More was said while we were away than the server keeps: say so, loudly.
+                oldest = min((m.get("seq", 0) for m in answer.get("history", [])), default=answer.get("seq"))
+                self._client_error(
+                    "history-gap",
+                    f"messages {join['since'] + 1} to {oldest - 1 if isinstance(oldest, int) else '?'} of room "
+                    f"{self._join['room']!r} were sent while offline and are no longer kept by the server",
+                    "",
+                )
             return True
         if answer.get("code") == p.ErrorCode.NAME_TAKEN and self._connections > 1:
             # The server still holds our previous connection: drop this one and retry later.
