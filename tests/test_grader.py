@@ -25,6 +25,9 @@ from wslab.cli import main
 from wslab.grading.grader import Limits, Outcome, feedback_text, grade, gradebook_text
 from wslab.grading.registry import exercise_for, exercises, get_exercise
 
+# The batch fixture grades ~34 notebooks (about a minute on 2 busy cores): allow more than the default.
+pytestmark = pytest.mark.timeout(400)
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "submissions"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())

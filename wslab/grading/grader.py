@@ -45,6 +45,8 @@ from .runner import JOIN_GRACE, STATUSES, stable
 
 __all__ = ["Limits", "Outcome", "CheckOutcome", "grade", "grade_one", "write_gradebook", "write_feedback", "gradebook_text"]
 
+_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent.parent)
+
 STARTUP_ALLOWANCE = 20.0
 """Seconds a worker may take to start and import before its first report."""
 
@@ -138,6 +140,8 @@ class _Run:
 
     def __init__(self, cmd: list[str], cwd: str) -> None:
         env = dict(os.environ, WSLAB_GRADING="1", PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+        # The worker imports the same wslab as this grader, installed or not.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             cmd,
