@@ -325,3 +325,13 @@ async def test_dashboard_on_a_real_server(server: Any) -> None:
     await board.wait_updates(3, timeout=5)
     assert board.model.values == [1.0, 2.0, 3.0] and "3 update(s), 0 missed" in board.footer.value
     board.stop()
+
+
+async def test_running_the_cell_again_replaces_the_window_instead_of_clashing(server: Any) -> None:
+    first = ChatUI(server.chat_url, "Bob")
+    await first.wait_joined(timeout=5)
+    second = ChatUI(server.chat_url, "Bob")  # the same cell, run again
+    await second.wait_joined(timeout=5)
+    assert first.client.state == "closed" and "closed" in first.status.value
+    assert second.model.online == ["Bob"] and second.model.errors == []
+    second.leave()

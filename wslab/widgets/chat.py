@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import weakref
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -15,6 +16,11 @@ from ..models import ChatModel, TypingNotifier
 from ._html import esc, running_loop
 
 __all__ = ["ChatUI", "with_token"]
+
+REPLACE_TIMEOUT = 3.0
+"""Seconds a new window waits for an older one with the same name and room to leave."""
+
+_LIVE: weakref.WeakValueDictionary[tuple[str, str, str], ChatUI] = weakref.WeakValueDictionary()
 
 
 def with_token(url: str, token: str | None) -> str:
@@ -101,7 +107,19 @@ class ChatUI(widgets.VBox):
         client.on("closed", self._on_closed)
         client.join(name, room)
         self._render()
-        if start:
+        key = (url or "", name, room)
+        previous = _LIVE.get(key)
+        _LIVE[key] = self
+        if not start:
+            return
+        if previous is not None and previous.client is not client and getattr(previous.client, "state", "closed") != "closed":
+            # The cell was run again: the older window leaves first, or the server
+            # would refuse the name as taken. Start once it is gone (bounded).
+            previous.leave()
+            previous.client.on("closed", lambda *a: client.start())
+            if self._loop is not None:
+                self._loop.call_later(REPLACE_TIMEOUT, client.start)  # start() twice is harmless
+        else:
             client.start()
 
     # ------------------------------------------------------------ events in
@@ -173,7 +191,10 @@ class ChatUI(widgets.VBox):
         return id_
 
     def leave(self) -> None:
-        """Leave the room: close the connection (the widget stays, showing the last state)."""
+        """Leave the room: close the connection (the widget stays, showing the last state).
+
+        Running the cell that made a window again makes the old window leave by itself.
+        """
         if self._timer is not None:
             self._timer.cancel()
         self.client.close()
