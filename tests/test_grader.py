@@ -176,6 +176,16 @@ def test_gradebook_columns_follow_the_exercises_present() -> None:
     assert {ex.name for ex in exercises()} == {"basics", "readystate", "reconnect", "chat", "updates"}
 
 
+def test_the_worker_does_not_run_magics_or_shell_commands() -> None:
+    from wslab.grading.worker import transform
+
+    python, note = transform("%pip install websockets\nx = 1\n  !rm -rf stuff\nprint(x)")
+    assert python == "pass  # not run in grading: %pip install websockets\nx = 1\n  pass  # not run in grading: !rm -rf stuff\nprint(x)"
+    assert note == "magics and shell commands were not run"
+    assert transform("%%bash\nrm -rf /")[0] is None
+    assert transform("%%time\ny = 2")[0] == "y = 2"
+
+
 CLASS_HANGS = [
     "chat-sleeps-in-cell.ipynb",
     "chat-listens-forever.ipynb",

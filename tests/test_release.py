@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
@@ -189,3 +190,12 @@ def test_release_reports_a_broken_solution_without_a_traceback(tmp_path: Path, c
     assert main(["release", "--source", str(tmp_path / "s"), "--dest", str(tmp_path / "e")]) == 2
     assert "bad.ipynb, cell 1 (c0), line 1" in capsys.readouterr().err
     assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("path", sorted(EXERCISES.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_released_exercises_are_valid_notebooks(path: Path) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbformat.validate(nbformat.reads(path.read_text(encoding="utf-8"), as_version=4))
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] == "code":
+            compile("".join(cell["source"]), path.name, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
