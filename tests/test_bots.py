@@ -68,7 +68,7 @@ async def test_greeting_leaving_and_taken_names(server: ServerHandle) -> None:
     greeting = await peer.expect("chat")
     assert greeting["content"] == "Welcome to #lobby, Bob!"
     with pytest.raises(ValueError, match="already in room"):
-        add_bot(server, "ada")
+        add_bot(server, "ada")  # another bot's name, differently cased: refused
     remove_bot(server, bot)
     left = await peer.expect("presence")
     assert left["left"] == "Ada" and left["online"] == ["Bob"]
@@ -82,3 +82,17 @@ def test_bot_arguments_are_checked_and_delays_bounded() -> None:
     assert (bot.think, bot.typing_for) == (MAX_DELAY, 0.0)
     assert ada_reply("Bob", "why?").startswith("Good question, Bob.")
     assert ada_reply("Bob", "<img src=x onerror=alert(1)>") == "Bob, you said: <img src=x onerror=alert(1)>"
+
+
+async def test_adding_a_bot_again_replaces_it(server: ServerHandle) -> None:
+    first = add_bot(server, "Ada", think=0.0, typing_for=0.0)
+    second = add_bot(server, "Ada", think=0.0, typing_for=0.0)  # the cell, run again
+    assert not first.joined and second.joined
+    peer = await Peer.open(server.chat_url)
+    welcome = await peer.join("Bob")
+    assert welcome["online"] == ["Ada", "Bob"]
+    await peer.send({"type": "chat", "content": "hi"})
+    await peer.expect("chat", where=lambda m: m["sender"] == "Ada")
+    await peer.nothing_more(0.3)
+    assert first.heard == [] and second.heard == [("Bob", "hi")]
+    await peer.close()

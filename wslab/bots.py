@@ -41,7 +41,7 @@ MAX_PENDING = 5
 
 Reply = Callable[[str, str], "str | None"]
 
-_bots_by_server: weakref.WeakKeyDictionary[ChatServer, set[str]] = weakref.WeakKeyDictionary()
+_bots_by_server: weakref.WeakKeyDictionary[ChatServer, dict[str, ChatBot]] = weakref.WeakKeyDictionary()
 
 
 def echo_reply(sender: str, content: str) -> str:
@@ -107,7 +107,7 @@ class ChatBot:
             raise RuntimeError(f"{self.name} is already attached")
         self._server = server
         self._peer = server.attach_local(self._deliver, label=f"bot {self.name}")
-        _bots_by_server.setdefault(server, set()).add(self.name)
+        _bots_by_server.setdefault(server, {})[self.name] = self
         self._send({"type": "join", "name": self.name, "room": self.room})
         if not self.joined:
             name_errors = [m for c, m in self.errors if c in (p.ErrorCode.NAME_TAKEN, p.ErrorCode.NAME_INVALID)]
@@ -123,7 +123,9 @@ class ChatBot:
         if peer is not None:
             peer.close()
         if self._server is not None:
-            _bots_by_server.get(self._server, set()).discard(self.name)
+            hosted = _bots_by_server.get(self._server, {})
+            if hosted.get(self.name) is self:
+                del hosted[self.name]
         self.joined = False
 
     def _send(self, message: dict[str, Any]) -> None:
@@ -141,13 +143,13 @@ class ChatBot:
             sender, content = message.get("sender"), message.get("content")
             if sender == self.name or not isinstance(sender, str) or not isinstance(content, str):
                 return
-            if self._server is not None and sender in _bots_by_server.get(self._server, set()):
+            if self._server is not None and sender in _bots_by_server.get(self._server, {}):
                 return  # bots do not answer bots
             self.heard.append((sender, content))
             self._schedule(sender, content)
         elif kind == "presence" and self.greet and isinstance(message.get("joined"), str):
             newcomer = message["joined"]
-            if self._server is None or newcomer not in _bots_by_server.get(self._server, set()):
+            if self._server is None or newcomer not in _bots_by_server.get(self._server, {}):
                 self._schedule_text(f"Welcome to #{self.room}, {newcomer}!")
 
     def _schedule(self, sender: str, content: str) -> None:
@@ -181,20 +183,32 @@ class ChatBot:
 def add_bot(server: ServerHandle | ChatServer, name: str = "Ada", room: str = p.DEFAULT_ROOM, **options: Any) -> ChatBot:
     """Create a :class:`ChatBot` and have ``server`` host it; returns once it has joined.
 
+    A bot of the same name that an earlier call put in the same room leaves first,
+    so running a notebook cell again works.
+
     ``server`` is what :func:`wslab.start_server` returned (the bot is attached
     on the server's thread, waiting at most a few seconds) or a
     :class:`ChatServer` when called on its own loop. ``options`` go to
     :class:`ChatBot`.
     """
     bot = ChatBot(name, room, **options)
+    chat_server = server.server if isinstance(server, ServerHandle) else server
+
+    def attach() -> None:
+        # Running the cell that added a bot again replaces the bot instead of failing with "name taken".
+        earlier = _bots_by_server.get(chat_server, {}).get(bot.name)
+        if earlier is not None and earlier.room == bot.room:
+            earlier.detach()
+        bot.attach(chat_server)
+
     if isinstance(server, ServerHandle):
 
-        async def attach() -> None:
-            bot.attach(server.server)
+        async def run() -> None:
+            attach()
 
-        server.call(attach(), timeout=5.0)
+        server.call(run(), timeout=5.0)
     else:
-        bot.attach(server)
+        attach()
     return bot
 
 
