@@ -189,3 +189,31 @@ def test_every_exercise_has_public_and_hidden_checks_with_hints() -> None:
         assert ex.public_checks() and len(ex.public_checks()) < len(ex.checks)
         for c in ex.checks:
             assert c.points > 0 and c.hint.strip() and c.title.strip()
+
+
+@pytest.mark.slow
+def test_in_a_real_kernel_check_survives_code_that_awaits_forever_and_loops_forever() -> None:
+    """The promise made to learners, in an actual ipykernel: the cell ends, the kernel answers."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import asyncio\n"
+            "async def join_room(url, name, timeout=2.0):\n"
+            "    await asyncio.Event().wait()\n"
+            "def typing_line(names, me=None):\n"
+            "    while True:\n"
+            "        pass\n"
+        ),
+        nbformat.v4.new_code_cell("from wslab.check import check\nreport = check('chat', timeout=1)\nprint(report)"),
+        nbformat.v4.new_code_cell("print('still here', 6 * 7)"),
+    ]
+    client = nbclient.NotebookClient(nb, timeout=60, kernel_name="python3")
+    client.execute()
+    table = nb.cells[1].outputs[0]["text"]
+    assert "check('chat'): 0 of 13 public checks pass" in table
+    assert "TIMEOUT" in table and "MISSING" in table
+    assert "left your code running in a background thread" in table
+    assert "an await that never returns" in table
+    assert nb.cells[2].outputs[0]["text"] == "still here 42\n"
