@@ -243,6 +243,11 @@ def _(nb):
     insert_after(nb, "next-state", "restart", "import os\nos._exit(0)  # start again from a clean slate")
 
 
+@submission("readystate-eats-memory.ipynb", "02-readystate.ipynb", "cell-error", [])
+def _(nb):
+    insert_after(nb, "state-name", "history", "buffer = bytearray(10**11)  # room for every frame, just in case")
+
+
 @submission("reconnect-resets-on-open.ipynb", "03-reconnect.ipynb", "ok", ["no_reset_on_flap"])
 def _(nb):
     replace(nb, "backoff", "self.opened_at = self.clock.monotonic()", "self.opened_at = self.clock.monotonic()\n        self.attempt = 0")

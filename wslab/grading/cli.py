@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds one check may run (default: each check's own, 3 to 6 s)")
     parser.add_argument("--timeout", type=float, default=Limits.submission, metavar="S",
                         help=f"seconds one submission may take in all (default: {Limits.submission:g})")
+    parser.add_argument("--memory", type=int, default=Limits.memory_mb, metavar="MB",
+                        help=f"address space one submission may use (default: {Limits.memory_mb} MiB)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -55,7 +57,8 @@ class Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    for name, value in (("--jobs", args.jobs), ("--cell-timeout", args.cell_timeout), ("--timeout", args.timeout)):
+    for name, value in (("--jobs", args.jobs), ("--cell-timeout", args.cell_timeout), ("--timeout", args.timeout),
+                        ("--memory", args.memory)):
         if value <= 0:
             print(f"wslab grade: {name} must be > 0", file=sys.stderr)
             return 2
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"wslab grade: cannot write {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    limits = Limits(cell=args.cell_timeout, check=args.check_timeout, submission=args.timeout)
+    limits = Limits(cell=args.cell_timeout, check=args.check_timeout, submission=args.timeout, memory_mb=args.memory)
     progress = None if args.quiet else Progress(sys.stderr, len(files))
     started = time.monotonic()
     outcomes = grade(files, jobs=args.jobs, limits=limits, progress=progress)

@@ -62,11 +62,12 @@ STATUS_ORDER = ("invalid-notebook", "unknown-exercise", "time-limit", "killed", 
 
 @dataclass(frozen=True)
 class Limits:
-    """Time limits, in seconds. ``check`` of None keeps each check's own limit."""
+    """Time limits, in seconds (``check`` of None keeps each check's own limit), and memory, in MiB."""
 
     cell: float = 10.0
     check: float | None = None
     submission: float = 60.0
+    memory_mb: int = 2048
 
     def check_limit(self, check: Check) -> float:
         return check.timeout if self.check is None else self.check
@@ -232,6 +233,7 @@ def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits
                 "--exercise", ex.name, "--cell-timeout", repr(limits.cell),
                 "--skip-cells", ",".join(str(i) for i in sorted(skip_cells)),
                 "--skip-checks", ",".join(sorted(results)),
+                "--memory-mb", str(limits.memory_mb),
             ]
             if limits.check is not None:
                 cmd += ["--check-timeout", repr(limits.check)]

@@ -3,7 +3,7 @@
 Usage (by :mod:`wslab.grading.grader`, not by hand)::
 
     python -m wslab.grading.worker NOTEBOOK --exercise chat [--cell-timeout S]
-        [--check-timeout S] [--skip-cells 3,7] [--skip-checks name,...]
+        [--check-timeout S] [--skip-cells 3,7] [--skip-checks name,...] [--memory-mb MB]
 
 It runs the notebook's code cells in order in one namespace, then the
 exercise's checks (public and hidden) against that namespace, and reports
@@ -163,7 +163,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check-timeout", type=float, default=None)
     parser.add_argument("--skip-cells", type=_int_set, default=set())
     parser.add_argument("--skip-checks", default="")
+    parser.add_argument("--memory-mb", type=int, default=0, help="address-space limit (0: none)")
     args = parser.parse_args(argv)
+    if args.memory_mb > 0:
+        import resource
+
+        limit = args.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     skip_checks = {x for x in args.skip_checks.split(",") if x}
 
     # Our reports go to the real stdout; whatever the learner's code prints goes nowhere.
