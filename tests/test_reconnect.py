@@ -410,7 +410,7 @@ async def test_a_dead_connection_is_noticed_within_the_stated_bound() -> None:
             gone = await client.wait_for("disconnect", WAIT)
             noticed = loop.time() - start
     assert opened and gone["code"] == 1006 and "no pong" in gone["reason"]
-    assert noticed <= interval + timeout + 0.25  # the bound, plus scheduling slack on a busy machine
+    assert noticed <= interval + timeout + 0.5  # the bound, plus scheduling slack on a busy machine
     assert any(e == "heartbeat-timeout" for _, e, _ in client.history)
 
 
