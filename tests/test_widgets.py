@@ -105,6 +105,14 @@ def test_typing_then_click_sends_typing_and_chat_with_an_id() -> None:
     assert len(client.sent) == 3
 
 
+def test_typing_is_not_queued_while_offline_but_the_message_is() -> None:
+    ui, client, _ = make_ui()
+    client.state = "offline"  # type: ignore[attr-defined]
+    ui.input.value = "hi"
+    ui.button.click()
+    assert [f["type"] for f in client.sent] == ["chat"]
+
+
 def test_typing_false_after_idle() -> None:
     ui, client, clock = make_ui(idle=2.0)
     ui.input.value = "a"

@@ -144,9 +144,15 @@ class ChatUI(widgets.VBox):
         self._render()
 
     def _on_input(self, change: dict[str, Any]) -> None:
-        for frame in self.notifier.keystroke(change["new"]):
-            self.client.send(frame)
+        self._send_typing(self.notifier.keystroke(change["new"]))
         self._arm_timer()
+
+    def _send_typing(self, frames: list[dict[str, Any]]) -> None:
+        # A typing frame is news only now: while offline it is not queued (it would
+        # arrive stale after the reconnect); the refresh while typing sends it again.
+        if getattr(self.client, "state", "open") in ("open", "connecting"):
+            for frame in frames:
+                self.client.send(frame)
 
     def _arm_timer(self) -> None:
         if self._loop is None or self._loop.is_closed():
@@ -161,8 +167,7 @@ class ChatUI(widgets.VBox):
     def tick(self) -> None:
         """Send ``typing: false`` if the keys have been idle long enough (called by a timer)."""
         self._timer = None
-        for frame in self.notifier.tick():
-            self.client.send(frame)
+        self._send_typing(self.notifier.tick())
         self._arm_timer()
 
     # ------------------------------------------------------------ actions
@@ -179,8 +184,7 @@ class ChatUI(widgets.VBox):
             self.model.errors.append(("too-long", f"{len(content)} characters; the limit is {p.MAX_CONTENT_CHARS}"))
             self._render()
             return None
-        for frame in self.notifier.sent():
-            self.client.send(frame)
+        self._send_typing(self.notifier.sent())
         self._count += 1
         id_ = f"{self._prefix}-{self._count}"
         self.pending[id_] = content
