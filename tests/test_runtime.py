@@ -270,3 +270,11 @@ def test_a_second_process_chats_with_a_server_started_in_a_notebook_kernel(tmp_p
     # instead of being killed (-9) when jupyter_client's grace period ran out.
     assert not manager.is_alive()
     assert process.returncode == 0
+
+
+def test_a_server_off_loopback_needs_a_token(fresh: object) -> None:
+    with pytest.raises(ValueError, match="needs a token"):
+        wslab.start_server(host="0.0.0.0")
+    with pytest.raises(ValueError, match="must not be empty"):
+        wslab.ServerConfig(token="")
+    assert wslab.running_servers() == []

@@ -39,7 +39,7 @@ from urllib.parse import quote, urlsplit
 
 from . import protocol as p
 from .runtime import ServerHandle, start_server
-from .server import ChatServer, PortInUseError, ServerConfig, ServerEvent, generate_token
+from .server import ChatServer, PortInUseError, ServerConfig, ServerEvent, generate_token, is_loopback
 
 __all__ = [
     "DEFAULT_PORT",
@@ -76,16 +76,6 @@ def chat_page(room: str = p.DEFAULT_ROOM) -> str:
     room = p.validate_room(room)
     page = (STATIC_DIR / "chat.html").read_text(encoding="utf-8")
     return page.replace("<body ", f'<body data-room="{html.escape(room)}" ', 1)
-
-
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach: 127.x, ``::1``, ``localhost``."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import asyncio
 import errno
 import hmac
 import html
+import ipaddress
 import logging
 import random
 import re
@@ -31,7 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
@@ -47,7 +48,16 @@ __all__ = ["ServerConfig", "ChatServer", "LocalPeer", "PortInUseError", "ServerE
 
 log = logging.getLogger("wslab.server")
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach: 127.x, ``::1``, ``localhost``."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class PortInUseError(OSError):
@@ -58,8 +68,10 @@ class PortInUseError(OSError):
 class ServerConfig:
     """Everything a server can be told. Defaults suit a learner's kernel.
 
-    ``token`` of ``None`` means no token is needed; ``require_token`` makes a
-    server off loopback refuse to start without one (``wslab serve`` sets it).
+    ``token`` of ``None`` means no token is needed, which is allowed on loopback
+    only: a server that other machines can reach must have a token (``wslab
+    serve`` generates one), so a config off loopback without one is a
+    :class:`ValueError`.
     """
 
     host: str = "127.0.0.1"
@@ -86,6 +98,14 @@ class ServerConfig:
             raise ValueError(f"port must be 0 to 65535, got {self.port}")
         if self.update_interval is not None and self.update_interval <= 0:
             raise ValueError("update_interval must be > 0 or None")
+        if self.token is None and not is_loopback(self.host):
+            raise ValueError(
+                f"host {self.host!r} lets other machines connect, so the server needs a token: "
+                "pass token=wslab.server.generate_token() (learners add ?token=... to the URL), "
+                "or use wslab serve, which makes one"
+            )
+        if self.token is not None and not self.token:
+            raise ValueError("token must not be empty")
 
 
 @dataclass(frozen=True)
@@ -382,7 +402,7 @@ class ChatServer:
                             self._deliver_local(conn, action.frame)
                     broadcast(sockets, action.frame)
                 else:
-                    broadcast(action.to, action.frame)  # type: ignore[arg-type]
+                    broadcast(cast("tuple[ServerConnection, ...]", action.to), action.frame)
             elif isinstance(action, Close):
                 conn = action.conn
                 self._event("close", f"closing {conn!r:.60} with {action.code}: {action.reason}")
