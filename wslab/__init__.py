@@ -21,6 +21,7 @@ from .reconnect import ClientClosedError, QueueFullError, ReconnectingClient
 from .seed_client import SeedClient
 from .bots import ChatBot, add_bot
 from .models import ChatModel, TypingNotifier
+from . import aio
 
 __version__ = "0.1.0"
 
@@ -60,6 +61,7 @@ __all__ = [
     "Dashboard",
     "ReadyStateLight",
     "TimelinePlot",
+    "aio",
     "__version__",
 ]
 
