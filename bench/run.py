@@ -191,11 +191,9 @@ def run_block(kind: str, plan: dict[str, Any], log_path: Path, timeout: float) -
         try:
             out, _ = client.communicate(timeout=timeout + 15)
         except subprocess.TimeoutExpired:
-            stop_child(client)
             return {"error": f"load client did not finish within {timeout + 15:g} s"}
         finally:
-            if client in _children:
-                _children.remove(client)
+            stop_child(client)  # no-op once it has exited; kills it on timeout or Ctrl-C
         if client.returncode != 0:
             return {"error": f"load client exited with {client.returncode}"}
         return json.loads(out.decode().strip().splitlines()[-1])
@@ -481,6 +479,8 @@ def main() -> int:
     if unknown or "raw" not in kinds:
         parser.error(f"--kinds takes hub,raw,sio,node and must include raw (the reference); got {args.kinds}")
     raise_nofile()
+    # SIGTERM unwinds like Ctrl-C, through the finally that stops every subprocess.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     started = time.monotonic()
     skipped = None
     if "node" in kinds:
