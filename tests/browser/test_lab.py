@@ -137,6 +137,10 @@ def lab(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]
     tracker.mkdir(parents=True)
     # Render every cell (no virtual scrolling), so the chat window is in the page wherever it is.
     (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    # No "get notified about Jupyter news?" toast over the screenshots (and no fetching it).
+    apputils = settings / "@jupyterlab" / "apputils-extension"
+    apputils.mkdir(parents=True)
+    (apputils / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     server = Lab(root, settings)
     try:
         server.wait_ready()
