@@ -193,6 +193,7 @@ CLASS_HANGS = [
     "chat-infinite-loop.ipynb",
     "reconnect-blocks-with-time-sleep.ipynb",
     "basics-awaits-forever.ipynb",
+    "chat-holds-the-gil.ipynb",
 ]
 CLASS_WRONG = [
     "chat-missing-timestamp.ipynb",
@@ -202,7 +203,6 @@ CLASS_WRONG = [
     "chat-awaits-forever.ipynb",
     "chat-deleted-cell.ipynb",
     "chat-syntax-error.ipynb",
-    "chat-no-escaping.ipynb",
     "readystate-drops-offline.ipynb",
     "reconnect-never-awaits.ipynb",
     "updates-one-handler-breaks-all.ipynb",
@@ -235,5 +235,5 @@ def test_a_class_of_30_grades_in_under_two_minutes_with_two_jobs(tmp_path: Path,
     assert {name: r["status"] for name, r in rows.items()} == expected
     assert all(rows[f"{s}"]["total"] == rows[s]["max"] for s in expected if "_0" in s and expected[s] == "ok")
     with capsys.disabled():
-        print(f"\nclass of 30 (12 good, 12 wrong, 6 that hang), -j 2, default limits: {elapsed:.1f} s")
+        print(f"\nclass of 30 (12 good, 11 wrong, 7 that hang), -j 2, default limits: {elapsed:.1f} s")
     assert elapsed < 120, f"a class of 30 took {elapsed:.0f} s"

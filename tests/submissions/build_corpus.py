@@ -154,6 +154,14 @@ def _(nb):
     return text + (" is typing…" if len(others) == 1 else " are typing…")""")
 
 
+@submission("chat-holds-the-gil.ipynb", "04-chat.ipynb", "killed", ["typing_several"])
+def _(nb):
+    # A long call into C holds the GIL: no signal, no thread join can get in. Only the hard kill.
+    replace(nb, "typing-line", "    return \"Several people are typing…\"",
+            "    count = sum(range(10**12))  # count the ways to say it (one call into C, for ever)\n"
+            "    return \"Several people are typing…\"")
+
+
 @submission("chat-listens-forever.ipynb", "04-chat.ipynb", "timeout", [])
 def _(nb):
     insert_after(nb, "join-room", "listen", """
