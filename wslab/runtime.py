@@ -15,6 +15,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import threading
+import time
 from collections.abc import Coroutine
 from dataclasses import asdict, replace
 from typing import Any, TypeVar
@@ -83,7 +84,7 @@ class ServerHandle:
                 for task in pending:
                     task.cancel()
                 if pending:
-                    loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
+                    loop.run_until_complete(asyncio.wait(pending, timeout=0.2))
             finally:
                 loop.close()
                 self._stopped.set()
@@ -104,6 +105,7 @@ class ServerHandle:
         loop = self._loop
         if loop is None or self._stopped.is_set() or loop.is_closed():
             return
+        deadline = time.monotonic() + timeout
         try:
             self.call(self.server.stop(), timeout=timeout)
         except (concurrent.futures.TimeoutError, TimeoutError, RuntimeError):
@@ -114,7 +116,7 @@ class ServerHandle:
             except RuntimeError:
                 pass  # already closed
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+            self._thread.join(max(0.0, deadline - time.monotonic()))
 
     def __enter__(self) -> ServerHandle:
         return self
@@ -310,4 +312,17 @@ def stop_all(timeout: float = 1.0) -> None:
         handle.stop(timeout)
 
 
-atexit.register(stop_all)
+EXIT_TIMEOUT = 0.5
+"""At interpreter exit (a kernel shutting down), the most time spent saying goodbye to clients.
+
+Clients in other processes get 1001 if their close handshake is quick; clients in
+this process cannot answer any more (their loop has stopped), so the wait is short
+and kernel shutdown is not held up.
+"""
+
+
+def _stop_at_exit() -> None:
+    stop_all(EXIT_TIMEOUT)
+
+
+atexit.register(_stop_at_exit)
