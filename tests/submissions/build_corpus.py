@@ -171,7 +171,6 @@ async for frame in ws:
     print(frame)
 """)
     insert_after(nb, "setup", "server", "server = wslab.start_server()")
-    replace(nb, "together", "server = wslab.start_server(clock=FakeClock())", "")
 
 
 @submission("chat-sleeps-in-cell.ipynb", "04-chat.ipynb", "timeout", [])
