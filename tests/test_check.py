@@ -217,3 +217,28 @@ def test_in_a_real_kernel_check_survives_code_that_awaits_forever_and_loops_fore
     assert "left your code running in a background thread" in table
     assert "an await that never returns" in table
     assert nb.cells[2].outputs[0]["text"] == "still here 42\n"
+
+
+def test_a_join_room_written_with_the_course_browser_style_client_passes() -> None:
+    """Learners may use wslab's WebSocket (lesson 1) instead of the websockets library."""
+    client = pytest.importorskip("wslab.client")
+
+    async def join_room(url: str, name: str, timeout: float = 2.0) -> Any:
+        ws = client.WebSocket(url)
+        try:
+            await ws.wait_for("open", timeout)
+            ws.send(json.dumps({"type": "join", "name": name}))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while True:
+                frame = json.loads(await ws.next_message(max(0.0, deadline - loop.time())))
+                if frame.get("type") == "welcome":
+                    return ws, frame
+        except BaseException:
+            ws.close()
+            raise
+
+    ns = definitions("solutions", "04-chat")
+    ns["join_room"] = join_room
+    report = check("chat", namespace=ns)
+    assert report.all_passed, repr(report)

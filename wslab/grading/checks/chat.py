@@ -8,6 +8,7 @@ checked with a :class:`~wslab.clock.FakeClock`, so these checks are exact and fa
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import json
 from typing import Any
@@ -297,8 +298,10 @@ async def join_gets_welcome(ctx: Context) -> None:
         assert welcome.get("name") == name, f"the welcome is for {welcome.get('name')!r}, not {name!r}"
     finally:
         close = getattr(ws, "close", None)
-        if close is not None:
-            await asyncio.wait_for(close(), 2.0)
+        if close is not None:  # websockets' close() is a coroutine, the browser-style one is not
+            closing = close()
+            if inspect.isawaitable(closing):
+                await asyncio.wait_for(closing, 2.0)
 
 
 @ex.check(points=2, title="join_room gives up after `timeout` when no welcome comes", timeout=5.0,
