@@ -395,6 +395,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             if negotiated != (n if deflate else 0):
                 raise RuntimeError(f"permessage-deflate negotiated on {negotiated} of {n} {label} connections")
             run_step(f"burst_{label}", await fanout(d, pid, conns, room, plan["burst_messages"], None))
+        # The first echo run in a process pays for warming up (measured: up to twice
+        # the CPU per message), which would flatter whichever variant runs second.
+        d.deflate = False
+        await echo_concurrent(d, pid, plan["echo_clients"], max(10, plan["echo_each"] // 2))
         for label, deflate in (("plain", False), ("deflate", True)):
             d.deflate = deflate
             run_step(f"echo50_{label}", await echo_concurrent(d, pid, plan["echo_clients"], plan["echo_each"]))
