@@ -210,14 +210,15 @@ def install_node() -> str | None:
     log("installing ws for the Node peer (npm install in bench/) ...")
     try:
         done = subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--no-save", "--silent"],
+            ["npm", "install", "--no-audit", "--no-fund", "--no-save", "--loglevel=error"],
             cwd=BENCH, capture_output=True, timeout=180,
         )
     except subprocess.TimeoutExpired:
         return "npm install did not finish within 180 s"
     if done.returncode != 0 or not (BENCH / "node_modules" / "ws").exists():
-        tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        return "npm install failed: " + " / ".join(tail)
+        said = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
+        why = " / ".join(line.strip() for line in said if line.strip())[-300:] or "no message"
+        return f"npm install in bench/ failed with exit code {done.returncode}: {why}"
     return None
 
 
