@@ -217,7 +217,7 @@ def install_node() -> str | None:
         return "npm install did not finish within 180 s"
     if done.returncode != 0 or not (BENCH / "node_modules" / "ws").exists():
         said = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
-        why = " / ".join(line.strip() for line in said if line.strip())[-300:] or "no message"
+        why = " / ".join(line.strip() for line in said if line.strip())[:160] or "no message"
         return f"npm install in bench/ failed with exit code {done.returncode}: {why}"
     return None
 
