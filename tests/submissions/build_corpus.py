@@ -154,6 +154,18 @@ def _(nb):
     return text + (" is typing…" if len(others) == 1 else " are typing…")""")
 
 
+@submission("chat-loop-in-the-defining-cell.ipynb", "04-chat.ipynb", "timeout",
+            ["typing_one_and_two", "typing_leaves_me_out"])
+def _(nb):
+    # The same bug, tried out at the bottom of the cell that defines it: the cell times out
+    # after the definition, and every check that does not hit the loop must still pass.
+    CORPUS["chat-infinite-loop.ipynb"][1](nb)
+    replace(nb, "typing-line", "    return text + (\" is typing…\" if len(others) == 1 else \" are typing…\")",
+            "    return text + (\" is typing…\" if len(others) == 1 else \" are typing…\")\n\n\n"
+            "typing_line([\"Ada\", \"Bob\"])  # try it")
+    delete(nb, "typing-line-try")
+
+
 @submission("chat-holds-the-gil.ipynb", "04-chat.ipynb", "killed", ["typing_several"])
 def _(nb):
     # A long call into C holds the GIL: no signal, no thread join can get in. Only the hard kill.

@@ -56,6 +56,9 @@ REPORT_GRACE = 5.0
 MAX_RESTARTS = 6
 """Times one submission's worker may be killed and started again."""
 
+MAX_FRESH_STARTS = 20
+"""Times a worker may ask to be replaced because a check left code running in a thread."""
+
 STATUS_ORDER = ("invalid-notebook", "unknown-exercise", "time-limit", "killed", "crashed", "timeout", "cell-error", "ok")
 """Submission statuses, most serious first; the gradebook shows the most serious that applies."""
 
@@ -225,6 +228,7 @@ def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits
     warned: set[str] = set()
     deadline = time.monotonic() + limits.submission
     restarts = 0
+    fresh_starts = 0
 
     with tempfile.TemporaryDirectory(prefix="wslab-grade-") as scratch:
         while True:
@@ -241,6 +245,7 @@ def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits
             current: tuple[str, Any] | None = None
             item_deadline = time.monotonic() + STARTUP_ALLOWANCE
             finished = False
+            fresh_start = False
             killed_for: str | None = None
             while True:
                 now = time.monotonic()
@@ -262,7 +267,9 @@ def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits
                     current = ("cell", event["index"])
                     item_deadline = now + limits.cell + 1.0 + REPORT_GRACE
                 elif kind == "cell":
-                    cells[event["index"]] = (event["status"], event.get("detail", ""))
+                    # A cell skipped in a rerun (it was killed before) keeps its first verdict.
+                    if not (event["status"] == "skipped" and event["index"] in cells):
+                        cells[event["index"]] = (event["status"], event.get("detail", ""))
                     current, item_deadline = None, now + REPORT_GRACE
                 elif kind == "check-start" and event.get("check") in checks:
                     current = ("check", event["check"])
@@ -274,12 +281,20 @@ def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits
                     current, item_deadline = None, now + REPORT_GRACE
                 elif kind == "warning":
                     warned.add(str(event.get("text")))
+                elif kind == "restart":
+                    fresh_start = True
                 elif kind == "done":
                     finished = True
                     run.finish()
                     break
             tail = "" if finished else run.stderr_tail()
             if finished:
+                break
+            if fresh_start and killed_for is None:
+                fresh_starts += 1
+                if fresh_starts <= MAX_FRESH_STARTS:
+                    continue
+                outcome.notes.append(f"gave up after {MAX_FRESH_STARTS} fresh starts")
                 break
             # The worker was killed or died. Charge the item it was on, then go again without it.
             if killed_for == "submission":

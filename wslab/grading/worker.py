@@ -13,6 +13,9 @@ the grader knows how far it got if it must kill the process:
 * ``{"event": "cell-start", "index": i}`` then ``{"event": "cell", "index": i, "status": ..., "detail": ...}``
   with status ``ok``, ``error``, ``timeout`` or ``skipped``;
 * ``{"event": "check-start", "check": name}`` then ``{"event": "check", "check": name, "status": ..., ...}``;
+* ``{"event": "restart"}`` when a check left the learner's code running in a
+  thread (which cannot be stopped): the worker exits, and the grader runs the
+  remaining checks in a fresh process;
 * ``{"event": "done"}``.
 
 Limits: a cell's ``await`` is cancelled after ``--cell-timeout`` seconds; a
@@ -222,12 +225,16 @@ def main(argv: list[str] | None = None) -> None:
             status, detail = run_cell(index, source, ns, loop, args.cell_timeout)
         report(event="cell", index=index, status=status, detail=stable(detail))
 
-    for check in exercise.checks:
-        if check.name in skip_checks:
-            continue
+    remaining = [c for c in exercise.checks if c.name not in skip_checks]
+    for position, check in enumerate(remaining, start=1):
         report(event="check-start", check=check.name)
         result = run_check(check, ns, timeout=args.check_timeout)
         report(event="check", **result.to_json())
+        if result.runaway and position < len(remaining):
+            # The learner's code still runs in a thread we cannot stop; it would slow every
+            # check after it. Leave, and let the grader start a fresh process for the rest.
+            report(event="restart", reason="runaway")
+            os._exit(0)
 
     gc.collect()  # coroutines never awaited warn when collected
     for text in never_awaited[:5]:
