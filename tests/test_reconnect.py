@@ -533,3 +533,16 @@ async def test_a_gap_longer_than_the_servers_history_is_reported(server_factory:
     assert [m["seq"] for m in welcome["history"]] == [4, 5] and welcome["history_complete"] is False
     [gap] = errors
     assert gap["code"] == "history-gap" and "messages 1 to 3" in gap["message"]
+
+
+async def test_send_raw_sends_exactly_what_it_is_given_and_needs_a_connection(server: ServerHandle) -> None:
+    client = ReconnectingClient(server.echo_url, policy=BackoffPolicy(initial=0.05, seed=1))
+    with pytest.raises(ConnectionError, match="open connection"):
+        await client.send_raw("too early")
+    client.start()
+    await client.wait_for("connect", timeout=5)
+    await client.send_raw("{oops")  # the echo server sends it back: not JSON
+    error = await client.wait_for("error", timeout=5)
+    assert error["raw"] == "{oops"
+    assert client.queued == 0  # nothing was queued or kept for resending
+    await client.aclose()

@@ -214,3 +214,10 @@ async def test_flaw_4_fixed_full_jitter_spreads_the_herd(server: ServerHandle) -
         await client.aclose(WAIT)
     firsts = [_delays(c)[0] for c in herd]
     assert len(set(firsts)) == 5 and all(0 <= d <= policy.ceiling(1) for d in firsts)
+
+
+async def test_seed_client_exposes_its_socket_for_lessons(server: ServerHandle) -> None:
+    seed = SeedClient(server.echo_url, delay=0.05)
+    await seed.ws.wait_for("open", timeout=5)
+    assert seed.ws.ready_state == seed.ws.OPEN
+    seed.stop()

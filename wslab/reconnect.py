@@ -391,6 +391,18 @@ class ReconnectingClient:
             message["id"] = uuid.uuid4().hex
         return self._submit(message)
 
+    async def send_raw(self, frame: str | bytes, timeout: float = 5.0) -> None:
+        """Send ``frame`` exactly as given, now, on the open connection.
+
+        For experiments and protocol tests (what does the server do with text
+        that is not JSON?). Nothing is encoded, checked, queued or resent:
+        raises :class:`ConnectionError` when not connected.
+        """
+        conn = self._conn
+        if conn is None or self.state != "open":
+            raise ConnectionError("send_raw() needs an open connection; await wait_for('connect') first")
+        await asyncio.wait_for(conn.send(frame), timeout)
+
     def join(self, name: str, room: str = p.DEFAULT_ROOM) -> bool:
         """Join ``room`` as ``name``, now and again after every reconnect (with ``since``)."""
         p.validate_name(name)

@@ -49,6 +49,11 @@ class SeedClient:
         self.connects = 0  # not in the seed: how many times #connect() ran
         self._connect()  # this.#connect();
 
+    @property
+    def ws(self) -> WebSocket:
+        """Not in the seed (there it is the private ``#ws``): the current socket, for lessons to watch."""
+        return self._ws
+
     def _connect(self) -> None:
         if self._stopped:  # not in the seed
             return
