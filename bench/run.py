@@ -107,6 +107,15 @@ def rows(plan: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
 
 _children: list[subprocess.Popen[Any]] = []
 
+PIN: dict[str, set[int] | None] = {"server": None, "client": None}
+"""CPUs the server and the load client are pinned to (``--pin``), so that they never
+share a core with each other and sit on the same cores for every column."""
+
+
+def pinned(role: str) -> Any:
+    cpus = PIN[role]
+    return (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+
 
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
@@ -152,7 +161,9 @@ def start_server(kind: str, log_path: Path) -> tuple[subprocess.Popen[Any], int]
     else:
         cmd = [PY, str(BENCH / "servers.py"), base] + (["--compression", variant] if variant else [])
     errors = open(log_path, "ab")
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, cwd=ROOT)
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, cwd=ROOT, preexec_fn=pinned("server")
+    )
     errors.close()
     _children.append(proc)
     assert proc.stdout is not None
@@ -185,7 +196,7 @@ def run_block(kind: str, plan: dict[str, Any], log_path: Path, timeout: float) -
         client = subprocess.Popen(
             [PY, str(BENCH / "peers_load.py"), "--kind", kind.partition("+")[0], "--port", str(port),
              "--server-pid", str(server.pid), "--plan", json.dumps(plan), "--timeout", str(timeout)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, cwd=BENCH,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, cwd=BENCH, preexec_fn=pinned("client"),
         )
         _children.append(client)
         try:
@@ -467,6 +478,8 @@ def main() -> int:
     parser.add_argument("--kinds", default=",".join(KINDS), help="servers to run, from hub,raw,sio,node")
     parser.add_argument("--no-compression", action="store_true", help="skip the deflate runs")
     parser.add_argument("--no-startup", action="store_true", help="skip the in-kernel start measurement")
+    parser.add_argument("--pin", choices=["auto", "yes", "no"], default="auto",
+                        help="pin the server and the load client to different CPUs (auto: when there are 2 or more)")
     parser.add_argument("--docs", choices=["auto", "yes", "no"], default="auto",
                         help="write the table into docs/benchmarks.md (auto: only for a full run)")
     args = parser.parse_args()
@@ -480,6 +493,11 @@ def main() -> int:
     if unknown or "raw" not in kinds:
         parser.error(f"--kinds takes hub,raw,sio,node and must include raw (the reference); got {args.kinds}")
     raise_nofile()
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if args.pin == "yes" or (args.pin == "auto" and len(cpus) >= 2):
+        if len(cpus) < 2:
+            parser.error("--pin yes needs at least 2 CPUs")
+        PIN["server"], PIN["client"] = {cpus[0]}, {cpus[1]}
     # SIGTERM unwinds like Ctrl-C, through the finally that stops every subprocess.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     started = time.monotonic()
@@ -502,6 +520,7 @@ def main() -> int:
         "command": "python bench/run.py" + (" --quick" if args.quick else "") + (f" --reps {reps}" if args.reps else ""),
         "reps": reps, "plan": plan, "compression_plan": comp_plan, "machine": machine(), "versions": versions(),
         "skipped": skipped, "results": results,
+        "pinned": {k: sorted(v) for k, v in PIN.items() if v},
     }
     timeout = 240.0 if not args.quick else 60.0
     try:

@@ -10,6 +10,11 @@ Node peer and follows the same contract.
 * ``hub``: wslab's own :class:`~wslab.server.ChatServer` (``/chat``, ``/echo``),
   with the per-connection rate limit lifted (one load-client connection plays
   the sender of a whole room) and the demo publisher off.
+
+Keepalive pings are off in every server (``ws`` sends none by default): all the
+benchmark's connections open within seconds, so a 20 s ping round to 600 of them
+lands as one clump of CPU work (about 0.1 s, profiled) in whichever scenario
+happens to run then, which differs from server to server.
 * ``raw``: ``websockets.asyncio.server.serve`` whose handler relays each frame
   unchanged to its room with ``broadcast`` (rooms by path ``/room/NAME``), and
   ``/echo``. The floor for our library choice.
@@ -37,6 +42,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 MAX_FRAME = 64 * 1024
+
+HEARTBEAT_OFF = 3600
+"""Engine.IO's heartbeat period here, in s: longer than any run, i.e. off."""
 
 
 def raise_nofile(want: int = 65536) -> None:
@@ -81,6 +89,7 @@ async def run_hub(compression: str | None) -> None:
         rate=1e9,
         burst=1_000_000_000,
         compression=compression,
+        ping_interval=None,
     )
     server = ChatServer(config)
     await server.start()
@@ -114,7 +123,9 @@ async def run_raw(compression: str | None) -> None:
         except ConnectionClosed:
             pass
 
-    server = await serve(handler, "127.0.0.1", 0, compression=compression, max_size=MAX_FRAME)
+    server = await serve(
+        handler, "127.0.0.1", 0, compression=compression, max_size=MAX_FRAME, ping_interval=None
+    )
     ready(server.sockets[0].getsockname()[1])
     try:
         await until_stopped()
@@ -127,7 +138,7 @@ async def run_sio(compression: str | None) -> None:
     import socketio
     import uvicorn
 
-    sio = socketio.AsyncServer(async_mode="asgi", max_http_buffer_size=MAX_FRAME)
+    sio = socketio.AsyncServer(async_mode="asgi", max_http_buffer_size=MAX_FRAME, ping_interval=HEARTBEAT_OFF)
     app = socketio.ASGIApp(sio)
     seqs: dict[str, int] = {}
 
