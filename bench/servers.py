@@ -92,7 +92,7 @@ async def run_hub(compression: str | None) -> None:
         ping_interval=None,
     )
     server = ChatServer(config)
-    await server.start()
+    await asyncio.wait_for(server.start(), 10)
     ready(server.port)
     try:
         await until_stopped()
@@ -123,8 +123,8 @@ async def run_raw(compression: str | None) -> None:
         except ConnectionClosed:
             pass
 
-    server = await serve(
-        handler, "127.0.0.1", 0, compression=compression, max_size=MAX_FRAME, ping_interval=None
+    server = await asyncio.wait_for(
+        serve(handler, "127.0.0.1", 0, compression=compression, max_size=MAX_FRAME, ping_interval=None), 10
     )
     ready(server.sockets[0].getsockname()[1])
     try:
