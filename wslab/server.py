@@ -396,7 +396,7 @@ class ChatServer:
         for action in actions:
             if isinstance(action, Send):
                 if self._locals:
-                    sockets = [c for c in action.to if not isinstance(c, LocalPeer)]
+                    sockets = [cast(ServerConnection, c) for c in action.to if not isinstance(c, LocalPeer)]
                     for conn in action.to:
                         if isinstance(conn, LocalPeer):
                             self._deliver_local(conn, action.frame)

@@ -25,7 +25,8 @@ def on_chains(ctx: Context) -> None:
 @ex.check(points=1, title="Emitter.emit calls the handlers of that event, in order",
           hint="Keep a list of handlers per event name; call each with the data.")
 def emit_in_order(ctx: Context) -> None:
-    em, seen = _emitter(ctx), []
+    em = _emitter(ctx)
+    seen: list[Any] = []
     em.on("update", lambda d: seen.append(("first", d))).on("update", lambda d: seen.append(("second", d)))
     em.on("other", lambda d: seen.append(("other", d)))
     em.emit("update", 7)
@@ -36,7 +37,8 @@ def emit_in_order(ctx: Context) -> None:
 @ex.check(points=2, title="One failing handler does not stop the others",
           hint="Catch what a handler raises, keep it in `errors`, and go on with the next handler.")
 def handler_error_isolated(ctx: Context) -> None:
-    em, seen = _emitter(ctx), []
+    em = _emitter(ctx)
+    seen: list[Any] = []
 
     def broken(data: Any) -> None:
         raise RuntimeError("broken handler")
@@ -53,7 +55,8 @@ def handler_error_isolated(ctx: Context) -> None:
 @ex.check(points=1, title="Emitter.off removes a handler", public=False,
           hint="off(event, fn) removes that function from that event's handlers; unknown ones are ignored.")
 def off_removes(ctx: Context) -> None:
-    em, seen = _emitter(ctx), []
+    em = _emitter(ctx)
+    seen: list[Any] = []
     em.on("update", seen.append)
     em.off("update", seen.append)
     em.off("update", print)
@@ -75,7 +78,9 @@ def dispatch_typed(ctx: Context) -> None:
 @ex.check(points=1, title="dispatch reports bad frames as 'error' events", public=False,
           hint="Instead of the seed's silent `catch {}`, emit 'error' with the exception and carry on.")
 def dispatch_bad_json(ctx: Context) -> None:
-    dispatch, em, errors, messages = ctx.get("dispatch"), _emitter(ctx), [], []
+    dispatch, em = ctx.get("dispatch"), _emitter(ctx)
+    errors: list[Any] = []
+    messages: list[Any] = []
     em.on("error", errors.append).on("message", messages.append)
     dispatch(em, "{not json")
     dispatch(em, "[1, 2]")
