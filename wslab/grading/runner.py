@@ -155,12 +155,8 @@ class Context:
         and "still waiting" are told apart: the latter fails the check with
         ``"{what} was still waiting after N s"``.
         """
-        task = asyncio.ensure_future(awaitable)
-        done, _ = await asyncio.wait({task}, timeout=seconds)
-        if not done:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await asyncio.wait({task}, timeout=1.0)
+        task = await _settle(awaitable, seconds)
+        if task is None:
             raise AssertionError(
                 f"{what} was still waiting after {seconds:g} s: "
                 "every await that depends on the network needs a timeout"
@@ -237,14 +233,27 @@ def _classify_raw(check: Check, exc: BaseException | None) -> tuple[str, str]:
     return "error", _describe(exc)
 
 
+async def _settle(awaitable: Awaitable[T], seconds: float) -> asyncio.Future[T] | None:
+    """Await ``awaitable`` for at most ``seconds``: its finished task, or None after cancelling it.
+
+    Unlike :func:`asyncio.wait_for`, a ``TimeoutError`` raised by the awaitable itself
+    stays in the returned task, apart from running out of time. The cancelled task
+    gets one more second to unwind.
+    """
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if done:
+        return task
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await asyncio.wait({task}, timeout=1.0)
+    return None
+
+
 async def _bounded(coro: Awaitable[Any], limit: float) -> None:
     """Await a check for at most ``limit`` s; a TimeoutError the learner's code raises stays theirs."""
-    task = asyncio.ensure_future(coro)
-    done, _ = await asyncio.wait({task}, timeout=limit)
-    if not done:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await asyncio.wait({task}, timeout=1.0)
+    task = await _settle(coro, limit)
+    if task is None:
         exc = TimeoutError(
             f"still running after {limit:g} s: an await that never returns? "
             "Give every await a timeout"
