@@ -163,6 +163,27 @@ class Context:
             )
         return task.result()
 
+    async def gives_up(self, awaitable: Awaitable[Any], seconds: float, what: str, returned: str) -> None:
+        """Await the learner's call, which must raise :class:`TimeoutError` within ``seconds``.
+
+        Returns when it did. Fails the check with ``returned`` (formatted with
+        ``result``, what the call returned) when it returned instead, and as
+        :meth:`within` does when it was still waiting.
+        """
+        try:
+            result = await self.within(awaitable, seconds, what)
+        except TimeoutError:
+            return
+        raise AssertionError(returned.format(result=result))
+
+    @staticmethod
+    async def closed_within(closed: asyncio.Event, message: str, seconds: float = 1.0) -> None:
+        """Fail the check with ``message`` unless ``closed`` (see :meth:`silent_server`) is set within ``seconds``."""
+        try:
+            await asyncio.wait_for(closed.wait(), seconds)
+        except asyncio.TimeoutError:
+            raise AssertionError(message) from None
+
     @contextlib.asynccontextmanager
     async def silent_server(self, closed: asyncio.Event | None = None) -> AsyncIterator[str]:
         """A WebSocket server on loopback that accepts connections and never sends; yields its URL.
