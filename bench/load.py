@@ -44,7 +44,6 @@ import os
 import random
 import re
 import socket
-import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path

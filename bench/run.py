@@ -375,7 +375,7 @@ def render(data: dict[str, Any]) -> str:
             "|---|---|---|---|---|",
         ]
         for k in comp:
-            for scenario, figure in ((f"burst_%s", f"fan-out N={n} burst, server CPU per delivery (µs)"),
+            for scenario, figure in (("burst_%s", f"fan-out N={n} burst, server CPU per delivery (µs)"),
                                      ("echo50_%s", "50-client echo, server CPU per message (µs)")):
                 metric = "cpu_us_per_delivery" if scenario.startswith("burst") else "cpu_us_per_msg"
                 a = value(results, k, scenario % "deflate", metric)

@@ -53,7 +53,7 @@ async def test_a_flood_gets_a_bounded_number_of_answers(server: ServerHandle) ->
     answers = 0
     while True:
         try:
-            m = await peer.expect("chat", timeout=0.8, where=lambda m: m["sender"] == "Ada")
+            await peer.expect("chat", timeout=0.8, where=lambda m: m["sender"] == "Ada")
         except AssertionError:
             break
         answers += 1

@@ -29,7 +29,7 @@ import re
 import secrets
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, cast
@@ -182,7 +182,6 @@ class ChatServer:
         self._server: Server | None = None
         self._locals: dict[LocalPeer, None] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._running = False
         self._up = asyncio.Event()
         self._random = random.Random(config.update_seed)
         self._price = 100.0
@@ -197,7 +196,6 @@ class ChatServer:
     async def start(self) -> None:
         """Bind and start serving; raises :class:`PortInUseError` for a taken port."""
         await self._bind(self.config.port)
-        self._running = True
         self._spawn(self._ticker(), "typing timers")
         self._spawn(self._watchdog(), "slow-consumer watchdog")
         if self.config.update_interval is not None:
@@ -206,7 +204,6 @@ class ChatServer:
 
     async def stop(self, code: int = p.CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
         """Close every client with ``code`` and stop listening; bounded by ``close_timeout``."""
-        self._running = False
         for task in list(self._tasks):
             task.cancel()
         for peer in list(self._locals):
@@ -517,7 +514,3 @@ def _html_response(status: HTTPStatus, body: str, content_type: str = "text/html
 def generate_token() -> str:
     """A fresh random token for ``wslab serve`` (URL-safe, 16 bytes of entropy)."""
     return secrets.token_urlsafe(16)
-
-
-def with_port(config: ServerConfig, port: int) -> ServerConfig:
-    return replace(config, port=port)
