@@ -2,13 +2,13 @@
 
     python bench/hub_micro.py [--messages 20000]
 
-No sockets: a :class:`wslab.hub.Hub` with a room of N members is fed
+No sockets: a :class:`wslab.core.hub.Hub` with a room of N members is fed
 ``chat`` frames as ``/chat`` receives them, and the time per
 ``hub.receive`` is compared with the least any JSON chat relay does per
 message (``json.loads`` of the frame, then ``json.dumps`` of the stamped
 message), measured alternately in the same process. Two hub figures: a fresh
 room, and a long-running one that has already seen more messages than it
-remembers ids for (:data:`wslab.hub.RECENT_IDS`), where every message also
+remembers ids for (:data:`wslab.core.hub.RECENT_IDS`), where every message also
 evicts the oldest id. The per-delivery work
 (framing and writing to each socket) is websockets' ``broadcast`` and is not
 in here: divide the hub's figure by the room size to see what it adds per
@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wslab.hub import RECENT_IDS, Hub  # noqa: E402
+from wslab.core.hub import RECENT_IDS, Hub  # noqa: E402
 
 CONTENT = "~T{}~ hello from the wslab benchmark, padding to a chat-sized line"
 

@@ -55,9 +55,9 @@ from websockets.exceptions import ConnectionClosed
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from wslab import protocol as p  # noqa: E402
-from wslab.clock import SYSTEM_CLOCK, Clock  # noqa: E402
-from wslab.runtime import start_server  # noqa: E402
+from wslab.core import protocol as p  # noqa: E402
+from wslab.core.clock import SYSTEM_CLOCK, Clock  # noqa: E402
+from wslab.net.runtime import start_server  # noqa: E402
 
 __all__ = ["Learner", "LoadReport", "StallReport", "run_load", "run_stall", "main"]
 

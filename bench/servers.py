@@ -81,7 +81,7 @@ def iso_now() -> str:
 
 
 async def run_hub(compression: str | None) -> None:
-    from wslab.server import ChatServer, ServerConfig
+    from wslab.net.server import ChatServer, ServerConfig
 
     config = ServerConfig(
         port=0,

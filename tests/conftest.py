@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from wslab.runtime import ServerHandle
-from wslab.server import ServerConfig
+from wslab.net.runtime import ServerHandle
+from wslab.net.server import ServerConfig
 
 ASYNC_TEST_TIMEOUT = 60.0
 """No async test may take longer than this, whatever it awaits."""

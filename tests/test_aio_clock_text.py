@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from wslab.clock import FakeClock, SystemClock, iso_utc
-from wslab.typing_text import typing_text
+from wslab.core.clock import FakeClock, SystemClock, iso_utc
+from wslab.core.typing_status import typing_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
 NESTED = """
 import asyncio, sys
-import wslab.aio as aio
+import wslab.net.aio as aio
 
 async def answer():
     await asyncio.sleep(0)
@@ -70,7 +70,7 @@ def test_run_without_any_patch_library_says_what_to_install() -> None:
         """
         import sys, asyncio
         sys.modules["nest_asyncio2"] = None; sys.modules["nest_asyncio"] = None
-        import wslab.aio as aio
+        import wslab.net.aio as aio
         async def f(): return 1
         async def cell():
             try:
@@ -90,7 +90,7 @@ def test_run_without_any_patch_library_says_what_to_install() -> None:
 
 
 def test_run_refuses_a_non_coroutine() -> None:
-    import wslab.aio as aio
+    import wslab.net.aio as aio
 
     async def f() -> None: ...
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wslab import protocol as p
-from wslab.backoff import (
+from wslab.core import protocol as p
+from wslab.core.backoff import (
     STOP_CODES,
     Backoff,
     BackoffPolicy,

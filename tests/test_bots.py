@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from support import Peer
 
-from wslab.bots import MAX_DELAY, ChatBot, ada_reply, add_bot, echo_reply, remove_bot
-from wslab.runtime import ServerHandle
+from wslab.net.bots import MAX_DELAY, ChatBot, ada_reply, add_bot, echo_reply, remove_bot
+from wslab.net.runtime import ServerHandle
 
 
 async def test_bot_types_then_answers(server: ServerHandle) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from wslab.check import GRADING_ENV, CheckReport, check
+from wslab.grading.check import GRADING_ENV, CheckReport, check
 from wslab.grading.registry import exercises, get_exercise
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -206,7 +206,7 @@ def test_in_a_real_kernel_check_survives_code_that_awaits_forever_and_loops_fore
             "    while True:\n"
             "        pass\n"
         ),
-        nbformat.v4.new_code_cell("from wslab.check import check\nreport = check('chat', timeout=1)\nprint(report)"),
+        nbformat.v4.new_code_cell("from wslab.grading.check import check\nreport = check('chat', timeout=1)\nprint(report)"),
         nbformat.v4.new_code_cell("print('still here', 6 * 7)"),
     ]
     client = nbclient.NotebookClient(nb, timeout=60, kernel_name="python3")

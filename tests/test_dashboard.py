@@ -14,10 +14,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from support import WAIT, Peer
-from wslab.clock import FakeClock
-from wslab.dashboard import InstructorDashboard
-from wslab.hub import RoomSnapshot
-from wslab.runtime import ServerHandle
+from wslab.core.clock import FakeClock
+from wslab.classroom.instructor import InstructorDashboard
+from wslab.core.hub import RoomSnapshot
+from wslab.net.runtime import ServerHandle
 
 
 async def _room_with(server: ServerHandle, *names: str) -> list[Peer]:

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from wslab import protocol as p
-from wslab.clock import FakeClock
-from wslab.hub import Action, Close, Hub, Send, recipients
+from wslab.core import protocol as p
+from wslab.core.clock import FakeClock
+from wslab.core.hub import Action, Close, Hub, Send, recipients
 
 
 def frames_for(actions: list[Action], conn: str) -> list[dict[str, Any]]:

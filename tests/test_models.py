@@ -6,16 +6,16 @@ import json
 
 import pytest
 
-from wslab.clock import FakeClock
-from wslab.hub import Hub, Send
-from wslab.models import (
+from wslab.core.clock import FakeClock
+from wslab.core.hub import Hub, Send
+from wslab.ui.models import (
     ChatModel,
     DashboardModel,
     ReadyStateModel,
     ReconnectTimeline,
-    TypingNotifier,
 )
-from wslab.protocol import TYPING_TIMEOUT
+from wslab.core.typing_status import TypingNotifier
+from wslab.core.protocol import TYPING_TIMEOUT
 
 
 def chat(seq: int, sender: str = "Ada", content: str = "hi", **extra: object) -> dict:

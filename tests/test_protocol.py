@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from wslab import protocol as p
+from wslab.core import protocol as p
 
 
 def parse(obj: object) -> p.ClientMessage:
@@ -100,7 +100,7 @@ def test_names_allow_unicode_letters_and_common_punctuation() -> None:
 
 
 def test_error_frames_are_json_with_code_and_message() -> None:
-    frame = p.ProtocolError("bad-json", "nope").to_frame()
+    frame = p.encode(p.ProtocolError("bad-json", "nope").to_message())
     assert json.loads(frame) == {"type": "error", "code": "bad-json", "message": "nope"}
 
 

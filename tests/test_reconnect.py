@@ -17,10 +17,10 @@ import pytest
 from support import Peer
 from websockets.asyncio.server import ServerConnection, serve
 
-from wslab import protocol as p
-from wslab.backoff import BackoffPolicy
-from wslab.reconnect import ClientClosedError, QueueFullError, ReconnectingClient
-from wslab.runtime import ServerHandle
+from wslab.core import protocol as p
+from wslab.core.backoff import BackoffPolicy
+from wslab.net.reconnect import ClientClosedError, QueueFullError, ReconnectingClient
+from wslab.net.runtime import ServerHandle
 
 WAIT = 5.0
 FAST = BackoffPolicy(initial=0.05, factor=2.0, cap=0.4, jitter="none", stay_up=10.0)
@@ -375,7 +375,7 @@ async def test_malformed_json_and_error_frames_become_error_events() -> None:
     async def handler(ws: ServerConnection) -> None:
         for frame in ('{"type": "update", "n": 1}', "not json{", "[1, 2]", b"\x00\x01", '{"type": "update", "n": 2}'):
             await ws.send(frame)
-        await ws.send(p.ProtocolError(p.ErrorCode.BAD_FIELD, "no").to_frame())
+        await ws.send(p.encode(p.ProtocolError(p.ErrorCode.BAD_FIELD, "no").to_message()))
         await ws.wait_closed()
 
     async with local_server(handler) as url:
@@ -465,7 +465,7 @@ async def test_must_show_nothing_lost_nothing_duplicated_while_the_server_drops_
 
 
 def test_the_pacer_is_a_token_bucket() -> None:
-    from wslab.reconnect import _Pacer
+    from wslab.core.ratelimit import TokenBucket as _Pacer
 
     pacer = _Pacer(rate=10.0, burst=3)
     assert [pacer.reserve(0.0) for _ in range(3)] == [0.0, 0.0, 0.0]  # the burst goes at once

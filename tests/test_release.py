@@ -12,7 +12,7 @@ import pytest
 
 from wslab.cli import main
 from wslab.grading.registry import exercises
-from wslab.release import ReleaseError, dumps, release_all, release_notebook, release_source
+from wslab.grading.release import ReleaseError, dumps, release_all, release_notebook, release_source
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"

@@ -17,8 +17,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 import wslab
 from support import WAIT, Peer
-from wslab import protocol as p
-from wslab.runtime import ServerHandle
+from wslab.core import protocol as p
+from wslab.net.runtime import ServerHandle
 
 ROOT = Path(__file__).resolve().parent.parent
 

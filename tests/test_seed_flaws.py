@@ -16,11 +16,11 @@ from typing import Any
 from support import Peer
 from websockets.asyncio.server import ServerConnection, serve
 
-from wslab import protocol as p
-from wslab.backoff import BackoffPolicy, seed_backoff
-from wslab.reconnect import ReconnectingClient
-from wslab.runtime import ServerHandle
-from wslab.seed_client import SeedClient
+from wslab.core import protocol as p
+from wslab.core.backoff import BackoffPolicy, seed_backoff
+from wslab.net.reconnect import ReconnectingClient
+from wslab.net.runtime import ServerHandle
+from wslab.net.seed_client import SeedClient
 
 WAIT = 5.0
 FAST = BackoffPolicy(initial=0.05, factor=2.0, cap=1.0, jitter="none", stay_up=5.0)

@@ -23,7 +23,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from support import WAIT, Peer
-from wslab import serve as serve_mod
+from wslab.classroom import serve as serve_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 START_WAIT = 20.0
@@ -156,7 +156,7 @@ async def test_loopback_needs_no_token() -> None:
 
 
 async def test_the_printed_notebook_line_joins_with_the_token() -> None:
-    from wslab.widgets import ChatUI
+    from wslab.ui import ChatUI
 
     served = await ServeProcess.start("--host", "0.0.0.0", "--token", "s3cret")
     try:
@@ -324,7 +324,7 @@ def test_chat_page_names_its_room() -> None:
 
 
 async def test_start_classroom_in_the_kernel_has_the_same_rules_and_a_dashboard() -> None:
-    from wslab.dashboard import InstructorDashboard
+    from wslab.classroom.instructor import InstructorDashboard
 
     handle = serve_mod.start_classroom("0.0.0.0", 0, room="workshop")
     try:

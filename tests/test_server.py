@@ -12,8 +12,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from support import WAIT, Peer
-from wslab import protocol as p
-from wslab.runtime import ServerHandle
+from wslab.core import protocol as p
+from wslab.net.runtime import ServerHandle
 
 
 def http_get(url: str) -> tuple[int, str, str]:

@@ -17,7 +17,7 @@ import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 import wslab
-from wslab.client import (
+from wslab.net.websocket import (
     CLOSED,
     CLOSING,
     CONNECTING,
@@ -32,7 +32,7 @@ from wslab.client import (
     MessageEvent,
     WebSocket,
 )
-from wslab.runtime import ServerHandle
+from wslab.net.runtime import ServerHandle
 
 WAIT = 5.0
 ROOT = Path(__file__).resolve().parent.parent

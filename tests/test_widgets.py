@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from wslab.clock import FakeClock
-from wslab.widgets import ChatUI, Dashboard, ReadyStateLight, TimelinePlot, timeline_svg, with_token
-from wslab.models import ReconnectTimeline
+from wslab.core.clock import FakeClock
+from wslab.ui import ChatUI, LiveDashboard, ReadyStateLight, TimelinePlot, timeline_svg, with_token
+from wslab.ui.models import ReconnectTimeline
 
 XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
 
@@ -231,7 +231,7 @@ def test_ready_state_light_follows_the_socket() -> None:
 
 
 async def test_ready_state_light_on_a_real_socket(server: Any) -> None:
-    from wslab.client import WebSocket
+    from wslab.net.websocket import WebSocket
 
     ws = WebSocket(server.echo_url)
     light = ReadyStateLight(ws)
@@ -269,13 +269,13 @@ def test_timeline_svg_of_nothing_is_an_empty_axis() -> None:
     assert svg.startswith("<svg") and "<circle" not in svg
 
 
-# ------------------------------------------------------------------ Dashboard
+# ------------------------------------------------------------------ LiveDashboard
 
 
 def test_dashboard_subscribes_and_shows_updates() -> None:
     client = FakeClient()
-    board = Dashboard(client=client)
-    assert client.subscribed == ["updates"] and repr(board) == "Dashboard(channel='updates')"
+    board = LiveDashboard(client=client)
+    assert client.subscribed == ["updates"] and repr(board) == "LiveDashboard(channel='updates')"
     assert "waiting for the first update" in board.headline.value
     client.message({"type": "subscribed", "channel": "updates"})
     for seq, price, change in [(1, 100.5, 0.5), (2, 99.75, -0.75), (4, 101.0, 1.25)]:
@@ -294,7 +294,7 @@ def test_dashboard_subscribes_and_shows_updates() -> None:
 
 
 async def test_chat_ui_on_a_real_server_sees_the_bot_type_and_answer(server: Any) -> None:
-    from wslab.bots import add_bot
+    from wslab.net.bots import add_bot
 
     add_bot(server, "Ada", think=0.05, typing_for=0.3)
     ui = ChatUI(server.chat_url, "Bob")
@@ -325,7 +325,7 @@ async def test_chat_ui_joins_a_server_that_wants_a_token(server_factory: Any) ->
 
 
 async def test_dashboard_on_a_real_server(server: Any) -> None:
-    board = Dashboard(server.chat_url, channel="scores", value_key="points")
+    board = LiveDashboard(server.chat_url, channel="scores", value_key="points")
     await board.wait_subscribed(timeout=5)
     for points in (1, 2, 3):
         server.publish("scores", {"points": points})

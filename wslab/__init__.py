@@ -5,73 +5,74 @@ Start the course's local server from a notebook cell::
     import wslab
     server = wslab.start_server()
     server.echo_url, server.chat_url
+
+The package is layered; each folder may import only from those before it:
+
+* :mod:`wslab.core`: the sans-I/O core (protocol, hub, client session, backoff,
+  rate limits, typing, clock), standard library only;
+* :mod:`wslab.net`: asyncio shells around it (server, in-kernel runtime, clients);
+* :mod:`wslab.ui`: view models and ipywidgets;
+* :mod:`wslab.classroom` and :mod:`wslab.grading`: the instructor's tools.
+
+Every name below is imported on first use, so ``import wslab`` is cheap.
 """
 
 from __future__ import annotations
 
-from .clock import FakeClock, SystemClock
-from .hub import Hub
-from .protocol import ProtocolError
-from .runtime import ServerHandle, running_servers, start_server, stop_all
-from .server import ChatServer, PortInUseError, ServerConfig
-from .typing_text import typing_text
-from .backoff import Backoff, BackoffPolicy, seed_backoff, should_reconnect
-from .client import CloseEvent, DOMSyntaxError, Event, InvalidAccessError, InvalidStateError, MessageEvent, WebSocket
-from .reconnect import ClientClosedError, QueueFullError, ReconnectingClient
-from .seed_client import SeedClient
-from .bots import ChatBot, add_bot
-from .models import ChatModel, TypingNotifier
-from . import aio
+from wslab._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ChatServer",
-    "FakeClock",
-    "Hub",
-    "PortInUseError",
-    "ProtocolError",
-    "ServerConfig",
-    "ServerHandle",
-    "SystemClock",
-    "running_servers",
-    "start_server",
-    "stop_all",
-    "typing_text",
-    "Backoff",
-    "BackoffPolicy",
-    "seed_backoff",
-    "should_reconnect",
-    "WebSocket",
-    "Event",
-    "MessageEvent",
-    "CloseEvent",
-    "InvalidStateError",
-    "InvalidAccessError",
-    "DOMSyntaxError",
-    "ReconnectingClient",
-    "QueueFullError",
-    "ClientClosedError",
-    "SeedClient",
-    "ChatBot",
-    "add_bot",
-    "ChatModel",
-    "TypingNotifier",
-    "ChatUI",
-    "Dashboard",
-    "ReadyStateLight",
-    "TimelinePlot",
-    "aio",
-    "__version__",
-]
+_EXPORTS = {
+    # core
+    "WslabError": "wslab.core.errors",
+    "ProtocolError": "wslab.core.errors",
+    "QueueFullError": "wslab.core.errors",
+    "ClientClosedError": "wslab.core.errors",
+    "Clock": "wslab.core.clock",
+    "FakeClock": "wslab.core.clock",
+    "SystemClock": "wslab.core.clock",
+    "SYSTEM_CLOCK": "wslab.core.clock",
+    "Hub": "wslab.core.hub",
+    "ClientSession": "wslab.core.session",
+    "Backoff": "wslab.core.backoff",
+    "BackoffPolicy": "wslab.core.backoff",
+    "seed_backoff": "wslab.core.backoff",
+    "should_reconnect": "wslab.core.backoff",
+    "typing_text": "wslab.core.typing_status",
+    "TypingNotifier": "wslab.core.typing_status",
+    # net
+    "ChatServer": "wslab.net.server",
+    "PortInUseError": "wslab.net.server",
+    "ServerConfig": "wslab.net.server",
+    "ServerHandle": "wslab.net.runtime",
+    "running_servers": "wslab.net.runtime",
+    "start_server": "wslab.net.runtime",
+    "stop_all": "wslab.net.runtime",
+    "WebSocket": "wslab.net.websocket",
+    "Event": "wslab.net.websocket",
+    "MessageEvent": "wslab.net.websocket",
+    "CloseEvent": "wslab.net.websocket",
+    "DOMException": "wslab.net.websocket",
+    "InvalidStateError": "wslab.net.websocket",
+    "InvalidAccessError": "wslab.net.websocket",
+    "DOMSyntaxError": "wslab.net.websocket",
+    "ReconnectingClient": "wslab.net.reconnect",
+    "SeedClient": "wslab.net.seed_client",
+    "ChatBot": "wslab.net.bots",
+    "add_bot": "wslab.net.bots",
+    "aio": "wslab.net.aio:",
+    # ui
+    "ChatModel": "wslab.ui.models",
+    "ChatUI": "wslab.ui.chat",
+    "LiveDashboard": "wslab.ui.live",
+    "ReadyStateLight": "wslab.ui.readystate",
+    "TimelinePlot": "wslab.ui.timeline",
+    # tools
+    "InstructorDashboard": "wslab.classroom.instructor",
+    "check": "wslab.grading.check",
+}
 
-_WIDGETS = frozenset({"ChatUI", "Dashboard", "ReadyStateLight", "TimelinePlot"})
+__all__ = [*_EXPORTS, "__version__"]
 
-
-def __getattr__(name: str) -> object:
-    # The widgets import ipywidgets: only when a lesson asks for them, not for `wslab serve`.
-    if name in _WIDGETS:
-        from . import widgets
-
-        return getattr(widgets, name)
-    raise AttributeError(f"module 'wslab' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

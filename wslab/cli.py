@@ -14,9 +14,9 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("wslab.serve", "run the chat server for a classroom"),
+    "serve": ("wslab.classroom.serve", "run the chat server for a classroom"),
     "grade": ("wslab.grading.cli", "grade a class's submissions into a gradebook"),
-    "release": ("wslab.release", "generate exercises/ from solutions/"),
+    "release": ("wslab.grading.release", "generate exercises/ from solutions/"),
 }
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from wslab.runtime import ServerHandle
-from wslab.serve import chat_page
-from wslab.typing_text import typing_text
+from wslab.net.runtime import ServerHandle
+from wslab.classroom.serve import chat_page
+from wslab.core.typing_status import typing_text
 
 pytestmark = pytest.mark.browser
 

@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wslab.release import dumps  # noqa: E402
+from wslab.grading.release import dumps  # noqa: E402
 
 MARKER = re.compile(r"^[ \t]*### (BEGIN|END) (SOLUTION|HIDDEN TESTS).*$\n?", re.M)
 

@@ -11,9 +11,9 @@
 
 from __future__ import annotations
 
-from .grader import Limits, Outcome, grade, grade_one, gradebook_text, write_feedback, write_gradebook
-from .registry import Check, Exercise, exercise_for, exercises, get_exercise
-from .runner import CheckResult, run_check
+from wslab.grading.grader import Limits, Outcome, grade, grade_one, gradebook_text, write_feedback, write_gradebook
+from wslab.grading.registry import Check, Exercise, exercise_for, exercises, get_exercise
+from wslab.grading.runner import CheckResult, run_check
 
 __all__ = [
     "Check",

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from .grader import Limits, Outcome, expand, grade, write_feedback, write_gradebook
+from wslab.grading.grader import Limits, Outcome, expand, grade, write_feedback, write_gradebook
 
 __all__ = ["add_arguments", "run", "Progress"]
 

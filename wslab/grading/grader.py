@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .registry import Check, Exercise, exercise_for, exercises
-from .runner import JOIN_GRACE, STATUSES, stable
+from wslab.grading.registry import Check, Exercise, exercise_for, exercises
+from wslab.grading.runner import JOIN_GRACE, STATUSES, stable
 
 __all__ = ["Limits", "Outcome", "CheckOutcome", "grade", "grade_one", "write_gradebook", "write_feedback", "gradebook_text"]
 

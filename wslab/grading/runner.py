@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .registry import Check
+from wslab.grading.registry import Check
 
 __all__ = [
     "Missing",
@@ -103,8 +103,8 @@ def private_server() -> Any:
     global _server
     with _server_lock:
         if _server is None or not _server.running:
-            from ..runtime import ServerHandle
-            from ..server import ServerConfig
+            from wslab.net.runtime import ServerHandle
+            from wslab.net.server import ServerConfig
 
             handle = ServerHandle(ServerConfig(update_interval=0.05, typing_timeout=1.0))
             handle._start()

@@ -184,8 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["WSLAB_GRADING"] = "1"
     os.environ.setdefault("MPLBACKEND", "Agg")
 
-    from .registry import get_exercise
-    from .runner import run_check, stable
+    from wslab.grading.registry import get_exercise
+    from wslab.grading.runner import run_check, stable
 
     exercise = get_exercise(args.exercise)
     with open(args.notebook, encoding="utf-8") as f:

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 from typing import Any
 
-from ..registry import exercise
-from ..runner import Context
+from wslab.grading.registry import exercise
+from wslab.grading.runner import Context
 
 ex = exercise("basics", title="Parse frames and echo once", notebook="01-basics")
 

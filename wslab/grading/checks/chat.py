@@ -13,9 +13,9 @@ import itertools
 import json
 from typing import Any
 
-from ...clock import FakeClock
-from ..registry import exercise
-from ..runner import Context
+from wslab.core.clock import FakeClock
+from wslab.grading.registry import exercise
+from wslab.grading.runner import Context
 
 ex = exercise("chat", title="The chat view with typing indicators (capstone)", notebook="04-chat")
 

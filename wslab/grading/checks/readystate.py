@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry import exercise
-from ..runner import Context
+from wslab.grading.registry import exercise
+from wslab.grading.runner import Context
 
 ex = exercise("readystate", title="readyState and an outbox that keeps sends", notebook="02-readystate")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...clock import FakeClock
-from ..registry import exercise
-from ..runner import Context
+from wslab.core.clock import FakeClock
+from wslab.grading.registry import exercise
+from wslab.grading.runner import Context
 
 ex = exercise("reconnect", title="Backoff and a retry loop that waits", notebook="03-reconnect")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry import exercise
-from ..runner import Context
+from wslab.grading.registry import exercise
+from wslab.grading.runner import Context
 
 ex = exercise("updates", title="Typed events and live updates", notebook="05-live-updates")
 

@@ -25,9 +25,9 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from . import protocol as p
-from .runtime import ServerHandle
-from .server import ChatServer, LocalPeer
+from wslab.core import protocol as p
+from wslab.net.runtime import ServerHandle
+from wslab.net.server import ChatServer, LocalPeer
 
 __all__ = ["ChatBot", "add_bot", "remove_bot", "ada_reply", "echo_reply", "MAX_DELAY", "MAX_PENDING"]
 

@@ -40,6 +40,8 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from wslab.core.errors import WslabError
 from typing import Any
 
 __all__ = ["ReleaseError", "release_notebook", "release_source", "release_all", "dumps", "add_arguments", "run"]
@@ -55,7 +57,7 @@ DEFAULT_HINT = "write your code here"
 KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info")
 
 
-class ReleaseError(ValueError):
+class ReleaseError(WslabError, ValueError):
     """A solution notebook whose markers do not pair up, or that names no exercise."""
 
 

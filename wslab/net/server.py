@@ -40,9 +40,10 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from . import protocol as p
-from .clock import SYSTEM_CLOCK, Clock
-from .hub import Action, Close, Hub, Send
+from wslab.core import protocol as p
+from wslab.core.errors import WslabError
+from wslab.core.clock import SYSTEM_CLOCK, Clock
+from wslab.core.hub import Action, Close, Hub, Send
 
 __all__ = ["ServerConfig", "ChatServer", "LocalPeer", "PortInUseError", "ServerEvent"]
 
@@ -60,7 +61,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class PortInUseError(OSError):
+class PortInUseError(WslabError, OSError):
     """The fixed port asked for is taken by another program."""
 
 
@@ -475,7 +476,7 @@ def _peer(ws: ServerConnection) -> str:
         return "a client"
 
 
-STATIC_DIR = Path(__file__).with_name("static")
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 """Files served at ``GET /static/<name>`` (the browser chat page's script and style)."""
 
 _STATIC_TYPES = {

@@ -7,7 +7,6 @@ event loop or a widget, so ``tests/test_models.py`` drives them with a
 thin views over them.
 
 * :class:`ChatModel`: what a chat window shows (messages, who is online, who is typing).
-* :class:`TypingNotifier`: when to send ``typing: true`` and ``typing: false``.
 * :class:`ReadyStateModel`: a WebSocket's ``readyState`` and the events it went through.
 * :class:`ReconnectTimeline`: attempts, delays and outages, from a client's ``history``.
 * :class:`DashboardModel`: the latest values of a channel of live ``update`` frames.
@@ -21,14 +20,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import protocol as p
-from .clock import SYSTEM_CLOCK, Clock
-from .typing_text import typing_text
+from wslab.core import protocol as p
+from wslab.core.clock import SYSTEM_CLOCK, Clock
+from wslab.core.typing_status import typing_text
 
 __all__ = [
     "ChatMessage",
     "ChatModel",
-    "TypingNotifier",
     "READY_STATE_NAMES",
     "ReadyStateModel",
     "LogEntry",
@@ -208,84 +206,6 @@ class ChatModel(_Observable):
             f"ChatModel(me={self.me!r}, room={self.room!r}, messages={len(self.messages)}, "
             f"online={self.online!r}, typing={self.typing!r})"
         )
-
-
-class TypingNotifier:
-    """Decides when a chat client sends ``{"type": "typing", ...}``, given key presses and a clock.
-
-    The rules, each a line of the seed's exercise done with care:
-
-    * the first key press sends ``typing: true`` (not every key press: that
-      would be a frame per letter for everyone in the room);
-    * while keys keep coming, ``true`` is sent again every :attr:`refresh`
-      seconds, before the server's :data:`~wslab.protocol.TYPING_TIMEOUT`
-      clears it;
-    * :attr:`idle` seconds without a key press send ``typing: false``
-      (call :meth:`tick` at :meth:`next_deadline`);
-    * sending the message, or emptying the input, sends ``typing: false``.
-
-    Every method returns the frames (dicts) to send, usually none.
-    """
-
-    def __init__(
-        self,
-        clock: Clock = SYSTEM_CLOCK,
-        *,
-        idle: float = 2.0,
-        refresh: float | None = None,
-        server_timeout: float = p.TYPING_TIMEOUT,
-    ) -> None:
-        if idle <= 0:
-            raise ValueError("idle must be > 0")
-        self.clock = clock
-        self.idle = idle
-        self.refresh = refresh if refresh is not None else server_timeout * 0.6
-        if not 0 < self.refresh < server_timeout:
-            raise ValueError(
-                f"refresh ({self.refresh:g} s) must be shorter than the server's timeout ({server_timeout:g} s)"
-            )
-        self.typing = False
-        self._last_key = 0.0
-        self._last_sent = 0.0
-
-    @staticmethod
-    def frame(typing: bool) -> dict[str, Any]:
-        return {"type": "typing", "typing": typing}
-
-    def keystroke(self, text: str | None = None) -> list[dict[str, Any]]:
-        """A key was pressed; ``text`` is the input's new value, if known (empty means cleared)."""
-        now = self.clock.monotonic()
-        if text is not None and not text.strip():
-            return self._stop()
-        self._last_key = now
-        if not self.typing:
-            self.typing = True
-            self._last_sent = now
-            return [self.frame(True)]
-        if now - self._last_sent >= self.refresh:
-            self._last_sent = now
-            return [self.frame(True)]
-        return []
-
-    def tick(self) -> list[dict[str, Any]]:
-        """Time passed: ``typing: false`` once the keys have been idle for :attr:`idle` seconds."""
-        if self.typing and self.clock.monotonic() - self._last_key >= self.idle:
-            return self._stop()
-        return []
-
-    def sent(self) -> list[dict[str, Any]]:
-        """The message was sent: stop typing (the server clears it too, but say so)."""
-        return self._stop()
-
-    def next_deadline(self) -> float | None:
-        """When :meth:`tick` may have work (monotonic seconds), or None while not typing."""
-        return self._last_key + self.idle if self.typing else None
-
-    def _stop(self) -> list[dict[str, Any]]:
-        if not self.typing:
-            return []
-        self.typing = False
-        return [self.frame(False)]
 
 
 # --------------------------------------------------------------------------- readyState

@@ -6,9 +6,9 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..clock import SYSTEM_CLOCK, Clock
-from ..models import READY_STATE_NAMES, ReadyStateModel
-from ._html import esc
+from wslab.core.clock import SYSTEM_CLOCK, Clock
+from wslab.ui.models import READY_STATE_NAMES, ReadyStateModel
+from wslab.ui._html import esc
 
 __all__ = ["ReadyStateLight"]
 

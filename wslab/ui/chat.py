@@ -10,10 +10,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import ipywidgets as widgets
 
-from .. import protocol as p
-from ..clock import SYSTEM_CLOCK, Clock
-from ..models import ChatModel, TypingNotifier
-from ._html import esc, running_loop
+from wslab.core import protocol as p
+from wslab.core.clock import SYSTEM_CLOCK, Clock
+from wslab.core.typing_status import TypingNotifier
+from wslab.ui.models import ChatModel
+from wslab.ui._html import esc, running_loop
 
 __all__ = ["ChatUI", "with_token"]
 
@@ -97,7 +98,7 @@ class ChatUI(widgets.VBox):
         if client is None:
             if url is None:
                 raise ValueError("ChatUI needs the server's chat URL, e.g. server.chat_url")
-            from ..reconnect import ReconnectingClient  # the client module; imported late on purpose
+            from wslab.net.reconnect import ReconnectingClient  # the client module; imported late on purpose
 
             client = ReconnectingClient(with_token(url, token))
         self.client = client

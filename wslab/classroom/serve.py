@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import quote, urlsplit
 
-from . import protocol as p
-from .runtime import ServerHandle, start_server
-from .server import ChatServer, PortInUseError, ServerConfig, ServerEvent, generate_token, is_loopback
+from wslab.core import protocol as p
+from wslab.net.runtime import ServerHandle, start_server
+from wslab.net.server import STATIC_DIR, ChatServer, PortInUseError, ServerConfig, ServerEvent, generate_token, is_loopback
 
 __all__ = [
     "DEFAULT_PORT",
@@ -59,7 +59,6 @@ __all__ = [
 DEFAULT_PORT = 8765
 """The port ``wslab serve`` listens on unless told otherwise."""
 
-STATIC_DIR = Path(__file__).with_name("static")
 """Where the browser chat page lives (package data)."""
 
 STOP_TIMEOUT = 5.0
@@ -258,7 +257,7 @@ def _print_banner(options: ServeOptions, port: int, out: TextIO) -> None:
     base = urls[0][2].partition("?")[0]
     token_arg = f", token={cfg.token!r}" if cfg.token else ""
     print(
-        f"  In a notebook: from wslab.widgets import ChatUI; "
+        f"  In a notebook: from wslab.ui import ChatUI; "
         f"ChatUI({base!r}, 'YOUR NAME', room={options.room!r}{token_arg})",
         file=out,
     )

@@ -28,7 +28,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .client import CloseEvent, Event, MessageEvent, WebSocket
+from wslab.net.websocket import CloseEvent, Event, MessageEvent, WebSocket
 
 __all__ = ["SeedClient"]
 

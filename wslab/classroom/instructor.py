@@ -18,7 +18,7 @@ most :data:`wslab.runtime.CALL_TIMEOUT` seconds.
 Names are shown in ``Label`` widgets, which render text, never HTML::
 
     server = wslab.start_server(host="0.0.0.0", token="...")
-    from wslab.dashboard import InstructorDashboard
+    from wslab.classroom.instructor import InstructorDashboard
     InstructorDashboard(server, room="lobby")
 """
 
@@ -31,10 +31,10 @@ from typing import Any, Protocol
 
 import ipywidgets as widgets
 
-from . import protocol as p
-from .clock import SYSTEM_CLOCK, Clock
-from .hub import RoomSnapshot
-from .typing_text import typing_text
+from wslab.core import protocol as p
+from wslab.core.clock import SYSTEM_CLOCK, Clock
+from wslab.core.hub import RoomSnapshot
+from wslab.core.typing_status import typing_text
 
 __all__ = ["DashboardSource", "InstructorDashboard", "PersonRow", "MIN_INTERVAL"]
 

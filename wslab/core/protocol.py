@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Union
 
+from wslab.core.errors import ProtocolError
+
 __all__ = [
     # limits
     "MAX_FRAME_BYTES",
@@ -176,22 +178,6 @@ class Unsubscribe:
 
 
 ClientMessage = Union[Join, Chat, Typing, Subscribe, Unsubscribe]
-
-
-class ProtocolError(Exception):
-    """A frame the server cannot accept; becomes an ``error`` frame.
-
-    ``code`` is one of :class:`ErrorCode`; ``message`` is a sentence for a person.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def to_frame(self) -> str:
-        """The ``error`` frame for this problem."""
-        return encode({"type": "error", "code": self.code, "message": self.message})
 
 
 _NAME_RE = re.compile(r"^[\w][\w .\-']*$")

@@ -72,10 +72,12 @@ from typing import Any, Literal
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from . import protocol as p
-from .backoff import Backoff, BackoffPolicy, ReconnectPredicate
-from .backoff import should_reconnect as default_should_reconnect
-from .clock import SYSTEM_CLOCK, Clock
+from wslab.core import protocol as p
+from wslab.core.errors import ClientClosedError, QueueFullError
+from wslab.core.ratelimit import TokenBucket
+from wslab.core.backoff import Backoff, BackoffPolicy, ReconnectPredicate
+from wslab.core.backoff import should_reconnect as default_should_reconnect
+from wslab.core.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
     "ReconnectingClient",
@@ -98,14 +100,6 @@ HistoryEntry = tuple[float, str, dict[str, Any]]
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _RETRY_JOIN_CODE = 4000
 """Close code the client uses to drop a connection whose re-join failed, then reconnects."""
-
-
-class QueueFullError(Exception):
-    """:meth:`ReconnectingClient.send` found ``queue_limit`` messages already waiting."""
-
-
-class ClientClosedError(RuntimeError):
-    """The client was closed with :meth:`ReconnectingClient.close`; it sends nothing more."""
 
 
 @dataclass
@@ -198,7 +192,7 @@ class ReconnectingClient:
         self.history_limit = history_limit
         if send_rate is not None and (send_rate <= 0 or send_burst < 1):
             raise ValueError("send_rate must be > 0 (or None) and send_burst >= 1")
-        self._pacer = _Pacer(send_rate, send_burst) if send_rate is not None else None
+        self._pacer = TokenBucket(send_rate, send_burst) if send_rate is not None else None
         self._resend_pending = False
         rng = random.Random(seed if seed is not None else self.policy.seed)
         self._backoff = Backoff(self.policy, rng)
@@ -819,25 +813,6 @@ class ReconnectingClient:
 
     def __repr__(self) -> str:
         return f"<ReconnectingClient {self.url} {self._state} attempt={self.attempt} queued={self.queued}>"
-
-
-class _Pacer:
-    """A token bucket for outgoing frames, sans I/O: ``reserve(now)`` takes a token or says how long to wait."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = float(burst)
-        self.updated: float | None = None
-
-    def reserve(self, now: float) -> float:
-        if self.updated is not None:
-            self.tokens = min(float(self.burst), self.tokens + max(0.0, now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
 
 
 def _takes_argument(fn: Callable[..., Any]) -> bool:

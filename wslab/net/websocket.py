@@ -43,6 +43,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from wslab.core.errors import WslabError
+
 __all__ = [
     "WebSocket",
     "Event",
@@ -78,7 +80,7 @@ _LIVE: set[asyncio.Task[Any]] = set()  # keeps running sockets alive, as a brows
 # --------------------------------------------------------------------------
 
 
-class DOMException(Exception):
+class DOMException(WslabError):
     """Base of the errors the browser's API throws; ``name`` is the DOMException name."""
 
     name: ClassVar[str] = "DOMException"

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
-from . import protocol as p
+from wslab.core import protocol as p
 
 __all__ = [
     "BackoffPolicy",

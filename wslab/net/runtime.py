@@ -20,10 +20,10 @@ from collections.abc import Coroutine
 from dataclasses import asdict, replace
 from typing import Any, TypeVar
 
-from . import protocol as p
-from .clock import SYSTEM_CLOCK, Clock
-from .hub import RoomSnapshot
-from .server import ChatServer, ServerConfig, ServerEvent
+from wslab.core import protocol as p
+from wslab.core.clock import SYSTEM_CLOCK, Clock
+from wslab.core.hub import RoomSnapshot
+from wslab.net.server import ChatServer, ServerConfig, ServerEvent
 
 __all__ = ["ServerHandle", "start_server", "running_servers", "stop_all"]
 

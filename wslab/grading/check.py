@@ -2,7 +2,7 @@
 
 ::
 
-    from wslab.check import check
+    from wslab.grading.check import check
     check("chat")
 
 runs the *public* checks of the exercise against the definitions in the
@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .grading.registry import Exercise, get_exercise
-from .grading.runner import STATUSES, CheckResult, run_check
+from wslab.grading.registry import Exercise, get_exercise
+from wslab.grading.runner import STATUSES, CheckResult, run_check
 
 __all__ = ["check", "CheckReport", "GRADING_ENV"]
 

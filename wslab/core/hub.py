@@ -31,10 +31,11 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import protocol as p
-from .clock import SYSTEM_CLOCK, Clock, iso_utc
+from wslab.core import protocol as p
+from wslab.core.clock import SYSTEM_CLOCK, Clock, iso_utc
+from wslab.core.ratelimit import TokenBucket
 
-__all__ = ["Send", "Close", "Action", "Hub", "RateLimiter", "RoomSnapshot"]
+__all__ = ["Send", "Close", "Action", "Hub", "RoomSnapshot"]
 
 Conn = Hashable
 
@@ -62,31 +63,9 @@ class Close:
 Action = Send | Close
 
 
-class RateLimiter:
-    """A token bucket: ``rate`` tokens a second, at most ``burst`` saved up."""
-
-    __slots__ = ("rate", "burst", "tokens", "updated")
-
-    def __init__(self, rate: float, burst: int, now: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = float(burst)
-        self.updated = now
-
-    def allow(self, now: float) -> bool:
-        """Take one token if there is one; say whether there was."""
-        elapsed = max(0.0, now - self.updated)
-        self.updated = now
-        self.tokens = min(float(self.burst), self.tokens + elapsed * self.rate)
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
 @dataclass
 class _Member:
-    limiter: RateLimiter
+    limiter: TokenBucket
     name: str | None = None
     room: str | None = None
     channels: set[str] = field(default_factory=set)
@@ -171,7 +150,7 @@ class Hub:
         """A connection opened. Nothing is sent until it joins or subscribes."""
         if conn in self._members:
             raise ValueError(f"connection {conn!r} is already connected")
-        self._members[conn] = _Member(RateLimiter(self.rate, self.burst, self.clock.monotonic()))
+        self._members[conn] = _Member(TokenBucket(self.rate, self.burst, self.clock.monotonic()))
         return []
 
     def receive(self, conn: Conn, frame: str | bytes) -> list[Action]:
@@ -187,17 +166,19 @@ class Hub:
             return [
                 Send(
                     (conn,),
-                    p.ProtocolError(
-                        p.ErrorCode.RATE_LIMITED,
-                        f"more than {self.rate:g} frames per second; "
-                        "this one was dropped, send it again later",
-                    ).to_frame(),
+                    p.encode(
+                        p.ProtocolError(
+                            p.ErrorCode.RATE_LIMITED,
+                            f"more than {self.rate:g} frames per second; "
+                            "this one was dropped, send it again later",
+                        ).to_message()
+                    ),
                 )
             ]
         try:
             message = p.parse_client_frame(frame)
         except p.ProtocolError as exc:
-            return [Send((conn,), exc.to_frame())]
+            return [Send((conn,), p.encode(exc.to_message()))]
         return self.handle(conn, message)
 
     def handle(self, conn: Conn, message: p.ClientMessage) -> list[Action]:
@@ -221,7 +202,7 @@ class Hub:
                 member.channels.discard(message.channel)
                 return [self._one(conn, {"type": "unsubscribed", "channel": message.channel})]
         except p.ProtocolError as exc:
-            return [Send((conn,), exc.to_frame())]
+            return [Send((conn,), p.encode(exc.to_message()))]
         raise TypeError(f"not a client message: {message!r}")
 
     def disconnect(self, conn: Conn) -> list[Action]:

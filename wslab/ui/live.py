@@ -6,16 +6,16 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..models import DashboardModel
-from ._html import esc, sparkline
+from wslab.ui.models import DashboardModel
+from wslab.ui._html import esc, sparkline
 
-__all__ = ["Dashboard"]
+__all__ = ["LiveDashboard"]
 
 
-class Dashboard(widgets.VBox):
+class LiveDashboard(widgets.VBox):
     """The latest value of a channel, its change, a sparkline and counts, live.
 
-    ``Dashboard(url)`` connects a :class:`wslab.ReconnectingClient` and
+    ``LiveDashboard(url)`` connects a :class:`wslab.ReconnectingClient` and
     subscribes to ``channel`` (again after every reconnect): the seed's last
     lines, ``ws.on("connect", () => ws.send({type: "subscribe", channel:
     "updates"}))`` and ``ws.on("update", data => updateUI(data))``. Pass
@@ -35,8 +35,8 @@ class Dashboard(widgets.VBox):
         self.model.observe(lambda _kind: self._render())
         if client is None:
             if url is None:
-                raise ValueError("Dashboard needs a URL (e.g. server.chat_url) or a client")
-            from ..reconnect import ReconnectingClient  # imported late on purpose
+                raise ValueError("LiveDashboard needs a URL (e.g. server.chat_url) or a client")
+            from wslab.net.reconnect import ReconnectingClient  # imported late on purpose
 
             client = ReconnectingClient(url)
         self.client = client
@@ -92,4 +92,4 @@ class Dashboard(widgets.VBox):
         self.client.close()
 
     def __repr__(self) -> str:
-        return f"Dashboard(channel={self.model.channel!r})"
+        return f"LiveDashboard(channel={self.model.channel!r})"

@@ -1,0 +1,2 @@
+"""The instructor's tools: ``wslab serve`` (:mod:`~wslab.classroom.serve`) and the
+instructor's dashboard (:mod:`~wslab.classroom.instructor`)."""

@@ -1,0 +1,15 @@
+"""The sans-I/O core: plain objects that take events and ``now`` and return actions.
+
+Standard library only: no sockets, no asyncio, no widgets (``tests/test_layers.py``
+holds every module here to that). The asyncio shells in :mod:`wslab.net` and the
+views in :mod:`wslab.ui` are built around these.
+
+* :mod:`~wslab.core.protocol`: parse and validate frames, limits and codes;
+* :mod:`~wslab.core.hub`: the server side (rooms, presence, history, typing, rate limits);
+* :mod:`~wslab.core.session`: the client side, the hub's counterpart;
+* :mod:`~wslab.core.backoff`: reconnect delays and when to stop;
+* :mod:`~wslab.core.ratelimit`: the token bucket both sides use;
+* :mod:`~wslab.core.typing_status`: when to say "typing", and how to show it;
+* :mod:`~wslab.core.clock`: the one injectable clock;
+* :mod:`~wslab.core.errors`: the exception hierarchy.
+"""

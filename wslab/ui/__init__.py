@@ -1,0 +1,28 @@
+"""Views: view models (:mod:`wslab.ui.models`, no widgets needed) and the lessons' ipywidgets.
+
+* :class:`ReadyStateLight`: a WebSocket's readyState, live, with its event log;
+* :class:`TimelinePlot`: a reconnecting client's attempts, delays and outages;
+* :class:`ChatUI`: a chat window joined to a room (local or classroom server);
+* :class:`LiveDashboard`: a live view of a channel of updates.
+
+Each has a ``repr`` without ports or times (nbval compares it), and shows every
+string that came from a person as text. The widgets are imported on first use,
+so ``wslab.ui.models`` works without ipywidgets.
+"""
+
+from __future__ import annotations
+
+from wslab._lazy import lazy_exports
+
+_EXPORTS = {
+    "ChatUI": "wslab.ui.chat",
+    "with_token": "wslab.ui.chat",
+    "LiveDashboard": "wslab.ui.live",
+    "ReadyStateLight": "wslab.ui.readystate",
+    "TimelinePlot": "wslab.ui.timeline",
+    "timeline_svg": "wslab.ui.timeline",
+}
+
+__all__ = list(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
