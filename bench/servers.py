@@ -7,6 +7,14 @@ serves until SIGTERM/SIGINT or until its standard input closes (so it dies
 with the benchmark even if the benchmark is killed). ``bench/relay.js`` is the
 Node peer and follows the same contract.
 
+Bench-only control, ``hub`` and ``raw`` only: **SIGUSR1 drops every open
+connection with 1012** (service restart), for the reconnect-storm scenario of
+``bench/peers_load.py``, which knows the server's pid already. The hub calls
+:meth:`ChatServer.drop_all` (the course's own fault injection, rooms and
+history kept); the raw server closes each of its connections with 1012. The
+count goes to stderr (the run's ``bench/results/*-servers.log``). ``sio`` and
+Node install no handler: do not send them SIGUSR1 (it would end ``sio``).
+
 * ``hub``: wslab's own :class:`~wslab.server.ChatServer` (``/chat``, ``/echo``),
   with the per-connection rate limit lifted (one load-client connection plays
   the sender of a whole room) and the demo publisher off.
@@ -36,6 +44,7 @@ import socket
 import sys
 import time
 from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +71,28 @@ LIFETIME = 900.0
 """Seconds after which a server stops by itself, whatever happens to the benchmark."""
 
 
-async def until_stopped() -> None:
-    """Return on SIGTERM/SIGINT, when stdin reaches EOF (the parent went away), or after LIFETIME."""
+DROP_SIGNAL = signal.SIGUSR1
+"""The bench-only control: drop every open connection with 1012 (``hub`` and ``raw``)."""
+
+DROP_CODE = 1012
+
+
+async def until_stopped(on_drop: Callable[[], int] | None = None) -> None:
+    """Return on SIGTERM/SIGINT, when stdin reaches EOF (the parent went away), or after LIFETIME.
+
+    With ``on_drop``, :data:`DROP_SIGNAL` calls it (it returns how many connections it dropped).
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if on_drop is not None:
+
+        def drop() -> None:
+            count = on_drop()
+            print(f"bench control: dropped {count} connection(s) with {DROP_CODE}", file=sys.stderr, flush=True)
+
+        loop.add_signal_handler(DROP_SIGNAL, drop)
     loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(4096) else None)
     try:
         await asyncio.wait_for(stop.wait(), LIFETIME)
@@ -95,7 +120,7 @@ async def run_hub(compression: str | None) -> None:
     await asyncio.wait_for(server.start(), 10)
     ready(server.port)
     try:
-        await until_stopped()
+        await until_stopped(lambda: server.drop_all(DROP_CODE))
     finally:
         await asyncio.wait_for(server.stop(), 10)
 
@@ -126,9 +151,19 @@ async def run_raw(compression: str | None) -> None:
     server = await asyncio.wait_for(
         serve(handler, "127.0.0.1", 0, compression=compression, max_size=MAX_FRAME, ping_interval=None), 10
     )
+    closing: set[asyncio.Task[None]] = set()
+
+    def drop_all() -> int:
+        conns = list(server.connections)
+        for conn in conns:
+            task = asyncio.create_task(conn.close(DROP_CODE, "dropped on purpose"))
+            closing.add(task)
+            task.add_done_callback(closing.discard)
+        return len(conns)
+
     ready(server.sockets[0].getsockname()[1])
     try:
-        await until_stopped()
+        await until_stopped(drop_all)
     finally:
         server.close()
         await asyncio.wait_for(server.wait_closed(), 10)
