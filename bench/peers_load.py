@@ -27,12 +27,16 @@ import array
 import asyncio
 import glob
 import json
+import os
+import random
+import re
 import resource
+import signal
 import sys
 import time
 from typing import Any
 
-from wsclient import WSConn, open_ws
+from wsclient import HandshakeError, WSConn, open_ws
 
 HOST = "127.0.0.1"
 WAIT = 60.0
@@ -86,6 +90,135 @@ def stamp() -> str:
     return f"~T{time.monotonic_ns()}~ {FILLER}"
 
 
+SEQ = re.compile(rb'"seq":(\d+)')
+
+
+class Member:
+    """One ``/chat`` client's view of its room, kept up to date by every frame it receives.
+
+    * who is online: the ``welcome``'s list, then each ``presence``: with presence v1
+      (``online``: the whole list in every frame) only the latest frame counts, so it is
+      kept as bytes and parsed when asked (:meth:`count`); with v2 (``joined``/``left``
+      lists, coalesced per room and tick) each delta is applied as it comes, ``left``
+      before ``joined``;
+    * ``seq``: the highest chat sequence number seen in order (welcome history, live
+      chats); ``gaps`` and ``dups`` count chats that arrived out of that order;
+    * ``epoch``: the room's epoch from the ``welcome`` (presence v2), sent back with
+      ``since`` when re-joining;
+    * ``generation``: how many ``welcome`` frames it has had (1 after the first join).
+    """
+
+    __slots__ = ("name", "online", "full", "seq", "epoch", "gaps", "dups", "generation", "reply",
+                 "target", "progress", "caught")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.online: set[str] = set()
+        self.full: bytes | None = None
+        self.seq = 0
+        self.epoch: str | None = None
+        self.gaps = 0
+        self.dups = 0
+        self.generation = 0
+        self.reply: asyncio.Future[dict[str, Any]] | None = None
+        self.target: int | None = None
+        self.progress: Progress | None = None
+        self.caught = False
+
+    def __call__(self, conn: WSConn, payload: bytes) -> None:
+        head = payload[:24]
+        if b'"chat"' in head:
+            m = SEQ.search(payload)
+            if m:
+                self._chat(int(m.group(1)))
+        elif b'"presence"' in head:
+            if b'"online":' in payload:
+                self.full = payload
+            else:
+                msg = json.loads(payload)
+                self._delta(msg.get("left"), False)
+                self._delta(msg.get("joined"), True)
+        elif b'"welcome"' in head:
+            msg = json.loads(payload)
+            self.online = set(msg["online"])
+            self.full = None
+            self.epoch = msg.get("epoch", self.epoch)
+            for chat in msg.get("history", ()):
+                self._chat(chat["seq"])
+            if msg.get("history_complete", True):
+                self.seq = max(self.seq, msg["seq"])
+            self.generation += 1
+            self._answer(msg)
+        elif b'"error"' in head:
+            self._answer(json.loads(payload))
+
+    def _answer(self, msg: dict[str, Any]) -> None:
+        if self.reply is not None and not self.reply.done():
+            self.reply.set_result(msg)
+        self._check()
+
+    def _chat(self, seq: int) -> None:
+        if seq <= self.seq:
+            self.dups += 1
+            return
+        if seq != self.seq + 1:
+            self.gaps += 1
+        self.seq = seq
+        self._check()
+
+    def _check(self) -> None:
+        if (not self.caught and self.target is not None and self.generation >= 2
+                and self.seq >= self.target and self.progress is not None):
+            self.caught = True
+            self.progress.one_caught_up()
+
+    def _delta(self, names: Any, joined: bool) -> None:
+        if names is None:
+            return
+        if isinstance(names, str):
+            names = [names]
+        if joined:
+            self.online.update(names)
+        else:
+            self.online.difference_update(names)
+
+    def count(self) -> int:
+        """How many members this client believes are online now."""
+        if self.full is not None:
+            self.online = set(json.loads(self.full)["online"])
+            self.full = None
+        return len(self.online)
+
+    def join_frame(self, room: str) -> str:
+        """The ``join`` to send: with ``since`` and ``epoch`` once this member was welcomed before."""
+        join: dict[str, Any] = {"type": "join", "name": self.name, "room": room}
+        if self.generation:
+            join["since"] = self.seq
+            if self.epoch is not None:
+                join["epoch"] = self.epoch
+        return json.dumps(join)
+
+
+class Progress:
+    """Counts members that re-joined and caught up; resolves ``done`` when all ``n`` have."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.caught = 0
+        self.done = asyncio.get_running_loop().create_future()
+        self.at = 0.0
+
+    def one_caught_up(self) -> None:
+        self.caught += 1
+        if self.caught >= self.n and not self.done.done():
+            self.at = time.monotonic()
+            self.done.set_result(None)
+
+
+JOIN_TRIES = 50
+"""Joins a reconnecting member retries when the hub still holds its old connection (``name-taken``)."""
+
+
 class Dialect:
     """How one server kind joins a room, sends a chat message and echoes."""
 
@@ -94,16 +227,12 @@ class Dialect:
     def __init__(self, kind: str, port: int, deflate: bool) -> None:
         self.kind, self.port, self.deflate = kind, port, deflate
         self.seq = 0
+        self.join_retries = 0
 
-    async def join(self, room: str, name: str) -> WSConn:
+    async def join(self, room: str, name: str, member: Member | None = None) -> WSConn:
+        """Open a connection and join ``room`` (for the hub: as ``member``, re-joining with ``since``)."""
         if self.kind == "hub":
-            conn = await open_ws(HOST, self.port, "/chat", deflate=self.deflate)
-            await self._until(
-                conn,
-                lambda p: b'"type":"welcome"' in p,
-                lambda: conn.send_text(json.dumps({"type": "join", "name": name, "room": room})),
-            )
-            return conn
+            return await self.hub_join(room, member or Member(name))
         if self.kind == "sio":
             conn = await self.sio_open()
             await self._until(
@@ -113,6 +242,28 @@ class Dialect:
             )
             return conn
         return await open_ws(HOST, self.port, f"/room/{room}?name={name}", deflate=self.deflate)
+
+    async def hub_join(self, room: str, member: Member) -> WSConn:
+        """Join ``/chat`` as ``member``, whose handler then stays on the connection (``conn.state``).
+
+        ``name-taken`` (the hub has not yet seen the member's old connection go) is retried
+        every 20 ms, at most :data:`JOIN_TRIES` times; the retries are counted in ``join_retries``.
+        """
+        conn = await open_ws(HOST, self.port, "/chat", deflate=self.deflate)
+        conn.state = member
+        conn.set_handler(member)
+        loop = asyncio.get_running_loop()
+        for _ in range(JOIN_TRIES):
+            member.reply = loop.create_future()
+            conn.send_text(member.join_frame(room))
+            msg = await asyncio.wait_for(member.reply, 15)
+            if msg.get("type") == "welcome":
+                return conn
+            if msg.get("code") != "name-taken":
+                raise RuntimeError(f"join refused: {msg}")
+            self.join_retries += 1
+            await asyncio.sleep(0.02)
+        raise RuntimeError(f"{member.name}: still name-taken after {JOIN_TRIES} tries")
 
     async def sio_open(self) -> WSConn:
         conn = await open_ws(HOST, self.port, "/socket.io/?EIO=4&transport=websocket", deflate=self.deflate)
@@ -219,33 +370,71 @@ async def quiet(conns: list[WSConn], silence: float = 0.5, limit: float = 120.0)
 # ---------------------------------------------------------------- scenarios
 
 
+async def converged(conns: list[WSConn], n: int, limit: float = 60.0) -> int:
+    """Wait until every hub member believes ``n`` are online (at most ``limit`` s); return how many do not."""
+    pending = [c.state for c in conns if isinstance(c.state, Member)]
+    deadline = time.monotonic() + limit
+    while True:
+        pending = [m for m in pending if m.count() != n]
+        if not pending or time.monotonic() > deadline:
+            return len(pending)
+        await asyncio.sleep(0.02)
+
+
+async def server_idle(pid: int, window: float = 0.2, busy: float = 0.05, limit: float = 30.0) -> float:
+    """Wait until the server spends under ``busy`` of a CPU over two ``window``s in a row (at most ``limit`` s)."""
+    t0 = time.monotonic()
+    calm = 0
+    while calm < 2 and time.monotonic() - t0 < limit:
+        c0 = server_cpu_ns(pid)
+        await asyncio.sleep(window)
+        calm = calm + 1 if (server_cpu_ns(pid) - c0) / 1e9 < busy * window else 0
+    return time.monotonic() - t0
+
+
 async def connect_room(
     d: Dialect, pid: int, room: str, n: int, concurrency: int
 ) -> tuple[list[WSConn], dict[str, Any]]:
-    """Open ``n`` joined connections; measure setup rate, server CPU per setup and RSS per connection."""
+    """Open ``n`` joined connections; measure setup rate, server CPU and bytes per setup, RSS per connection.
+
+    For the hub, a setup is done when every member has seen all ``n`` online (its
+    ``welcome``, then ``presence``): with coalesced presence (v2) the last deltas come
+    after the last ``welcome``, and would otherwise be missed. The bytes are counted
+    once, in addition, no frame has arrived for 0.5 s.
+    """
     rss0 = server_rss_bytes(pid)
     cpu0 = server_cpu_ns(pid)
     t0 = time.perf_counter()
     conns = await gather_bounded([d.join(room, f"{room}n{i}") for i in range(n)], concurrency)
     elapsed = time.perf_counter() - t0
     cpu1 = server_cpu_ns(pid)
-    sink = Sink(1 << 62, d.kind)  # swallow presence frames, answer Engine.IO pings
-    for c in conns:
-        c.set_handler(sink)
-    # Let the join-time broadcasts (the hub's presence frames) drain before
-    # reading memory and before any fan-out is measured.
+    missing = await converged(conns, n)
+    converged_s = time.perf_counter() - t0
+    cpu_c = server_cpu_ns(pid)
+    rx_c = sum(c.rx_bytes for c in conns)
+    # Let anything still on its way (v1's presence backlog) drain before reading the
+    # bytes and memory, and before any fan-out is measured.
     drained = await quiet(conns)
     cpu2 = server_cpu_ns(pid)
     rss1 = server_rss_bytes(pid)
-    return conns, {
+    out: dict[str, Any] = {
         "connections": n,
         "setup_per_s": n / elapsed,
-        "setup_cpu_us": (cpu1 - cpu0) / 1000 / n,
+        "setup_cpu_us": (cpu_c - cpu0) / 1000 / n,
+        "setup_cpu_joined_us": (cpu1 - cpu0) / 1000 / n,
+        "setup_converged_s": converged_s,
         "setup_drain_s": drained,
         "setup_cpu_drained_us": (cpu2 - cpu0) / 1000 / n,
         "setup_rx_mib": sum(c.rx_bytes for c in conns) / 2**20,
+        "setup_rx_converged_mib": rx_c / 2**20,
         "rss_per_conn_kib": (rss1 - rss0) / 1024 / n,
     }
+    if missing:
+        out["error"] = f"{missing} of {n} members had not seen all {n} online after 60 s"
+    sink = Sink(1 << 62, d.kind)  # from here on: swallow presence frames, answer Engine.IO pings
+    for c in conns:
+        c.set_handler(sink)
+    return conns, out
 
 
 async def fanout(
@@ -285,6 +474,124 @@ async def fanout(
         "lat_p50_ms": pct(sink.lat, 50) / 1e6,
         "lat_p99_ms": pct(sink.lat, 99) / 1e6,
     }
+
+
+async def storm(d: Dialect, pid: int, plan: dict[str, Any]) -> dict[str, Any]:
+    """Reconnect storm: ``n`` joined clients, the server drops them all with 1012, they all come back.
+
+    Before the drop (hub): one member sends ``storm_chats_before`` chats and every member
+    sees them. The drop is the bench-only control of ``bench/servers.py`` (SIGUSR1:
+    ``ChatServer.drop_all(1012)`` for the hub; every connection closed with 1012 for raw).
+    Each client waits for its close, then a fixed random delay (uniform in
+    ``[0, storm_delay_ms]``, seeded, the same for every server; member 0 waits none),
+    then reconnects: for the hub it re-joins with ``since`` = its last seq and the
+    room's ``epoch`` (when the welcome gave one), and member 0, once back, sends
+    ``storm_chats_during`` chats, which the others get live or in their welcome's
+    history. Raw websockets' clients only redo the handshake (the reference).
+
+    Figures: time from the drop to every client re-joined (hub: welcomed again and at
+    the final seq; raw: handshake done), server CPU per reconnect from the drop until,
+    for the hub, every member has also seen all ``n`` online again, and the bytes the
+    clients received meanwhile.
+    """
+    n = plan["storm_n"]
+    room = "storm"
+    hub = d.kind == "hub"
+    if d.kind not in ("hub", "raw"):
+        return {"error": f"no drop control for {d.kind}"}
+    before = plan.get("storm_chats_before", 0) if hub else 0
+    during = plan.get("storm_chats_during", 0) if hub else 0
+    conns = await gather_bounded([d.join(room, f"s{i}") for i in range(n)], plan.get("setup_concurrency", 20))
+    if hub:
+        if await converged(conns, n):
+            return {"error": "storm room: members did not all see each other before the drop"}
+        for i in range(before):
+            conns[0].send_text(json.dumps({"type": "chat", "content": f"before the drop {i}", "id": f"b{i}"}))
+        t_end = time.monotonic() + 30
+        while any(c.state.seq < before for c in conns) and time.monotonic() < t_end:
+            await asyncio.sleep(0.02)
+        if any(c.state.seq < before for c in conns):
+            return {"error": "storm room: the chats before the drop did not all arrive"}
+    await server_idle(pid)
+    rng = random.Random(1012)
+    delays = [0.0] + [rng.uniform(0, plan.get("storm_delay_ms", 100) / 1000) for _ in range(n - 1)]
+    target = before + during
+    progress = Progress(n)
+    for c in conns:
+        if hub:
+            c.state.target, c.state.progress = target, progress
+    rx_old = sum(c.rx_bytes for c in conns)
+    new: list[WSConn | None] = [None] * n
+    codes: list[int | None] = [None] * n
+    retries = [0]
+    joined_at = [0.0] * n
+    d.join_retries = 0
+
+    async def comeback(i: int) -> None:
+        old = conns[i]
+        await asyncio.wait_for(asyncio.shield(old.closed), 15)
+        codes[i] = old.close_code
+        await asyncio.sleep(delays[i])
+        for attempt in range(5):
+            try:
+                if hub:
+                    conn = await d.join(room, old.state.name, old.state)
+                else:
+                    conn = await open_ws(HOST, d.port, f"/room/{room}?name=s{i}")
+                break
+            except (HandshakeError, OSError, asyncio.TimeoutError):
+                if attempt == 4:
+                    raise
+                retries[0] += 1
+                await asyncio.sleep(0.05)
+        new[i] = conn
+        joined_at[i] = time.monotonic()
+        if hub and i == 0:
+            for k in range(during):
+                conn.send_text(json.dumps({"type": "chat", "content": f"during the storm {k}", "id": f"d{k}"}))
+
+    cpu0 = server_cpu_ns(pid)
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGUSR1)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(comeback(i) for i in range(n))), WAIT)
+        if hub:
+            await asyncio.wait_for(asyncio.shield(progress.done), WAIT)
+    except asyncio.TimeoutError:
+        back = sum(c is not None for c in new)
+        return {"error": f"storm: {back} of {n} back, {progress.caught} caught up within {WAIT:g} s"}
+    t_back = (progress.at if hub else max(joined_at)) - t0
+    back = [c for c in new if c is not None]
+    missing = await converged(back, n)
+    t_converged = time.monotonic() - t0
+    cpu1 = server_cpu_ns(pid)
+    rx = sum(c.rx_bytes for c in conns) - rx_old + sum(c.rx_bytes for c in back)
+    out: dict[str, Any] = {
+        "clients": n,
+        "storm_back_ms": t_back * 1000,
+        "storm_converged_ms": t_converged * 1000,
+        "storm_cpu_us": (cpu1 - cpu0) / 1000 / n,
+        "storm_rx_mib": rx / 2**20,
+        "storm_close_codes": sorted({str(c) for c in codes}),
+        "storm_connect_retries": retries[0],
+        "storm_join_retries": d.join_retries,
+    }
+    if hub:
+        members = [c.state for c in back]
+        out["storm_gaps"] = sum(m.gaps for m in members)
+        out["storm_dups"] = sum(m.dups for m in members)
+        out["storm_final_seq"] = min(m.seq for m in members)
+        out["storm_epoch"] = members[0].epoch is not None
+        if out["storm_gaps"] or out["storm_dups"]:
+            out["error"] = f"storm: {out['storm_gaps']} gaps, {out['storm_dups']} duplicates in what members saw"
+    if missing:
+        out["error"] = f"storm: {missing} of {n} members had not seen all {n} online after 60 s"
+    if codes.count(1012) != n:
+        out["error"] = f"storm: close codes {out['storm_close_codes']}, expected 1012 for all"
+    for c in back:
+        if c.transport is not None:
+            c.transport.abort()
+    return out
 
 
 def _echo_body() -> str:
@@ -382,6 +689,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         run_step("echo1", await echo_sequential(d, pid, plan["echo_count"]))
     if plan.get("echo_clients") and not plan.get("deflate_n"):
         run_step("echo50", await echo_concurrent(d, pid, plan["echo_clients"], plan["echo_each"]))
+    # The storm drops every connection the server has, so it runs last, alone: the
+    # fan-out rooms go first (their clients disconnect) and the server is let go idle.
+    if plan.get("storm_n") and d.kind in ("hub", "raw"):
+        for conns in rooms:
+            for c in conns:
+                if c.transport is not None:
+                    c.transport.abort()
+        rooms.clear()
+        await server_idle(pid)
+        run_step("storm", await storm(d, pid, plan))
     # Compression: the same server (started with deflate enabled) serves a room of
     # clients that do not offer permessage-deflate and a room of clients that do.
     n = plan.get("deflate_n")

@@ -54,6 +54,10 @@ FULL_PLAN = {
     "echo_clients": 50,
     "echo_each": 200,
     "setup_concurrency": 20,
+    "storm_n": 500,
+    "storm_chats_before": 20,
+    "storm_chats_during": 5,
+    "storm_delay_ms": 100,
 }
 QUICK_PLAN = {
     "fanout_n": [250, 50],
@@ -64,6 +68,10 @@ QUICK_PLAN = {
     "echo_clients": 50,
     "echo_each": 40,
     "setup_concurrency": 20,
+    "storm_n": 250,
+    "storm_chats_before": 20,
+    "storm_chats_during": 5,
+    "storm_delay_ms": 100,
 }
 COMPRESSION_PLAN = {"deflate_n": 250, "burst_messages": 100, "echo_clients": 50, "echo_each": 100, "setup_concurrency": 20}
 QUICK_COMPRESSION_PLAN = {**COMPRESSION_PLAN, "deflate_n": 50, "burst_messages": 50, "echo_each": 20}
@@ -99,11 +107,27 @@ def rows(plan: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     conn = f"Connections ({max(plan['fanout_n'])}, {plan['setup_concurrency']} at a time)"
     out += [
         (conn, "setup rate (open + join)", "setup", "setup_per_s", "conn/s"),
-        (conn, "server CPU per setup", "setup", "setup_cpu_us", "µs"),
+        (conn, "server CPU per setup, until all have seen all online", "setup", "setup_cpu_us", "µs"),
         (conn, "bytes sent to the clients while they join", "setup", "setup_rx_mib", "MiB"),
         (conn, "server memory per idle connection", "setup", "rss_per_conn_kib", "KiB"),
     ]
+    if plan.get("storm_n"):
+        storm = f"Reconnect storm ({plan['storm_n']}, drop_all 1012)"
+        out += [
+            (storm, "time until all re-joined and caught up", "storm", "storm_back_ms", "ms"),
+            (storm, "server CPU per reconnect", "storm", "storm_cpu_us", "µs"),
+            (storm, "bytes sent to the clients", "storm", "storm_rx_mib", "MiB"),
+        ]
     return out
+
+
+BEFORE_JOIN = {"when": "2026-11-27 10:48 UTC", "protocol": "presence v1", "mib": 434.0, "cpu_us": 3342.0, "cpu_ratio": 13.14}
+"""The join figures of the last run before presence v2 (docs/benchmarks.md at that time):
+500 learners joining 20 at a time, hub, median of 3 repetitions."""
+
+JOIN_TARGETS = {"mib_share": 0.02, "cpu_ratio": 2.0}
+"""Issue "Protocol v2 and one client core": bytes while joining at most 2 % of BEFORE_JOIN,
+server CPU per setup at most 2x raw websockets'."""
 
 _children: list[subprocess.Popen[Any]] = []
 
@@ -455,6 +479,55 @@ def targets(data: dict[str, Any]) -> list[str]:
             + " (medians of paired per-repetition ratios, this run).",
             "",
         ]
+    out += join_targets(data)
+    return out
+
+
+def join_targets(data: dict[str, Any]) -> list[str]:
+    """Before/after for joining and the storm's ratios (issue "Protocol v2 and one client core")."""
+    results = data["results"]
+    if "hub" not in results:
+        return []
+    n = max(data["plan"]["fanout_n"])
+    b = BEFORE_JOIN
+    mib = summary(value(results, "hub", "setup", "setup_rx_mib"))
+    cpu = summary(value(results, "hub", "setup", "setup_cpu_us"))
+    ratio = paired_ratio(value(results, "hub", "setup", "setup_cpu_us"), value(results, "raw", "setup", "setup_cpu_us"))
+    limit_mib = JOIN_TARGETS["mib_share"] * b["mib"]
+    out = [f"Joining, before and after (issue \"Protocol v2 and one client core\"; defined at N=500, "
+           f"{data['plan']['setup_concurrency']} at a time; \"before\" is the run of {b['when']}, {b['protocol']}):", ""]
+    if n != 500:
+        out += [f"(This run's room is N={n}: an indication only.)", ""]
+    out += [
+        "| Figure | before | this run | target |",
+        "|---|---|---|---|",
+        f"| bytes sent to the clients while they join (MiB) | {fmt(b['mib'])} | {cell(mib)} | at most "
+        f"{JOIN_TARGETS['mib_share']:.0%} of before ({fmt(limit_mib)})"
+        + ("" if mib is None else " (met)" if mib[0] <= limit_mib else " (MISSED)") + " |",
+        f"| server CPU per setup (µs) | {fmt(b['cpu_us'])} | {cell(cpu)} | |",
+        f"| server CPU per setup, hub ÷ raw websockets | {b['cpu_ratio']:.2f}× | {ratio_cell(ratio)} | at most "
+        f"{JOIN_TARGETS['cpu_ratio']:g}×" + ("" if ratio is None else " (met)" if ratio[0] <= JOIN_TARGETS["cpu_ratio"] else " (MISSED)") + " |",
+        "",
+    ]
+    if any("storm" in rep for rep in results["hub"]):
+        t = paired_ratio(value(results, "hub", "storm", "storm_back_ms"), value(results, "raw", "storm", "storm_back_ms"))
+        c = paired_ratio(value(results, "hub", "storm", "storm_cpu_us"), value(results, "raw", "storm", "storm_cpu_us"))
+        out += [
+            f"Reconnect storm: the hub's time until all {data['plan']['storm_n']} re-joined and caught up is "
+            f"{ratio_cell(t)} raw websockets' time until all redid their handshake, and its server CPU per "
+            f"reconnect {ratio_cell(c)} raw's (paired per repetition).",
+            "",
+        ]
+    warnings = [
+        f"{LABELS[k]}, repetition {i + 1}, {scenario}: {fig['error']}"
+        for k, reps in results.items()
+        for i, rep in enumerate(reps)
+        for scenario, fig in (rep.items() if isinstance(rep, dict) else ())
+        if isinstance(fig, dict) and fig.get("error")
+    ] + [f"{LABELS[k]}, repetition {i + 1}: {rep['error']}" for k, reps in results.items()
+         for i, rep in enumerate(reps) if isinstance(rep.get("error"), str)]
+    if warnings:
+        out += ["Warnings from this run:", ""] + [f"- {w}" for w in warnings] + [""]
     return out
 
 

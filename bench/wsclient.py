@@ -20,6 +20,7 @@ import struct
 import time
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 try:
     from websockets.speedups import apply_mask as _apply_mask
@@ -75,6 +76,8 @@ class WSConn(asyncio.Protocol):
         self.close_code: int | None = None
         self.rx_bytes = 0
         self.rx_last = 0.0
+        self.state: Any = None
+        """The load client's own per-connection state (e.g. what a chat member has seen)."""
 
     # -- asyncio.Protocol
 
