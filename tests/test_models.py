@@ -41,28 +41,43 @@ def test_welcome_sets_room_online_typing_and_history() -> None:
     assert model.last_seq == 2
 
 
-def test_messages_are_deduplicated_by_seq_and_kept_in_order() -> None:
+def test_messages_are_shown_once_each_whatever_repeats_them() -> None:
     model = ChatModel(me="Bob")
-    model.apply(chat(3))
     model.apply(chat(1, content="first"))
+    model.apply(chat(3))
     model.apply(chat(3, content="again"))
     model.apply({"type": "welcome", "name": "Bob", "room": "lobby", "online": [], "typing": [],
                  "history": [chat(1), chat(2), chat(3)]})
-    assert [m.seq for m in model.messages] == [1, 2, 3]
-    assert model.messages[0].content == "first"
-    assert model.messages[2].content == "hi"
+    assert [m.seq for m in model.messages] == [1, 3]  # the session drops what it already showed
+    assert model.messages[0].content == "first" and model.messages[1].content == "hi"
 
 
-def test_typing_presence_ack_error_and_unknown_frames() -> None:
+def test_a_new_epoch_keeps_the_old_messages_and_shows_the_new_history_once() -> None:
     model = ChatModel(me="Bob")
+    model.apply({"type": "welcome", "name": "Bob", "room": "lobby", "epoch": "e1", "online": ["Bob"],
+                 "typing": [], "seq": 2, "history": [chat(1), chat(2)]})
+    model.apply({"type": "welcome", "name": "Bob", "room": "lobby", "epoch": "e2", "online": ["Bob"],
+                 "typing": [], "seq": 1, "history": [chat(1, "Cy", "fresh")]})
+    assert [(m.epoch, m.seq, m.content) for m in model.messages] == [("e1", 1, "hi"), ("e1", 2, "hi"), ("e2", 1, "fresh")]
+    assert model.notices == ["the server started over: its history begins again below"]
+    model.apply(chat(2, "Cy", "next"))
+    assert [m.content for m in model.messages][-1] == "next" and model.last_seq == 2
+
+
+def test_typing_presence_pending_error_and_unknown_frames() -> None:
+    model = ChatModel(me="Bob")
+    model.apply({"type": "welcome", "name": "Bob", "room": "lobby", "online": ["Ada", "Bob", "Cy"],
+                 "typing": [], "seq": 0, "history": []})
     model.apply({"type": "typing", "typing": ["Ada", "Bob", "Cy"]})
     assert model.typing_text() == "Ada and Cy are typing…"
     assert model.typing_text(me="nobody") == "Several people are typing…"
-    model.apply({"type": "presence", "left": "Cy", "online": ["Ada", "Bob"]})
-    assert model.online == ["Ada", "Bob"] and "Cy" not in model.typing
-    assert model.notices == ["Cy left"]
+    model.apply({"type": "presence", "room": "lobby", "joined": ["Di"], "left": ["Cy"]})
+    assert model.online == ["Ada", "Bob", "Di"] and "Cy" not in model.typing
+    assert model.notices == ["Di joined", "Cy left"]
+    model.session.unacked["m1"] = {"type": "chat", "content": "hello", "id": "m1"}
+    assert model.pending == [("m1", "hello")]
     model.apply({"type": "ack", "id": "m1", "seq": 7})
-    assert model.acked == {"m1": 7}
+    assert model.pending == []
     model.apply({"type": "error", "code": "bad-field", "message": "nope"})
     assert model.errors == [("bad-field", "nope")]
     assert model.apply({"type": "from-the-future"}) == "ignored"
@@ -86,14 +101,17 @@ def test_chat_model_follows_a_real_hub() -> None:
         run(hub.connect(conn))
     run(hub.receive("ada", json.dumps({"type": "join", "name": "Ada"})))
     run(hub.receive("bob", json.dumps({"type": "join", "name": "Bob"})))
+    clock.advance(1.0)
+    run(hub.tick())  # presence is coalesced: it goes out on the hub's tick
+    assert models["ada"].online == ["Ada", "Bob"] and models["ada"].notices == ["Bob joined"]
     run(hub.receive("ada", json.dumps({"type": "typing", "typing": True})))
     assert models["bob"].typing_text() == "Ada is typing…"
     assert models["ada"].typing_text() == ""
     run(hub.receive("ada", json.dumps({"type": "chat", "content": "<script>x</script>", "id": "a1"})))
     assert models["bob"].typing == []
     assert [(m.sender, m.content) for m in models["bob"].messages] == [("Ada", "<script>x</script>")]
-    assert models["ada"].acked == {"a1": 1}
-    assert models["ada"].online == ["Ada", "Bob"]
+    assert [(m.sender, m.id) for m in models["ada"].messages] == [("Ada", "a1")]
+    assert models["bob"].online == ["Ada", "Bob"]
 
 
 def test_model_observers_hear_each_change() -> None:

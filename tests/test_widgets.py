@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from wslab.core.clock import FakeClock
+from wslab.core.session import ClientSession, Emit, Send
 from wslab.ui import ChatUI, LiveDashboard, ReadyStateLight, TimelinePlot, timeline_svg, with_token
 from wslab.ui.models import ReconnectTimeline
 
@@ -15,15 +18,27 @@ XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
 
 
 class FakeClient:
-    """Records what a widget sends; the test plays the server by calling emit()."""
+    """A shell for tests: a real ClientSession, its Send actions recorded, its events dispatched.
 
-    def __init__(self) -> None:
+    The test plays the server by calling message(frame); connected() opens the "connection".
+    """
+
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        self.clock = clock or FakeClock()
+        self.session = ClientSession(id_prefix="t")
         self.handlers: dict[str, list[Callable[..., Any]]] = {}
         self.sent: list[dict[str, Any]] = []
-        self.joined: tuple[str, str] | None = None
         self.subscribed: list[str] = []
         self.started = self.closed = False
         self.history: list[tuple[float, str, Any]] = []
+
+    @property
+    def state(self) -> str:
+        return self.session.state
+
+    @property
+    def joined(self) -> tuple[str, str] | None:
+        return (self.session.name, self.session.room) if self.session.name else None
 
     def on(self, event: str, fn: Callable[..., Any]) -> FakeClient:
         self.handlers.setdefault(event, []).append(fn)
@@ -33,15 +48,36 @@ class FakeClient:
         for fn in self.handlers.get(event, []):
             fn(*args)
 
+    def do(self, actions: list[Any]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                self.sent.append(action.message)
+            elif isinstance(action, Emit):
+                self.emit(action.event, action.data)
+
+    def connected(self) -> None:
+        self.do(self.session.connected(self.clock.monotonic()))
+        self.sent.clear()  # the join: not what these tests look at
+
     def message(self, frame: dict[str, Any]) -> None:
-        self.emit("message", frame)
-        self.emit(frame["type"], frame)
+        self.do(self.session.on_frame(json.dumps(frame), self.clock.monotonic()))
+
+    def tick(self) -> None:
+        self.do(self.session.tick(self.clock.monotonic()))
 
     def send(self, frame: dict[str, Any]) -> None:
-        self.sent.append(frame)
+        self.do(self.session.send(frame, self.clock.monotonic()))
+
+    def say(self, content: str) -> str:
+        id_ = self.session.new_id()
+        self.do(self.session.say(content, self.clock.monotonic(), id=id_))
+        return id_
+
+    def keystroke(self, text: str | None = None) -> None:
+        self.do(self.session.keystroke(text, self.clock.monotonic()))
 
     def join(self, name: str, room: str) -> None:
-        self.joined = (name, room)
+        self.do(self.session.join(name, room, self.clock.monotonic()))
 
     def subscribe(self, channel: str) -> None:
         self.subscribed.append(channel)
@@ -64,8 +100,10 @@ def chat(seq: int, sender: str, content: str, **extra: Any) -> dict:
 
 
 def make_ui(**options: Any) -> tuple[ChatUI, FakeClient, FakeClock]:
-    client, clock = FakeClient(), FakeClock()
+    clock = FakeClock()
+    client = FakeClient(clock)
     ui = ChatUI(None, "Bob", client=client, clock=clock, **options)
+    client.connected()
     return ui, client, clock
 
 
@@ -77,7 +115,6 @@ def test_chat_ui_joins_and_shows_sender_content_and_time() -> None:
     assert client.joined == ("Bob", "lobby") and client.started
     assert repr(ui) == "ChatUI(name='Bob', room='lobby')"
     assert "No messages yet" in ui.messages.value
-    client.emit("connect")
     client.message(welcome(history=[chat(1, "Ada", "hi Bob")]))
     assert "connected" in ui.status.value and "Ada, Bob" in ui.status.value
     assert "10:11:12" in ui.messages.value and "<b" in ui.messages.value and "hi Bob" in ui.messages.value
@@ -106,17 +143,22 @@ def test_typing_then_click_sends_typing_and_chat_with_an_id() -> None:
 
 def test_typing_is_not_queued_while_offline_but_the_message_is() -> None:
     ui, client, _ = make_ui()
-    client.state = "offline"  # type: ignore[attr-defined]
+    client.message(welcome())
+    client.do(client.session.disconnected(1012, "restart", 0.0))
     ui.input.value = "hi"
     ui.button.click()
+    assert client.sent == [] and ui.pending == {"t-1": "hi"} and "(sending…)" in ui.messages.value
+    client.connected()
+    client.message(welcome())
     assert [f["type"] for f in client.sent] == ["chat"]
 
 
 def test_typing_false_after_idle() -> None:
-    ui, client, clock = make_ui(idle=2.0)
+    ui, client, clock = make_ui()
+    client.message(welcome())
     ui.input.value = "a"
     clock.advance(2.0)
-    ui.tick()
+    client.tick()
     assert client.sent == [{"type": "typing", "typing": True}, {"type": "typing", "typing": False}]
 
 
@@ -162,7 +204,7 @@ def test_too_long_message_is_refused_with_a_note() -> None:
     ui.input.value = "x" * 2001
     ui.button.click()
     assert [f for f in client.sent if f["type"] == "chat"] == []
-    assert "too-long" in ui.status.value
+    assert "bad-field" in ui.status.value and "2000" in ui.status.value
 
 
 # ------------------------------------------------------------------ ReadyStateLight

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 import weakref
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -12,8 +10,7 @@ import ipywidgets as widgets
 
 from wslab.core import protocol as p
 from wslab.core.clock import SYSTEM_CLOCK, Clock
-from wslab.core.typing_status import TypingNotifier
-from wslab.ui.models import ChatModel
+from wslab.ui.models import CHAT_EVENTS, ChatModel
 from wslab.ui._html import esc, running_loop
 
 __all__ = ["ChatUI", "with_token"]
@@ -40,15 +37,17 @@ class ChatUI(widgets.VBox):
     :class:`wslab.ReconnectingClient` to ``url`` (``ws://host:port/chat``, a
     classroom server's address works the same; ``token`` is added to the URL
     as ``?token=``), joins ``room`` as ``name`` and shows what happens there.
-    Typing sends ``typing`` frames by the rules of
-    :class:`~wslab.models.TypingNotifier`; the button (or :meth:`send`) sends
-    the input as a ``chat`` with an ``id``, so a message sent while offline
-    waits in the client's queue and is never delivered twice. Messages not
-    yet confirmed by the server show greyed, marked "sending…".
+    The window is a view: every decision (typing frames, message ids, what
+    waits while offline, what is new after a reconnect) is the client
+    session's (:attr:`client`'s ``session``, a
+    :class:`~wslab.core.session.ClientSession`). A message sent while offline
+    waits and is never delivered twice; until the server confirms it, it
+    shows greyed, marked "sending…".
 
     Everything people typed is shown as text: ``<script>`` stays literal.
-    :attr:`model` holds the state (a :class:`~wslab.models.ChatModel`);
-    :meth:`transcript` returns it as lines of text.
+    :attr:`model` holds what the window shows (a
+    :class:`~wslab.ui.models.ChatModel`); :meth:`transcript` returns it as
+    lines of text.
     """
 
     def __init__(
@@ -60,20 +59,13 @@ class ChatUI(widgets.VBox):
         *,
         client: Any = None,
         clock: Clock = SYSTEM_CLOCK,
-        idle: float = 2.0,
         start: bool = True,
     ) -> None:
         p.validate_name(name)
         p.validate_room(room)
         self.name, self.room = name, room
         self.clock = clock
-        self.model = ChatModel(me=name)
-        self.notifier = TypingNotifier(clock, idle=idle)
-        self.pending: dict[str, str] = {}
         self.connection = "connecting"
-        self._prefix = secrets.token_hex(4)
-        self._count = 0
-        self._timer: asyncio.TimerHandle | None = None
         self._loop = running_loop()
 
         self.status = widgets.HTML()
@@ -91,18 +83,21 @@ class ChatUI(widgets.VBox):
                          layout=widgets.Layout(width="100%", max_width="720px"))
         self.add_class("wslab-chat")
 
-        self.input.observe(self._on_input, names="value")
-        self.button.on_click(lambda _button: self.send())
-        self.model.observe(lambda _kind: self._render())
-
         if client is None:
             if url is None:
                 raise ValueError("ChatUI needs the server's chat URL, e.g. server.chat_url")
             from wslab.net.reconnect import ReconnectingClient  # the client module; imported late on purpose
 
-            client = ReconnectingClient(with_token(url, token))
+            client = ReconnectingClient(with_token(url, token), clock=clock)
         self.client = client
-        client.on("message", self._on_message)
+        self.model = ChatModel(me=name, session=client.session)
+        self.input.observe(self._on_input, names="value")
+        self.button.on_click(lambda _button: self.send())
+        self.model.observe(lambda _kind: self._render())
+        for event in CHAT_EVENTS:
+            client.on(event, lambda data, event=event: self.model.handle(event, data))
+        client.on("error", self._on_error)
+        client.on("ack", lambda *a: self._render())
         client.on("connect", lambda *a: self._set_connection("connected"))
         client.on("disconnect", lambda *a: self._set_connection("offline, reconnecting…"))
         client.on("closed", self._on_closed)
@@ -125,16 +120,18 @@ class ChatUI(widgets.VBox):
 
     # ------------------------------------------------------------ events in
 
+    @property
+    def pending(self) -> dict[str, str]:
+        """My messages the server has not confirmed yet, by id (read from the session)."""
+        return dict(self.model.pending)
+
     async def wait_joined(self, timeout: float = 5.0) -> None:
         """Return once the room is joined and its history shown (at once if so); bounded by ``timeout``."""
         await self.client.wait_open(timeout)
 
-    def _on_message(self, message: Any, *rest: Any) -> None:
-        if isinstance(message, dict) and message.get("type") == "chat" and message.get("sender") == self.name:
-            self.pending.pop(str(message.get("id")), None)
-        if isinstance(message, dict) and message.get("type") == "error" and message.get("code") == p.ErrorCode.NAME_TAKEN:
-            self.connection = "name taken"
-        self.model.apply(message)
+    def _on_error(self, data: Any = None) -> None:
+        if isinstance(data, dict) and data.get("code") == p.ErrorCode.NAME_TAKEN:
+            self._set_connection("name taken")
 
     def _on_closed(self, details: Any = None) -> None:
         reason = details.get("reason") if isinstance(details, dict) else None
@@ -145,51 +142,25 @@ class ChatUI(widgets.VBox):
         self._render()
 
     def _on_input(self, change: dict[str, Any]) -> None:
-        self._send_typing(self.notifier.keystroke(change["new"]))
-        self._arm_timer()
-
-    def _send_typing(self, frames: list[dict[str, Any]]) -> None:
-        # A typing frame is news only now: while offline it is not queued (it would
-        # arrive stale after the reconnect); the refresh while typing sends it again.
-        if getattr(self.client, "state", "open") in ("open", "connecting"):
-            for frame in frames:
-                self.client.send(frame)
-
-    def _arm_timer(self) -> None:
-        if self._loop is None or self._loop.is_closed():
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        deadline = self.notifier.next_deadline()
-        if deadline is not None:
-            delay = max(0.05, deadline - self.clock.monotonic())
-            self._timer = self._loop.call_later(delay, self.tick)
-
-    def tick(self) -> None:
-        """Send ``typing: false`` if the keys have been idle long enough (called by a timer)."""
-        self._timer = None
-        self._send_typing(self.notifier.tick())
-        self._arm_timer()
+        self.client.keystroke(change["new"])
 
     # ------------------------------------------------------------ actions
 
     def send(self, text: str | None = None) -> str | None:
         """Send ``text`` (by default the input's text, which is then cleared); returns its id.
 
-        Empty text sends nothing; text over the limit is refused with a note.
+        Empty text sends nothing; text the server would refuse (too long, not
+        valid Unicode) is refused here with a note.
         """
         content = self.input.value if text is None else text
         if not content.strip():
             return None
-        if len(content) > p.MAX_CONTENT_CHARS:
-            self.model.errors.append(("too-long", f"{len(content)} characters; the limit is {p.MAX_CONTENT_CHARS}"))
+        try:
+            id_: str = self.client.say(content)
+        except p.ProtocolError as exc:
+            self.model.errors.append((exc.code, exc.message))
             self._render()
             return None
-        self._send_typing(self.notifier.sent())
-        self._count += 1
-        id_ = f"{self._prefix}-{self._count}"
-        self.pending[id_] = content
-        self.client.send({"type": "chat", "content": content, "id": id_})
         if text is None:
             self.input.value = ""
         self._render()
@@ -200,8 +171,6 @@ class ChatUI(widgets.VBox):
 
         Running the cell that made a window again makes the old window leave by itself.
         """
-        if self._timer is not None:
-            self._timer.cancel()
         self.client.close()
 
     # ------------------------------------------------------------ view
@@ -230,7 +199,7 @@ class ChatUI(widgets.VBox):
                 f'<b style="color:{"#1f5fa0" if mine else "#333"}">{esc(m.sender)}</b>: '
                 f'<span class="wslab-content" style="white-space:pre-wrap">{esc(m.content)}</span></div>'
             )
-        for content in self.pending.values():
+        for _id, content in self.model.pending:
             rows.append(
                 f'<div class="wslab-msg wslab-pending" style="margin:2px 0;color:#999">'
                 f"<b>{esc(self.name)}</b>: {esc(content)} <i>(sending…)</i></div>"

@@ -6,7 +6,7 @@ event loop or a widget, so ``tests/test_models.py`` drives them with a
 :class:`~wslab.clock.FakeClock` alone. The widgets in :mod:`wslab.widgets` are
 thin views over them.
 
-* :class:`ChatModel`: what a chat window shows (messages, who is online, who is typing).
+* :class:`ChatModel`: what a chat window shows, read from a client session.
 * :class:`ReadyStateModel`: a WebSocket's ``readyState`` and the events it went through.
 * :class:`ReconnectTimeline`: attempts, delays and outages, from a client's ``history``.
 * :class:`DashboardModel`: the latest values of a channel of live ``update`` frames.
@@ -22,11 +22,13 @@ from typing import Any
 
 from wslab.core import protocol as p
 from wslab.core.clock import SYSTEM_CLOCK, Clock
+from wslab.core.session import ClientSession, Emit
 from wslab.core.typing_status import typing_text
 
 __all__ = [
     "ChatMessage",
     "ChatModel",
+    "CHAT_EVENTS",
     "READY_STATE_NAMES",
     "ReadyStateModel",
     "LogEntry",
@@ -77,13 +79,14 @@ def _str(value: Any, default: str = "") -> str:
 
 @dataclass(frozen=True)
 class ChatMessage:
-    """One line of a chat window. ``seq`` is the room's order; ``timestamp`` is ISO-8601 UTC."""
+    """One line of a chat window. ``seq`` is the room's order within ``epoch``; ``timestamp`` is ISO-8601 UTC."""
 
     seq: int
     sender: str
     content: str
     timestamp: str
     id: str | None = None
+    epoch: str | None = None
 
     @property
     def time(self) -> str:
@@ -92,114 +95,126 @@ class ChatMessage:
         return rest[:8] if sep else self.timestamp
 
 
-class ChatModel(_Observable):
-    """The state of one chat room as one participant sees it, built from server frames.
+CHAT_EVENTS = ("welcome", "chat", "presence", "typing", "ack", "error", "notice", "epoch")
+"""The :class:`~wslab.core.session.ClientSession` events a :class:`ChatModel` shows."""
 
-    Feed it every frame from ``/chat`` with :meth:`apply` (JSON text or a parsed
-    dict). It keeps :attr:`messages` in ``seq`` order without duplicates (a
-    history replayed on reconnect adds nothing twice), :attr:`online`,
-    :attr:`typing`, :attr:`errors` (``(code, message)`` pairs) and
-    :attr:`notices` (joins, leaves, notes from an instructor). Frames it does
-    not know are counted in :attr:`ignored`, never raised: a newer server must
-    not break an older view.
+
+class ChatModel(_Observable):
+    """What one chat window shows, read from a :class:`~wslab.core.session.ClientSession`.
+
+    The session decides (which chats are new, who is online and typing, what
+    is still unacknowledged); this model only keeps what a view draws:
+    :attr:`messages` (each once, in the order the session emits them),
+    :attr:`errors` (``(code, message)`` pairs) and :attr:`notices` (joins,
+    leaves, a server that started over, notes from an instructor). Who is
+    online or typing, the room and :attr:`pending` are read from the session.
+
+    A shell (:class:`~wslab.net.reconnect.ReconnectingClient`) hands each of
+    the session's events to :meth:`handle`. Without a shell, :meth:`apply`
+    feeds one server frame to the session and handles what it emits (the
+    frames the session would send are not sent).
     """
 
-    def __init__(self, me: str | None = None, *, max_messages: int = 500) -> None:
+    def __init__(self, me: str | None = None, *, session: ClientSession | None = None, max_messages: int = 500) -> None:
         super().__init__()
-        self.me = me
-        self.room: str | None = None
+        self.session = session if session is not None else ClientSession()
+        self._me = me
         self.messages: list[ChatMessage] = []
-        self.online: list[str] = []
-        self.typing: list[str] = []
         self.errors: list[tuple[str, str]] = []
         self.notices: list[str] = []
-        self.acked: dict[str, int] = {}
-        self.history_complete = True
         self.ignored = 0
         self.max_messages = max_messages
-        self._seqs: set[int] = set()
+
+    # ------------------------------------------------------------ read from the session
+
+    @property
+    def me(self) -> str | None:
+        """The name joined with (the session's), else the one given."""
+        return self.session.name or self._me
+
+    @property
+    def room(self) -> str | None:
+        return self.session.room
+
+    @property
+    def online(self) -> list[str]:
+        return self.session.online
+
+    @property
+    def typing(self) -> list[str]:
+        return self.session.typing
 
     @property
     def last_seq(self) -> int:
-        """The highest ``seq`` seen (0 before any): send it as ``since`` when joining again."""
-        return self.messages[-1].seq if self.messages else 0
+        """The highest ``seq`` seen (0 before any): sent as ``since`` when joining again."""
+        return self.session.last_seq
 
-    def apply(self, frame: str | bytes | Mapping[str, Any]) -> str:
-        """Apply one server frame; returns its ``type`` (``"ignored"`` for unknown ones).
+    @property
+    def history_complete(self) -> bool:
+        return self.session.history_complete
 
-        Raises :class:`ValueError` only for a frame that is not a JSON object.
-        """
-        message = _as_message(frame)
-        kind = message.get("type")
-        handler = getattr(self, f"_on_{kind}", None) if isinstance(kind, str) else None
-        if handler is None:
-            self.ignored += 1
-            return "ignored"
-        handler(message)
-        self._changed(kind)  # type: ignore[arg-type]
-        return kind  # type: ignore[return-value]
+    @property
+    def pending(self) -> list[tuple[str, str]]:
+        """``(id, content)`` of my chats not yet acknowledged by the server."""
+        return self.session.pending
 
     def typing_text(self, me: str | None = None) -> str:
         """``"Ada is typing…"`` and so on, leaving out ``me`` (by default, the name joined with)."""
         return typing_text(self.typing, me=me if me is not None else self.me)
 
-    # ---------------------------------------------------------- frame handlers
+    # ------------------------------------------------------------ events in
 
-    def _on_welcome(self, message: dict[str, Any]) -> None:
-        self.me = _str(message.get("name"), self.me or "") or self.me
-        self.room = _str(message.get("room")) or self.room
-        self.online = [n for n in message.get("online", []) if isinstance(n, str)]
-        self.typing = [n for n in message.get("typing", []) if isinstance(n, str)]
-        self.history_complete = bool(message.get("history_complete", True))
-        for item in message.get("history", []):
-            if isinstance(item, dict):
-                self._add(item)
+    def apply(self, frame: str | bytes | Mapping[str, Any], now: float = 0.0) -> str:
+        """Feed one server frame to the session and show what it means; returns its ``type``.
 
-    def _on_chat(self, message: dict[str, Any]) -> None:
-        self._add(message)
+        ``"ignored"`` for a frame this window does not show. Raises
+        :class:`ValueError` only for a frame that is not a JSON object.
+        """
+        text = p.encode(dict(frame)) if isinstance(frame, Mapping) else frame
+        shown = "ignored"
+        for action in self.session.on_frame(text, now):
+            if isinstance(action, Emit):
+                if action.event == "error" and action.data.get("source") == "client":
+                    raise ValueError(f"not a JSON object frame: {action.data.get('message')}")
+                if action.event == "message":
+                    kind = action.data.get("type")
+                    shown = kind if kind in CHAT_EVENTS else "ignored"
+                    continue
+                self.handle(action.event, action.data)
+        if shown == "ignored":
+            self.ignored += 1
+        return shown
 
-    def _on_typing(self, message: dict[str, Any]) -> None:
-        self.typing = [n for n in message.get("typing", []) if isinstance(n, str)]
-
-    def _on_presence(self, message: dict[str, Any]) -> None:
-        self.online = [n for n in message.get("online", []) if isinstance(n, str)]
-        if isinstance(message.get("joined"), str):
-            self.notices.append(f"{message['joined']} joined")
-        if isinstance(message.get("left"), str):
-            name = message["left"]
-            self.notices.append(f"{name} left")
-            if name in self.typing:
-                self.typing = [n for n in self.typing if n != name]
-
-    def _on_ack(self, message: dict[str, Any]) -> None:
-        if isinstance(message.get("id"), str) and isinstance(message.get("seq"), int):
-            self.acked[message["id"]] = message["seq"]
-
-    def _on_error(self, message: dict[str, Any]) -> None:
-        self.errors.append((_str(message.get("code"), "error"), _str(message.get("message"))))
-
-    def _on_notice(self, message: dict[str, Any]) -> None:
-        self.notices.append(_str(message.get("message")))
-
-    def _add(self, item: dict[str, Any]) -> None:
-        seq = item.get("seq")
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq in self._seqs:
+    def handle(self, event: str, data: Mapping[str, Any]) -> None:
+        """Show one session event (see :data:`CHAT_EVENTS`); others are left alone."""
+        if event == "chat":
+            self._add(data)
+        elif event == "presence":
+            self.notices += [f"{name} joined" for name in data.get("joined", []) if name != self.me]
+            self.notices += [f"{name} left" for name in data.get("left", [])]
+        elif event == "epoch":
+            self.notices.append("the server started over: its history begins again below")
+        elif event == "error":
+            self.errors.append((_str(data.get("code"), "error"), _str(data.get("message"))))
+        elif event == "notice":
+            self.notices.append(_str(data.get("message")))
+        elif event not in CHAT_EVENTS:
             return
-        entry = ChatMessage(
-            seq=seq,
-            sender=_str(item.get("sender"), "?"),
-            content=_str(item.get("content")),
-            timestamp=_str(item.get("timestamp")),
-            id=item.get("id") if isinstance(item.get("id"), str) else None,
+        self._changed(event)
+
+    def _add(self, item: Mapping[str, Any]) -> None:
+        seq = item.get("seq")
+        self.messages.append(
+            ChatMessage(
+                seq=seq if isinstance(seq, int) else 0,
+                sender=_str(item.get("sender"), "?"),
+                content=_str(item.get("content")),
+                timestamp=_str(item.get("timestamp")),
+                id=item.get("id") if isinstance(item.get("id"), str) else None,
+                epoch=self.session.epoch,
+            )
         )
-        self._seqs.add(seq)
-        if not self.messages or seq > self.messages[-1].seq:
-            self.messages.append(entry)
-        else:  # out of order (history after a live message): keep seq order
-            index = next(i for i, m in enumerate(self.messages) if m.seq > seq)
-            self.messages.insert(index, entry)
-        while len(self.messages) > self.max_messages:
-            self._seqs.discard(self.messages.pop(0).seq)
+        del self.messages[: max(0, len(self.messages) - self.max_messages)]
 
     def __repr__(self) -> str:
         return (
