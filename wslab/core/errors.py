@@ -30,23 +30,36 @@ class ProtocolError(WslabError, ValueError):
 
     ``code`` is one of :class:`wslab.core.protocol.ErrorCode`; ``message`` is a
     sentence for a person; ``field`` names the offending field when there is one;
-    ``id`` is the client message id of the ``chat`` it refuses, when known.
+    ``id`` is the client message id of the ``chat`` it refuses for good, when that
+    id could be read; ``channel`` is the channel an ``unknown-channel`` error is
+    about. :meth:`to_message` leaves out the ones that are None.
     """
 
-    def __init__(self, code: str, message: str, *, field: str | None = None, id: str | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        id: str | None = None,
+        channel: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
         self.id = id
+        self.channel = channel
 
     def to_message(self) -> dict[str, object]:
-        """The ``error`` frame for this problem, as a dict."""
+        """The ``error`` frame for this problem, as a dict (``type``, ``code``, ``message``, then the optional keys)."""
         frame: dict[str, object] = {"type": "error", "code": self.code, "message": self.message}
         if self.field is not None:
             frame["field"] = self.field
         if self.id is not None:
             frame["id"] = self.id
+        if self.channel is not None:
+            frame["channel"] = self.channel
         return frame
 
 
