@@ -31,6 +31,14 @@ def test_ci_runs_the_readmes_test_command_verbatim() -> None:
     assert readme_command("test-command") in ci.splitlines()
 
 
+def test_ci_runs_the_static_checks_before_the_test_command_and_that_command_last() -> None:
+    lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip()]
+    commands = [line for line in lines if not line.lstrip().startswith("#")]
+    assert commands[-1] == readme_command("test-command"), "the README's test command must be .ci/run's last"
+    for check in (".venv/bin/python -m mypy", ".venv/bin/python -m ruff check wslab tests bench"):
+        assert any(check in line for line in commands[:-1]), f".ci/run must run {check!r} before the tests"
+
+
 def _name(requirement: str) -> tuple[str, str]:
     match = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*(.*)", requirement)
     assert match, requirement
