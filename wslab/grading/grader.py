@@ -146,7 +146,7 @@ class _Run:
         env = dict(os.environ, WSLAB_GRADING="1", PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
         # The worker imports the same wslab as this grader, installed or not.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
-        self.stderr = tempfile.TemporaryFile()
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115  # lives as long as the run; close() ends it
         self.proc = subprocess.Popen(
             cmd,
             cwd=cwd,
@@ -192,10 +192,13 @@ class _Run:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 
+    def close(self) -> None:
+        """Release the run's stderr file (after :meth:`stderr_tail`, if that is wanted)."""
+        self.stderr.close()
+
     def stderr_tail(self) -> str:
         self.stderr.seek(0)
         lines = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
-        self.stderr.close()
         # The last line says why (MemoryError, Segmentation fault...); paths would make it vary.
         return stable(re.sub(r"(/[^\s/'\"]+)+/?", "…", lines[-1]))[:300] if lines else ""
 
@@ -288,6 +291,7 @@ def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits
                     run.finish()
                     break
             tail = "" if finished else run.stderr_tail()
+            run.close()
             if finished:
                 break
             if fresh_start and killed_for is None:
