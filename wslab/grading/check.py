@@ -138,7 +138,8 @@ def _learner_namespace(depth: int = 2) -> Mapping[str, Any]:
     except ImportError:  # pragma: no cover - IPython comes with ipykernel
         shell = None
     if shell is not None:
-        return shell.user_ns
+        user_ns: Mapping[str, Any] = shell.user_ns  # IPython leaves it untyped
+        return user_ns
     return sys._getframe(depth).f_globals
 
 

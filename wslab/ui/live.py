@@ -12,7 +12,7 @@ from wslab.ui._html import esc, sparkline
 __all__ = ["LiveDashboard"]
 
 
-class LiveDashboard(widgets.VBox):
+class LiveDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox is Any
     """The latest value of a channel, its change, a sparkline and counts, live.
 
     ``LiveDashboard(url)`` connects a :class:`wslab.ReconnectingClient` and

@@ -16,7 +16,7 @@ COLOURS = ("#f0ad4e", "#5cb85c", "#f0ad4e", "#d9534f")
 """Amber while CONNECTING, green when OPEN, amber while CLOSING, red once CLOSED."""
 
 
-class ReadyStateLight(widgets.VBox):
+class ReadyStateLight(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox is Any
     """A light showing a WebSocket's ``readyState``, and the log of what happened to it.
 
     ``ReadyStateLight(ws)`` listens to ``ws``'s four events. Use

@@ -59,7 +59,7 @@ def timeline_svg(timeline: ReconnectTimeline, width: int = 640, height: int = 15
     return "".join(parts)
 
 
-class TimelinePlot(widgets.VBox):
+class TimelinePlot(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox is Any
     """A plot of a :class:`wslab.ReconnectingClient`'s reconnects, redrawn as they happen.
 
     ``TimelinePlot(client)`` redraws on the client's connect, disconnect and
