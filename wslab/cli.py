@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
+_SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("wslab.classroom.serve", "run the chat server for a classroom"),
     "grade": ("wslab.grading.cli", "grade a class's submissions into a gradebook"),
     "release": ("wslab.grading.release", "generate exercises/ from solutions/"),
@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wslab", description="The wslab course tools.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = {}
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
+    for name, (module_name, help_text) in _SUBCOMMANDS.items():
         module = importlib.import_module(module_name)
         modules[name] = module
         module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))

@@ -43,7 +43,24 @@ from typing import Any
 from wslab.grading.registry import Check, Exercise, exercise_for, exercises
 from wslab.grading.runner import JOIN_GRACE, STATUSES, stable
 
-__all__ = ["Limits", "Outcome", "CheckOutcome", "grade", "grade_one", "write_gradebook", "write_feedback", "gradebook_text"]
+__all__ = [
+    "Limits",
+    "Outcome",
+    "CheckOutcome",
+    "grade",
+    "grade_one",
+    "expand",
+    "write_gradebook",
+    "write_feedback",
+    "gradebook_text",
+    "feedback_name",
+    "feedback_text",
+    "STARTUP_ALLOWANCE",
+    "REPORT_GRACE",
+    "MAX_RESTARTS",
+    "MAX_FRESH_STARTS",
+    "STATUS_ORDER",
+]
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent.parent)
 

@@ -31,6 +31,7 @@ __all__ = [
     "Check",
     "Exercise",
     "DEFAULT_CHECK_TIMEOUT",
+    "CHECK_MODULES",
     "exercise",
     "exercises",
     "get_exercise",

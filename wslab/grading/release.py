@@ -44,7 +44,18 @@ from pathlib import Path
 from wslab.core.errors import WslabError
 from typing import Any
 
-__all__ = ["ReleaseError", "release_notebook", "release_source", "release_all", "dumps", "add_arguments", "run"]
+__all__ = [
+    "ReleaseError",
+    "Released",
+    "release_notebook",
+    "release_source",
+    "release_all",
+    "dumps",
+    "add_arguments",
+    "run",
+    "DEFAULT_HINT",
+    "KEPT_NOTEBOOK_METADATA",
+]
 
 _BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?P<state> STATE)?(?::[ \t]*(?P<hint>.*?))?[ \t]*$")
 _END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")

@@ -34,8 +34,10 @@ __all__ = [
     "Context",
     "CheckResult",
     "STATUSES",
+    "JOIN_GRACE",
     "run_check",
     "private_server",
+    "stable",
 ]
 
 T = TypeVar("T")

@@ -42,7 +42,7 @@ import traceback
 import warnings
 from typing import Any, TextIO
 
-__all__ = ["main"]
+__all__ = ["main", "transform", "run_cell", "CellTimeout", "Reporter", "CELL_MAGICS_KEPT"]
 
 CELL_MAGICS_KEPT = ("%%time", "%%capture")
 """Cell magics whose body still runs (the magic line itself is dropped)."""

@@ -29,7 +29,7 @@ from wslab.core import protocol as p
 from wslab.net.runtime import ServerHandle
 from wslab.net.server import ChatServer, LocalPeer
 
-__all__ = ["ChatBot", "add_bot", "remove_bot", "ada_reply", "echo_reply", "MAX_DELAY", "MAX_PENDING"]
+__all__ = ["ChatBot", "Reply", "add_bot", "remove_bot", "ada_reply", "echo_reply", "MAX_DELAY", "MAX_PENDING"]
 
 log = logging.getLogger("wslab.bots")
 

@@ -59,6 +59,8 @@ __all__ = [
     "OPEN",
     "CLOSING",
     "CLOSED",
+    "MAX_REASON_BYTES",
+    "Listener",
 ]
 
 CONNECTING = 0

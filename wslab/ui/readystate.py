@@ -12,7 +12,7 @@ from wslab.ui._html import esc
 
 __all__ = ["ReadyStateLight"]
 
-COLOURS = ("#f0ad4e", "#5cb85c", "#f0ad4e", "#d9534f")
+_COLOURS = ("#f0ad4e", "#5cb85c", "#f0ad4e", "#d9534f")
 """Amber while CONNECTING, green when OPEN, amber while CLOSING, red once CLOSED."""
 
 
@@ -94,7 +94,7 @@ class ReadyStateLight(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unty
         self.light.value = (
             f'<div style="display:flex;align-items:center;gap:8px;font-family:sans-serif">'
             f'<span style="display:inline-block;width:18px;height:18px;border-radius:50%;'
-            f'background:{COLOURS[state]};box-shadow:0 0 6px {COLOURS[state]}"></span>'
+            f'background:{_COLOURS[state]};box-shadow:0 0 6px {_COLOURS[state]}"></span>'
             f"<b>{esc(self.title)}</b> = {state} <code>{READY_STATE_NAMES[state]}</code></div>"
         )
         rows = "\n".join(esc(line) for line in self.model.lines(times=True)[-12:])
