@@ -61,7 +61,9 @@ class PersonRow:
         self.typing = False
         self.name_label = widgets.Label(value=name, layout=widgets.Layout(width="16em"))
         self.state = widgets.Label(value="", layout=widgets.Layout(width="8em"))
-        self.mute_button = widgets.Button(description="Mute", tooltip=f"Mute {name}", layout=widgets.Layout(width="7em"))
+        self.mute_button = widgets.Button(
+            description="Mute", tooltip=f"Mute {name}", layout=widgets.Layout(width="7em")
+        )
         self.kick_button = widgets.Button(
             description="Kick", button_style="danger", tooltip=f"Disconnect {name} (close code 4003)",
             layout=widgets.Layout(width="7em"),
@@ -259,7 +261,10 @@ class InstructorDashboard:
         for row in self.rows.values():
             row.close()
         self.rows.clear()
-        for widget in (self.room_input, self.refresh_button, self.online_label, self.rate_label, self.typing_label, self.status, self.people, self.widget):
+        for widget in (
+            self.room_input, self.refresh_button, self.online_label, self.rate_label, self.typing_label,
+            self.status, self.people, self.widget,
+        ):
             widget.close()
 
     # ------------------------------------------------------------ display

@@ -33,13 +33,20 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TextIO
 from urllib.parse import quote, urlsplit
 
 from wslab.core import protocol as p
 from wslab.net.runtime import ServerHandle, start_server
-from wslab.net.server import STATIC_DIR, ChatServer, PortInUseError, ServerConfig, ServerEvent, generate_token, is_loopback
+from wslab.net.server import (
+    STATIC_DIR,
+    ChatServer,
+    PortInUseError,
+    ServerConfig,
+    ServerEvent,
+    generate_token,
+    is_loopback,
+)
 
 __all__ = [
     "DEFAULT_PORT",
@@ -105,7 +112,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "0.0.0.0 for every learner on the network, which requires a token)",
     )
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default: {DEFAULT_PORT}; 0 picks a free one)"
+        "--port", type=int, default=DEFAULT_PORT,
+        help=f"port to listen on (default: {DEFAULT_PORT}; 0 picks a free one)",
     )
     parser.add_argument(
         "--token",
@@ -296,7 +304,8 @@ async def serve(options: ServeOptions, *, out: TextIO = sys.stdout, stop: asynci
         print(f"wslab serve: {exc.strerror}", file=sys.stderr, flush=True)
         return 1
     except OSError as exc:
-        print(f"wslab serve: cannot listen on {options.config.host}:{options.config.port}: {exc}", file=sys.stderr, flush=True)
+        where = f"{options.config.host}:{options.config.port}"
+        print(f"wslab serve: cannot listen on {where}: {exc}", file=sys.stderr, flush=True)
         return 1
     server.listeners.append(lambda event: _print_event(event, out))
     installed = []
@@ -314,7 +323,7 @@ async def serve(options: ServeOptions, *, out: TextIO = sys.stdout, stop: asynci
         print(f"wslab serve: stopping, closing {clients} chat client(s) with 1001 (going away)", file=out, flush=True)
         try:
             await asyncio.wait_for(server.stop(p.CLOSE_GOING_AWAY, "server shutting down"), STOP_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             print("wslab serve: some connections did not close in time", file=sys.stderr, flush=True)
         for signum in installed:
             loop.remove_signal_handler(signum)

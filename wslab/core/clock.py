@@ -15,7 +15,7 @@ Two readings are needed and kept apart:
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 __all__ = ["Clock", "SystemClock", "FakeClock", "SYSTEM_CLOCK", "iso_utc"]
@@ -82,5 +82,5 @@ class FakeClock:
 
 def iso_utc(wall: float) -> str:
     """Format epoch seconds as ISO-8601 UTC with milliseconds, e.g. ``2026-11-27T09:52:04.123Z``."""
-    moment = datetime.fromtimestamp(wall, tz=timezone.utc)
+    moment = datetime.fromtimestamp(wall, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

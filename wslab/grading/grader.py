@@ -76,7 +76,9 @@ MAX_RESTARTS = 6
 MAX_FRESH_STARTS = 20
 """Times a worker may ask to be replaced because a check left code running in a thread."""
 
-STATUS_ORDER = ("invalid-notebook", "unknown-exercise", "time-limit", "killed", "crashed", "timeout", "cell-error", "ok")
+STATUS_ORDER = (
+    "invalid-notebook", "unknown-exercise", "time-limit", "killed", "crashed", "timeout", "cell-error", "ok",
+)
 """Submission statuses, most serious first; the gradebook shows the most serious that applies."""
 
 
@@ -340,8 +342,9 @@ def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits
                     f"this cell {how}; it was skipped and the notebook run again without it",
                 )
             else:
+                limit = limits.check_limit(checks[item])
                 results[item] = CheckOutcome(
-                    checks[item], "timeout", f"your code {how} (it ignored the {limits.check_limit(checks[item]):g} s limit)"
+                    checks[item], "timeout", f"your code {how} (it ignored the {limit:g} s limit)"
                 )
             restarts += 1
             if restarts > MAX_RESTARTS:
@@ -405,7 +408,7 @@ def grade(
     names = _display_names(files)
     outcomes: list[Outcome] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(grade_one, f, n, limits) for f, n in zip(files, names)]
+        futures = [pool.submit(grade_one, f, n, limits) for f, n in zip(files, names, strict=True)]
         for done, future in enumerate(as_completed(futures), start=1):
             outcome = future.result()
             outcomes.append(outcome)
@@ -464,11 +467,17 @@ def feedback_text(outcome: Outcome) -> str:
         for c in outcome.checks:
             why = "" if c.status == "pass" else _md(c.message) + (f" Hint: {_md(c.check.hint)}" if c.check.hint else "")
             kind = "" if c.check.public else " (graded only)"
-            lines.append(f"| {_md(c.check.title)}{kind} | {STATUSES.get(c.status, c.status)} | {c.points}/{c.check.points} | {why} |")
+            status = STATUSES.get(c.status, c.status)
+            lines.append(f"| {_md(c.check.title)}{kind} | {status} | {c.points}/{c.check.points} | {why} |")
         lines.append("")
     problems = [c for c in outcome.cells if c[2] not in ("ok",)]
     if problems:
-        lines += ["## How your notebook ran", "", "Every code cell ran in order in a fresh Python; these did not run cleanly:", ""]
+        lines += [
+            "## How your notebook ran",
+            "",
+            "Every code cell ran in order in a fresh Python; these did not run cleanly:",
+            "",
+        ]
         for index, cell_id, status, detail in problems:
             label = f"cell {index}" + (f" (`{cell_id}`)" if cell_id else "")
             lines.append(f"- {label}: {status}: {detail}")

@@ -40,9 +40,9 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from wslab.core.errors import WslabError
-from typing import Any
 
 __all__ = [
     "ReleaseError",
@@ -109,7 +109,9 @@ def release_source(source: str, where: str = "cell") -> str:
     return text.rstrip("\n")
 
 
-def _find(lines: list[str], start: int, end: re.Pattern[str], begin: re.Pattern[str], name: str, where: str, opened: int) -> int:
+def _find(
+    lines: list[str], start: int, end: re.Pattern[str], begin: re.Pattern[str], name: str, where: str, opened: int
+) -> int:
     for j in range(start, len(lines)):
         if end.match(lines[j]):
             return j

@@ -183,7 +183,7 @@ class Context:
         """Fail the check with ``message`` unless ``closed`` (see :meth:`silent_server`) is set within ``seconds``."""
         try:
             await asyncio.wait_for(closed.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(message) from None
 
     @contextlib.asynccontextmanager

@@ -123,7 +123,9 @@ async def _limited(coro: Any, limit: float) -> None:
     task.result()
 
 
-def run_cell(index: int, source: str, ns: dict[str, Any], loop: asyncio.AbstractEventLoop, limit: float) -> tuple[str, str]:
+def run_cell(
+    index: int, source: str, ns: dict[str, Any], loop: asyncio.AbstractEventLoop, limit: float
+) -> tuple[str, str]:
     """Run one cell; returns ``(status, detail)``."""
     python, note = transform(source)
     if python is None:

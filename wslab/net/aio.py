@@ -75,7 +75,7 @@ def run(coro: Coroutine[Any, Any, T], timeout: float | None = DEFAULT_TIMEOUT) -
 async def _bounded(coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
     try:
         return await asyncio.wait_for(coro, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise TimeoutError(
             f"gave up after {timeout:g} s: the coroutine was still waiting "
             "(for a message that never came, or a server that is down?)"

@@ -180,7 +180,9 @@ class ChatBot:
         return f"ChatBot({self.name!r}, {state} #{self.room})"
 
 
-def add_bot(server: ServerHandle | ChatServer, name: str = "Ada", room: str = p.DEFAULT_ROOM, **options: Any) -> ChatBot:
+def add_bot(
+    server: ServerHandle | ChatServer, name: str = "Ada", room: str = p.DEFAULT_ROOM, **options: Any
+) -> ChatBot:
     """Create a :class:`ChatBot` and have ``server`` host it; returns once it has joined.
 
     A bot of the same name that an earlier call put in the same room leaves first,

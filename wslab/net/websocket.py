@@ -36,7 +36,7 @@ import inspect
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -165,7 +165,7 @@ class ErrorEvent(Event):
         return f"ErrorEvent(message={self.message!r})"
 
 
-Listener = Callable[[Any], Union[None, Awaitable[Any]]]
+Listener = Callable[[Any], None | Awaitable[Any]]
 
 
 class _Entry:
@@ -214,7 +214,8 @@ def _parse_url(url: object) -> tuple[str, str]:
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme.lower(), parts.scheme.lower())
     if scheme not in ("ws", "wss"):
         raise DOMSyntaxError(
-            f"The URL's scheme must be 'ws' or 'wss' (or http/https). {parts.scheme or 'no scheme'!r} is not allowed: {url!r}."
+            "The URL's scheme must be 'ws' or 'wss' (or http/https). "
+            f"{parts.scheme or 'no scheme'!r} is not allowed: {url!r}."
         )
     if "#" in text:
         raise DOMSyntaxError(f"The URL contains a fragment identifier ('#...'); WebSocket URLs cannot: {url!r}.")
@@ -233,7 +234,9 @@ def _parse_protocols(protocols: str | Iterable[str] | None) -> list[str]:
     seen: set[str] = set()
     for item in items:
         if not isinstance(item, str) or not item or not set(item) <= _TOKEN_CHARS:
-            raise DOMSyntaxError(f"The subprotocol {item!r} is invalid: it must be a non-empty token (letters, digits, !#$%&'*+-.^_`|~).")
+            raise DOMSyntaxError(
+                f"The subprotocol {item!r} is invalid: it must be a non-empty token (letters, digits, !#$%&'*+-.^_`|~)."
+            )
         if item in seen:
             raise DOMSyntaxError(f"The subprotocol {item!r} is duplicated.")
         seen.add(item)
@@ -254,7 +257,9 @@ def _check_close(code: int | None, reason: str) -> tuple[int | None, str]:
     reason = reason.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     size = len(reason.encode("utf-8"))
     if size > MAX_REASON_BYTES:
-        raise DOMSyntaxError(f"The close reason must not be greater than {MAX_REASON_BYTES} UTF-8 bytes; it has {size}.")
+        raise DOMSyntaxError(
+            f"The close reason must not be greater than {MAX_REASON_BYTES} UTF-8 bytes; it has {size}."
+        )
     return code, reason
 
 
@@ -577,7 +582,7 @@ class WebSocket:
         # Let the closing handshake finish (websockets bounds it by close_timeout; this is a backstop).
         try:
             await asyncio.wait_for(asyncio.shield(conn.wait_closed()), self._close_timeout + 1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if conn.transport is not None:
                 conn.transport.abort()
         proto = conn.protocol
@@ -652,7 +657,7 @@ class WebSocket:
         self._waiters.append(entry)
         try:
             return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TimeoutError(
                 f"no {type!r} event within {timeout:g} s (ready_state is "
                 f"{_STATE_NAMES[self._ready_state]}, url {self._url})"
@@ -676,11 +681,12 @@ class WebSocket:
             left = deadline - loop.time()
             try:
                 if left <= 0:
-                    raise asyncio.TimeoutError
+                    raise TimeoutError
                 await asyncio.wait_for(future, left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise TimeoutError(
-                    f"no message within {timeout:g} s (ready_state is {_STATE_NAMES[self._ready_state]}, url {self._url})"
+                    f"no message within {timeout:g} s "
+                    f"(ready_state is {_STATE_NAMES[self._ready_state]}, url {self._url})"
                 ) from None
         return self._inbox.popleft()
 

@@ -16,7 +16,10 @@ def esc(value: object) -> str:
 
 def sparkline(values: Sequence[float], width: int = 320, height: int = 60, colour: str = "#1f77b4") -> str:
     """An inline SVG line of ``values`` (empty frame when fewer than two)."""
-    box = f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">'
+    box = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img">'
+    )
     frame = f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa" stroke="#ddd"/>'
     if len(values) < 2:
         return box + frame + "</svg>"

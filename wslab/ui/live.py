@@ -6,8 +6,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from wslab.ui.models import DashboardModel
 from wslab.ui._html import esc, sparkline
+from wslab.ui.models import DashboardModel
 
 __all__ = ["LiveDashboard"]
 
@@ -71,11 +71,12 @@ class LiveDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             change = data.get("change")
             colour = "#5cb85c" if isinstance(change, (int, float)) and change >= 0 else "#d9534f"
             arrow = "▲" if colour == "#5cb85c" else "▼"
-            change_html = (
-                f' <span style="color:{colour}">{arrow} {esc(change)}</span>' if isinstance(change, (int, float)) else ""
-            )
+            change_html = ""
+            if isinstance(change, (int, float)):
+                change_html = f' <span style="color:{colour}">{arrow} {esc(change)}</span>'
             label = esc(data.get("symbol", model.value_key))
-            value_html = f"<b>{label}</b> <span style='font-size:22px'>{esc(value if value is not None else data)}</span>{change_html}"
+            shown = esc(value if value is not None else data)
+            value_html = f"<b>{label}</b> <span style='font-size:22px'>{shown}</span>{change_html}"
         self.headline.value = (
             f'<div style="font-family:sans-serif"><div style="color:#666;font-size:12px">'
             f"#{esc(self.title)}{' · subscribed' if model.subscribed else ''}</div>{value_html}</div>"

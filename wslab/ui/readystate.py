@@ -7,8 +7,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from wslab.core.clock import SYSTEM_CLOCK, Clock
-from wslab.ui.models import READY_STATE_NAMES, ReadyStateModel
 from wslab.ui._html import esc
+from wslab.ui.models import READY_STATE_NAMES, ReadyStateModel
 
 __all__ = ["ReadyStateLight"]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from wslab.ui.models import ReconnectTimeline
 from wslab.ui._html import esc
+from wslab.ui.models import ReconnectTimeline
 
 __all__ = ["TimelinePlot", "timeline_svg"]
 
