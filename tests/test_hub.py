@@ -34,26 +34,46 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def hub(clock: FakeClock) -> Hub:
-    return Hub(clock=clock, typing_timeout=3.0, history_size=5)
+    return Hub(clock=clock, typing_timeout=3.0, history_size=5, epoch="e-test")
 
 
 def joined(hub: Hub, *names: str, room: str = "lobby") -> None:
     for name in names:
         hub.connect(name)
-        send(hub, name, type="join", name=name, room=room)
+        (welcome,) = frames_for(send(hub, name, type="join", name=name, room=room), name)
+        assert welcome["type"] == "welcome", welcome
 
 
-def test_join_welcomes_you_and_tells_the_others(hub: Hub) -> None:
+def settle(hub: Hub, clock: FakeClock) -> list[Action]:
+    """Let the pending presence frames go out (advance past the presence interval and tick)."""
+    clock.advance(p.PRESENCE_INTERVAL)
+    return hub.tick()
+
+
+def test_join_welcomes_you_and_tells_the_others_at_the_next_presence_tick(hub: Hub, clock: FakeClock) -> None:
     joined(hub, "ann")
     hub.connect("bob")
     actions = send(hub, "bob", type="join", name="bob")
+    assert recipients(actions) == {"bob"}  # the others hear of it at the tick
     (welcome,) = frames_for(actions, "bob")
-    assert welcome["type"] == "welcome"
-    assert welcome["name"] == "bob" and welcome["room"] == "lobby"
-    assert welcome["online"] == ["ann", "bob"]
-    assert welcome["history"] == [] and welcome["history_complete"] is True
-    (presence,) = frames_for(actions, "ann")
-    assert presence == {"type": "presence", "room": "lobby", "joined": "bob", "online": ["ann", "bob"]}
+    assert welcome == {
+        "type": "welcome",
+        "name": "bob",
+        "room": "lobby",
+        "epoch": "e-test",
+        "online": ["ann", "bob"],
+        "typing": [],
+        "seq": 0,
+        "history": [],
+        "history_complete": True,
+    }
+    assert hub.next_deadline() == pytest.approx(p.PRESENCE_INTERVAL)
+    assert hub.tick() == []  # not yet
+    clock.advance(p.PRESENCE_INTERVAL)
+    tick = hub.tick()
+    assert recipients(tick) == {"ann"}  # bob's welcome already said it all
+    assert frames_for(tick, "ann") == [{"type": "presence", "room": "lobby", "joined": ["bob"], "left": []}]
+    assert hub.next_deadline() is None and hub.tick() == []
 
 
 def test_the_server_sets_sender_timestamp_and_seq(hub: Hub, clock: FakeClock) -> None:
@@ -168,13 +188,15 @@ def test_a_resent_chat_id_is_acked_again_but_not_delivered_twice(hub: Hub) -> No
 
 def test_typing_starts_once_refreshes_silently_and_expires(hub: Hub, clock: FakeClock) -> None:
     joined(hub, "ann", "bob")
+    settle(hub, clock)
+    t0 = clock.monotonic()
     start = send(hub, "ann", type="typing", typing=True)
     assert frames_for(start, "bob") == [{"type": "typing", "room": "lobby", "typing": ["ann"]}]
     clock.advance(2.0)
     assert send(hub, "ann", type="typing", typing=True) == []  # refresh: no broadcast
     clock.advance(2.0)
-    assert hub.tick() == []  # refreshed at t=2, expires at t=5
-    assert hub.next_deadline() == pytest.approx(5.0)
+    assert hub.tick() == []  # refreshed at t0+2, expires at t0+5
+    assert hub.next_deadline() == pytest.approx(t0 + 5.0)
     clock.advance(1.0)
     expired = hub.tick()
     assert frames_for(expired, "bob") == [{"type": "typing", "room": "lobby", "typing": []}]
@@ -199,15 +221,15 @@ def test_sending_a_message_ends_typing(hub: Hub) -> None:
     assert frames_for(actions, "bob")[0]["typing"] == []
 
 
-def test_disconnect_ends_typing_and_announces_leaving(hub: Hub) -> None:
+def test_disconnect_ends_typing_at_once_and_announces_leaving_at_the_tick(hub: Hub, clock: FakeClock) -> None:
     joined(hub, "ann", "bob")
+    settle(hub, clock)
     send(hub, "ann", type="typing", typing=True)
     actions = hub.disconnect("ann")
-    assert frames_for(actions, "bob") == [
-        {"type": "typing", "room": "lobby", "typing": []},
-        {"type": "presence", "room": "lobby", "left": "ann", "online": ["bob"]},
-    ]
+    assert frames_for(actions, "bob") == [{"type": "typing", "room": "lobby", "typing": []}]
     assert hub.disconnect("ann") == []  # twice is harmless
+    left = {"type": "presence", "room": "lobby", "joined": [], "left": ["ann"]}
+    assert frames_for(settle(hub, clock), "bob") == [left]
 
 
 def test_welcome_tells_who_is_typing_now(hub: Hub) -> None:
@@ -218,6 +240,7 @@ def test_welcome_tells_who_is_typing_now(hub: Hub) -> None:
 
 
 def test_subscribe_needs_no_join_and_publish_reaches_subscribers(hub: Hub, clock: FakeClock) -> None:
+    hub.open_channel("updates")
     hub.connect("dash")
     hub.connect("other")
     assert frames_for(send(hub, "dash", type="subscribe", channel="updates"), "dash") == [
@@ -232,12 +255,15 @@ def test_subscribe_needs_no_join_and_publish_reaches_subscribers(hub: Hub, clock
         "timestamp": "2023-11-14T22:13:20.000Z",
         "data": {"price": 1},
     }
-    send(hub, "dash", type="unsubscribe", channel="updates")
+    assert frames_for(send(hub, "dash", type="unsubscribe", channel="updates"), "dash") == [
+        {"type": "unsubscribed", "channel": "updates"}
+    ]
     assert hub.publish("updates", {"price": 2}) == []
     hub.disconnect("dash")
 
 
 def test_disconnect_unsubscribes(hub: Hub) -> None:
+    hub.open_channel("updates")
     hub.connect("dash")
     send(hub, "dash", type="subscribe", channel="updates")
     hub.disconnect("dash")
@@ -303,3 +329,268 @@ def test_constructor_rejects_nonsense() -> None:
         Hub(typing_timeout=0)
     with pytest.raises(ValueError):
         Hub(history_size=-1)
+
+
+# ---------------------------------------------------------------- input hygiene
+
+SURROGATE = "\\ud800"  # as JSON spells it: valid JSON, not valid Unicode
+
+
+def test_a_surrogate_chat_is_refused_and_never_poisons_the_room(hub: Hub, clock: FakeClock) -> None:
+    joined(hub, "ann", "bob")
+    settle(hub, clock)
+    actions = hub.receive("ann", f'{{"type":"chat","content":"bad {SURROGATE}","id":"c1"}}')
+    assert recipients(actions) == {"ann"}
+    (error,) = frames_for(actions, "ann")
+    assert (error["code"], error["field"], error["id"]) == ("bad-field", "content", "c1")
+    assert hub.history("lobby") == [] and hub.snapshot("lobby").messages == 0
+    # the room goes on: chats flow, seq has no gap, a later joiner gets a welcome that encodes
+    assert frames_for(send(hub, "bob", type="chat", content="fine"), "ann")[0]["seq"] == 1
+    hub.connect("cy")
+    (welcome,) = [a for a in send(hub, "cy", type="join", name="cy") if isinstance(a, Send)]
+    welcome.frame.encode("utf-8")
+    assert [m["content"] for m in json.loads(welcome.frame)["history"]] == ["fine"]
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "field"),
+    [
+        (f'{{"type":"join","name":"x{SURROGATE}"}}', "name-invalid", "name"),
+        (f'{{"type":"join","name":"x","room":"{SURROGATE}"}}', "room-invalid", "room"),
+        (f'{{"type":"join","name":"x","since":0,"epoch":"{SURROGATE}"}}', "bad-field", "epoch"),
+        (f'{{"type":"subscribe","channel":"{SURROGATE}"}}', "bad-field", "channel"),
+        (f'{{"type":"chat","content":"hi","id":"{SURROGATE}"}}', "bad-field", "id"),
+    ],
+)
+def test_every_bad_string_is_refused_naming_its_field_and_changes_nothing(
+    hub: Hub, clock: FakeClock, frame: str, code: str, field: str
+) -> None:
+    joined(hub, "ann")
+    hub.connect("x")
+    if '"chat"' in frame:
+        send(hub, "x", type="join", name="x")
+    settle(hub, clock)
+    rooms, online = hub.rooms(), hub.snapshot("lobby").online
+    actions = hub.receive("x", frame)
+    assert recipients(actions) == {"x"}
+    (error,) = frames_for(actions, "x")
+    assert (error["type"], error["code"], error["field"]) == ("error", code, field)
+    assert "id" not in error
+    assert hub.rooms() == rooms and hub.snapshot("lobby").online == online and hub.history("lobby") == []
+    assert settle(hub, clock) == []  # no presence for a join that never happened
+
+
+def test_a_muted_chat_error_names_its_id(hub: Hub) -> None:
+    joined(hub, "ann")
+    hub.mute("lobby", "ann")
+    (error,) = frames_for(send(hub, "ann", type="chat", content="hi", id="m-1"), "ann")
+    assert (error["code"], error["id"]) == ("muted", "m-1") and "field" not in error
+    (error,) = frames_for(send(hub, "ann", type="chat", content="hi"), "ann")
+    assert "id" not in error
+
+
+def test_name_taken_names_the_field(hub: Hub) -> None:
+    joined(hub, "ann")
+    hub.connect("x")
+    (error,) = frames_for(send(hub, "x", type="join", name="Ann"), "x")
+    assert (error["code"], error["field"]) == ("name-taken", "name")
+
+
+def test_a_frame_from_an_in_process_peer_with_a_raw_surrogate_is_refused(hub: Hub) -> None:
+    joined(hub, "ann")
+    (error,) = frames_for(hub.receive("ann", '{"type":"chat","content":"\ud800"}'), "ann")
+    assert error["field"] == "content" and hub.history("lobby") == []
+
+
+def test_the_server_side_api_refuses_bad_input_and_changes_nothing(hub: Hub) -> None:
+    joined(hub, "ann")
+    with pytest.raises(ValueError, match="channel"):
+        hub.publish("a b", 1)
+    with pytest.raises(ValueError, match="Unicode"):
+        hub.publish("updates", {"text": "\ud800"})
+    with pytest.raises(ValueError):
+        hub.publish("updates", {1, 2})
+    with pytest.raises(ValueError):
+        hub.publish("updates", float("nan"))
+    assert hub.channels() == []  # nothing opened by the failed publishes
+    hub.open_channel("updates")
+    hub.connect("dash")
+    send(hub, "dash", type="subscribe", channel="updates")
+    with pytest.raises(ValueError):
+        hub.publish("updates", "\udc00")
+    assert frames_for(hub.publish("updates", "ok"), "dash")[0]["seq"] == 1  # no seq used by a failure
+    with pytest.raises(ValueError):
+        hub.open_channel("\ud800")
+    for bad_name in ["\ud800", "", "a" * 40, "<b>"]:
+        with pytest.raises(p.ProtocolError) as info:
+            hub.mute("lobby", bad_name)
+        assert info.value.field == "name"
+        with pytest.raises(p.ProtocolError):
+            hub.kick("lobby", bad_name)
+    with pytest.raises(p.ProtocolError) as info:
+        hub.mute("\ud800", "ann")
+    assert info.value.field == "room"
+    with pytest.raises(ValueError):
+        hub.kick("lobby", "ann", reason="\ud800")
+    assert hub.rooms() == ["lobby"] and hub.snapshot("lobby").muted == ()
+    assert hub.snapshot("lobby").online == ("ann",)
+
+
+# ---------------------------------------------------------------- channels
+
+
+def test_subscribing_to_an_unknown_channel_lists_the_channels_there_are(hub: Hub) -> None:
+    hub.connect("dash")
+    (error,) = frames_for(send(hub, "dash", type="subscribe", channel="scores"), "dash")
+    assert error["code"] == "unknown-channel" and error["field"] == "channel" and error["channel"] == "scores"
+    assert "no channel 'scores'" in error["message"] and "not opened any channel" in error["message"]
+    hub.open_channel("updates")
+    hub.publish("quiz", {"q": 1})  # publishing opens a channel too
+    (error,) = frames_for(send(hub, "dash", type="subscribe", channel="scores"), "dash")
+    assert "'updates', 'quiz'" in error["message"]
+    assert hub.channels() == ["updates", "quiz"]
+    hub.open_channel("scores")
+    hub.open_channel("scores")  # twice is harmless
+    assert types_for(send(hub, "dash", type="subscribe", channel="scores"), "dash") == ["subscribed"]
+    assert types_for(send(hub, "dash", type="unsubscribe", channel="nowhere"), "dash") == ["unsubscribed"]
+
+
+def test_an_unknown_channel_error_lists_a_bounded_number_of_channels(hub: Hub) -> None:
+    for i in range(50):
+        hub.open_channel(f"c{i}")
+    hub.connect("dash")
+    (error,) = frames_for(send(hub, "dash", type="subscribe", channel="nope"), "dash")
+    assert "'c19'" in error["message"] and "'c20'" not in error["message"] and "and 30 more" in error["message"]
+
+
+# ---------------------------------------------------------------- presence v2
+
+
+def test_presence_is_coalesced_into_one_frame_per_interval(hub: Hub, clock: FakeClock) -> None:
+    joined(hub, "ann")
+    for name in ["bob", "cy", "dee"]:
+        hub.connect(name)
+        assert recipients(send(hub, name, type="join", name=name)) == {name}
+        clock.advance(p.PRESENCE_INTERVAL / 10)
+    hub.disconnect("cy")
+    assert hub.next_deadline() == pytest.approx(p.PRESENCE_INTERVAL)  # from the first join
+    clock.advance(p.PRESENCE_INTERVAL)
+    tick = hub.tick()
+    presence = {"type": "presence", "room": "lobby", "joined": ["bob", "dee"], "left": ["cy"]}
+    (shared,) = tick  # one frame, one encoding, for everyone it fits
+    assert isinstance(shared, Send) and json.loads(shared.frame) == presence
+    # cy left after everyone's welcome: all of them need it
+    assert set(shared.to) == {"ann", "bob", "dee"}
+    assert hub.tick() == [] and hub.next_deadline() is None
+    # a member who joined last is told nothing: her welcome said it all
+    hub.connect("eve")
+    send(hub, "eve", type="join", name="eve")
+    assert recipients(settle(hub, clock)) == {"ann", "bob", "dee"}
+
+
+def test_a_name_that_left_and_came_back_is_in_both_lists(hub: Hub, clock: FakeClock) -> None:
+    joined(hub, "ann", "bob", "cy")
+    settle(hub, clock)
+    hub.disconnect("bob")
+    hub.connect("bob2")
+    send(hub, "bob2", type="join", name="bob")
+    tick = settle(hub, clock)
+    assert frames_for(tick, "ann") == [{"type": "presence", "room": "lobby", "joined": ["bob"], "left": ["bob"]}]
+    assert frames_for(tick, "bob2") == []  # joined last
+    assert hub.snapshot("lobby").online == ("ann", "cy", "bob")  # ann: remove bob, append bob
+
+
+def test_who_joined_after_a_rejoin_gets_a_frame_of_its_own(hub: Hub, clock: FakeClock) -> None:
+    # The shared frame would move bob behind dee in dee's list; dee gets what happened after her welcome.
+    joined(hub, "ann", "bob")
+    settle(hub, clock)
+    hub.disconnect("bob")
+    hub.connect("bob2")
+    send(hub, "bob2", type="join", name="bob")
+    hub.connect("dee")
+    assert frames_for(send(hub, "dee", type="join", name="dee"), "dee")[0]["online"] == ["ann", "bob", "dee"]
+    hub.connect("eve")
+    send(hub, "eve", type="join", name="eve")
+    tick = settle(hub, clock)
+    assert frames_for(tick, "ann") == [
+        {"type": "presence", "room": "lobby", "joined": ["bob", "dee", "eve"], "left": ["bob"]}
+    ]
+    assert frames_for(tick, "dee") == [{"type": "presence", "room": "lobby", "joined": ["eve"], "left": []}]
+    assert frames_for(tick, "eve") == []
+    assert hub.snapshot("lobby").online == ("ann", "bob", "dee", "eve")
+
+
+def test_a_frame_goes_out_at_most_once_per_interval_and_rooms_are_separate(hub: Hub, clock: FakeClock) -> None:
+    joined(hub, "ann")
+    joined(hub, "zed", room="other")
+    sent: list[float] = []
+    for i in range(30):
+        hub.connect(f"p{i}")
+        send(hub, f"p{i}", type="join", name=f"p{i}")
+        clock.advance(p.PRESENCE_INTERVAL / 4)
+        for action in hub.tick():
+            assert isinstance(action, Send) and "zed" not in action.to
+            if "ann" in action.to:
+                sent.append(clock.monotonic())
+    assert sent and all(b - a >= p.PRESENCE_INTERVAL - 1e-9 for a, b in zip(sent, sent[1:], strict=False))
+    assert len(sent) <= 30 / 4 + 1
+
+
+def test_an_empty_room_sends_no_presence(hub: Hub, clock: FakeClock) -> None:
+    joined(hub, "ann")
+    assert hub.next_deadline() is None  # alone: nothing to tell anyone
+    joined(hub, "bob")
+    hub.disconnect("ann")
+    hub.disconnect("bob")
+    assert settle(hub, clock) == [] and hub.next_deadline() is None
+
+
+def test_presence_interval_is_a_setting(clock: FakeClock) -> None:
+    hub = Hub(clock=clock, presence_interval=0.0)
+    joined(hub, "ann", "bob")
+    assert hub.next_deadline() == clock.monotonic()
+    assert frames_for(hub.tick(), "ann")[0]["joined"] == ["bob"]
+    with pytest.raises(ValueError):
+        Hub(presence_interval=-1)
+
+
+# ---------------------------------------------------------------- epoch
+
+
+def test_each_hub_has_a_fresh_epoch_and_each_room_keeps_its_own() -> None:
+    a, b = Hub(), Hub()
+    assert a.epoch != b.epoch and len(a.epoch) == 8
+    assert Hub(epoch="run-7").epoch == "run-7"
+    with pytest.raises(ValueError):
+        Hub(epoch="")
+    with pytest.raises(ValueError):
+        Hub(epoch="\ud800")
+    with pytest.raises(ValueError):
+        Hub(epoch="e" * 65)
+    joined(a, "ann", room="r1")
+    assert a.room_epoch("r1") == a.epoch and a.room_epoch("nowhere") is None
+
+
+def test_since_counts_only_in_the_rooms_epoch(hub: Hub) -> None:
+    joined(hub, "ann")
+    for i in range(3):
+        send(hub, "ann", type="chat", content=f"m{i}")
+    # same epoch: resume after seq 2
+    hub.connect("b1")
+    same = frames_for(send(hub, "b1", type="join", name="b1", since=2, epoch="e-test"), "b1")[0]
+    assert [m["seq"] for m in same["history"]] == [3] and same["epoch"] == "e-test"
+    # no epoch given (a v1 client): since is honoured
+    hub.connect("b2")
+    v1 = frames_for(send(hub, "b2", type="join", name="b2", since=2), "b2")[0]
+    assert [m["seq"] for m in v1["history"]] == [3]
+    # another epoch: since counted in a history that is gone; replay everything kept
+    hub.connect("b3")
+    other = frames_for(send(hub, "b3", type="join", name="b3", since=2, epoch="old-server"), "b3")[0]
+    assert [m["seq"] for m in other["history"]] == [1, 2, 3] and other["history_complete"] is True
+    assert other["epoch"] == "e-test"
+    # another epoch, with more history than is kept: incomplete, as for a join without since
+    for i in range(5):
+        send(hub, "ann", type="chat", content=f"n{i}")
+    hub.connect("b4")
+    gone = frames_for(send(hub, "b4", type="join", name="b4", since=8, epoch="old-server"), "b4")[0]
+    assert [m["seq"] for m in gone["history"]] == [4, 5, 6, 7, 8] and gone["history_complete"] is False

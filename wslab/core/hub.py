@@ -1,7 +1,7 @@
 """Chat rooms, presence, history, typing timers, channels and limits, sans I/O.
 
 :class:`Hub` is the whole state of a chat server with no sockets in it. The
-asyncio shell (:mod:`wslab.server`) feeds it events::
+asyncio shell (:mod:`wslab.net.server`) feeds it events::
 
     actions = hub.connect(conn)
     actions = hub.receive(conn, frame)     # one frame from a client
@@ -10,22 +10,36 @@ asyncio shell (:mod:`wslab.server`) feeds it events::
 
 and performs the :class:`Send` and :class:`Close` actions it returns, in order.
 Connections are opaque hashable objects chosen by the shell. Time comes only
-from the injected :class:`~wslab.clock.Clock`, so tests drive typing expiry and
-rate limits with a :class:`~wslab.clock.FakeClock`.
+from the injected :class:`~wslab.core.clock.Clock`, so tests drive typing
+expiry, presence and rate limits with a :class:`~wslab.core.clock.FakeClock`.
 
 Contracts:
 
 * every frame gets either its effect or exactly one ``error`` frame back
-  (or, when flooding, a :class:`Close` with 1008);
-* nothing a connection sends reaches another connection unless it is valid;
+  (or, when flooding, a :class:`Close` with 1008); an ``error`` changes no state
+  and reaches no one else;
+* nothing a connection sends reaches another connection, or the room's state,
+  unless it is valid: every string is valid Unicode and within its limits
+  (:mod:`wslab.core.protocol` checks them);
+* every outgoing message is built and encoded *before* the state changes, so a
+  message that cannot be encoded is refused and leaves no trace: nothing in
+  state or history can fail to encode later (in a ``welcome``, say);
 * ``sender`` and ``timestamp`` are set here, never taken from the client;
 * each outgoing message is encoded once, whatever the number of receivers;
 * a ``chat`` resent with an ``id`` the room has already seen from the same
-  sender is acknowledged again but not delivered twice.
+  sender is acknowledged again but not delivered twice;
+* presence is coalesced: the full ``online`` list goes only in ``welcome``;
+  joins and leaves are sent by :meth:`tick` as at most one ``presence`` frame
+  per member per room per ``presence_interval`` (see :meth:`Hub.tick`);
+* the server-side API (:meth:`publish`, :meth:`open_channel`, :meth:`kick`,
+  :meth:`mute`) raises :class:`ValueError` (a
+  :class:`~wslab.core.errors.ProtocolError` for a bad name) and changes nothing
+  when given a value the protocol does not accept.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections import OrderedDict, deque
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
@@ -41,6 +55,9 @@ Conn = Hashable
 
 RECENT_IDS = 10_000
 """Client message ids remembered per room to drop resent duplicates."""
+
+LISTED_CHANNELS = 20
+"""How many channel names an ``unknown-channel`` error lists at most."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,8 @@ class _Member:
 @dataclass
 class _Room:
     name: str
+    epoch: str
+    """The epoch the room was created with: it names this run of its history."""
     members: dict[Conn, str] = field(default_factory=dict)  # conn -> name, in join order
     seq: int = 0
     history: deque[dict[str, Any]] = field(default_factory=deque)
@@ -84,6 +103,9 @@ class _Room:
     # (sender, id) -> seq, oldest first; an OrderedDict so evicting the oldest is O(1)
     recent_ids: OrderedDict[tuple[str, str], int] = field(default_factory=OrderedDict)
     sent_times: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    # Joins (True) and leaves (False) since the last presence frame, in order.
+    presence_events: list[tuple[bool, str, Conn]] = field(default_factory=list)
+    presence_due: float | None = None
 
     def online(self) -> list[str]:
         return list(self.members.values())
@@ -108,6 +130,10 @@ class RoomSnapshot:
     messages_last_minute: int
 
 
+def _presence(room: str, joined: list[str], left: list[str]) -> dict[str, Any]:
+    return {"type": "presence", "room": room, "joined": joined, "left": left}
+
+
 class Hub:
     """The state of every room and channel on one server.
 
@@ -115,8 +141,16 @@ class Hub:
         clock: where time comes from.
         history_size: chat messages kept per room and replayed on join.
         typing_timeout: seconds without a refresh before typing is cleared.
+        presence_interval: seconds over which joins and leaves are gathered
+            into one ``presence`` frame per room (0 sends them at the next tick).
         rate, burst: the per-connection token bucket (frames per second).
         flood_strikes: rate-limited frames tolerated before closing with 1008.
+        epoch: the id of this hub's run of history, given to every room it
+            creates and sent in each ``welcome``; None draws a fresh random one,
+            so a new server's rooms never pass for an old server's. A hub that
+            restores persisted rooms passes their epoch.
+
+    Raises :class:`ValueError` for a nonsensical setting.
     """
 
     def __init__(
@@ -125,24 +159,33 @@ class Hub:
         clock: Clock = SYSTEM_CLOCK,
         history_size: int = p.HISTORY_SIZE,
         typing_timeout: float = p.TYPING_TIMEOUT,
+        presence_interval: float = p.PRESENCE_INTERVAL,
         rate: float = p.RATE_PER_SECOND,
         burst: int = p.RATE_BURST,
         flood_strikes: int = p.FLOOD_STRIKES,
+        epoch: str | None = None,
     ) -> None:
         if history_size < 0:
             raise ValueError("history_size must be >= 0")
         if typing_timeout <= 0:
             raise ValueError("typing_timeout must be > 0")
+        if presence_interval < 0:
+            raise ValueError("presence_interval must be >= 0")
         self.clock = clock
         self.history_size = history_size
         self.typing_timeout = typing_timeout
+        self.presence_interval = presence_interval
         self.rate = rate
         self.burst = burst
         self.flood_strikes = flood_strikes
+        self.epoch: str = secrets.token_hex(4) if epoch is None else p.validate_epoch(epoch)
+        """The epoch new rooms are created with (each room keeps its own)."""
         self._members: dict[Conn, _Member] = {}
         self._rooms: dict[str, _Room] = {}
-        self._channels: dict[str, dict[Conn, None]] = {}
+        self._channels: dict[str, dict[Conn, None]] = {}  # the open channels -> their subscribers
         self._channel_seq: dict[str, int] = {}
+        self._deadline: float | None = None
+        self._deadline_stale = False
 
     # ------------------------------------------------------------------ events
 
@@ -154,7 +197,12 @@ class Hub:
         return []
 
     def receive(self, conn: Conn, frame: str | bytes) -> list[Action]:
-        """One frame arrived from ``conn``: rate-limit, parse, then handle it."""
+        """One frame arrived from ``conn``: rate-limit, parse, then handle it.
+
+        Returns its effect, or exactly one ``error`` for ``conn``, or a
+        :class:`Close` (1008) for a connection that keeps flooding; nothing for an
+        unknown connection or one being closed.
+        """
         member = self._members.get(conn)
         if member is None or member.closed:
             return []
@@ -164,25 +212,22 @@ class Hub:
                 member.closed = True
                 return [Close(conn, p.CLOSE_POLICY_VIOLATION, "flooding: too many frames")]
             return [
-                Send(
-                    (conn,),
-                    p.encode(
-                        p.ProtocolError(
-                            p.ErrorCode.RATE_LIMITED,
-                            f"more than {self.rate:g} frames per second; "
-                            "this one was dropped, send it again later",
-                        ).to_message()
+                self._error(
+                    conn,
+                    p.ProtocolError(
+                        p.ErrorCode.RATE_LIMITED,
+                        f"more than {self.rate:g} frames per second; this one was dropped, send it again later",
                     ),
                 )
             ]
         try:
             message = p.parse_client_frame(frame)
         except p.ProtocolError as exc:
-            return [Send((conn,), p.encode(exc.to_message()))]
+            return [self._error(conn, exc)]
         return self.handle(conn, message)
 
     def handle(self, conn: Conn, message: p.ClientMessage) -> list[Action]:
-        """Apply one parsed message from ``conn``."""
+        """Apply one parsed message from ``conn``: its effect, or exactly one ``error`` and no change."""
         member = self._members.get(conn)
         if member is None or member.closed:
             return []
@@ -194,19 +239,25 @@ class Hub:
             if isinstance(message, p.Typing):
                 return self._typing(conn, member, message)
             if isinstance(message, p.Subscribe):
-                self._channels.setdefault(message.channel, {})[conn] = None
-                member.channels.add(message.channel)
-                return [self._one(conn, {"type": "subscribed", "channel": message.channel})]
+                return self._subscribe(conn, member, message.channel)
             if isinstance(message, p.Unsubscribe):
+                reply = p.encode({"type": "unsubscribed", "channel": message.channel})
                 self._channels.get(message.channel, {}).pop(conn, None)
                 member.channels.discard(message.channel)
-                return [self._one(conn, {"type": "unsubscribed", "channel": message.channel})]
+                return [Send((conn,), reply)]
         except p.ProtocolError as exc:
-            return [Send((conn,), p.encode(exc.to_message()))]
+            return [self._error(conn, exc)]
+        except ValueError as exc:
+            # A reply that cannot be encoded. Replies are encoded before any change, so nothing changed.
+            return [self._error(conn, p.ProtocolError(p.ErrorCode.BAD_FIELD, f"the server cannot answer: {exc}"))]
         raise TypeError(f"not a client message: {message!r}")
 
     def disconnect(self, conn: Conn) -> list[Action]:
-        """``conn`` is gone: leave its room (clearing its typing) and its channels."""
+        """``conn`` is gone: leave its room and its channels.
+
+        Its typing ends at once (a ``typing`` frame now); its leaving is announced
+        in the room's next ``presence`` frame.
+        """
         member = self._members.pop(conn, None)
         if member is None:
             return []
@@ -220,17 +271,40 @@ class Hub:
         name = room.members.pop(conn)
         actions: list[Action] = []
         if room.typing.pop(name, None) is not None:
-            actions.append(self._typing_update(room))
+            self._deadline_stale = True
+            if room.members:
+                actions.append(self._typing_update(room))
         if room.members:
-            actions.append(
-                self._to_room(
-                    room, {"type": "presence", "room": room.name, "left": name, "online": room.online()}
-                )
-            )
+            self._record_presence(room, False, name, conn)
+        else:
+            # No one left to tell: what happened in this interval no longer matters.
+            room.presence_events.clear()
+            room.presence_due = None
+            self._deadline_stale = True
         return actions
 
     def tick(self) -> list[Action]:
-        """Expire typing indicators whose time has come."""
+        """Do what is due: expire typing indicators, send each room's ``presence`` frame.
+
+        A room's ``presence`` frame is due ``presence_interval`` after the first join
+        or leave since its last one. It reads
+        ``{"type": "presence", "room", "joined": [...], "left": [...]}``:
+
+        * ``left``: every name that left the room during the interval, even if it
+          came back, in the order they (first) left;
+        * ``joined``: the names that joined during the interval and are members
+          now, in join order.
+
+        Receivers remove every name in ``left``, then append every name in
+        ``joined`` they do not have; their list is then the room's, in join order.
+        Members who were in the room when the interval began get that frame (one
+        encoding for all). A member who joined during the interval already had the
+        list in its ``welcome``: it gets the same frame when that leads to the right
+        list, nothing when nothing happened after its ``welcome``, and otherwise (it
+        joined after someone who left and came back in the same interval, whom the
+        shared frame would move behind it) a frame of its own with only what
+        happened after its ``welcome``.
+        """
         now = self.clock.monotonic()
         actions: list[Action] = []
         for room in self._rooms.values():
@@ -238,24 +312,47 @@ class Hub:
             if expired:
                 for name in expired:
                     del room.typing[name]
-                actions.append(self._typing_update(room))
+                self._deadline_stale = True
+                if room.members:
+                    actions.append(self._typing_update(room))
+            if room.presence_due is not None and room.presence_due <= now:
+                actions.extend(self._flush_presence(room))
         return actions
 
     def next_deadline(self) -> float | None:
-        """The monotonic time at which :meth:`tick` has work, or None."""
-        deadlines = [until for room in self._rooms.values() for until in room.typing.values()]
-        return min(deadlines) if deadlines else None
+        """The monotonic time at which :meth:`tick` has work, or None when it has none."""
+        if self._deadline_stale:
+            deadlines = [until for room in self._rooms.values() for until in room.typing.values()]
+            deadlines += [room.presence_due for room in self._rooms.values() if room.presence_due is not None]
+            self._deadline = min(deadlines) if deadlines else None
+            self._deadline_stale = False
+        return self._deadline
 
     # --------------------------------------------------------- server-side API
 
+    def open_channel(self, channel: str) -> None:
+        """Open ``channel`` so that clients may subscribe to it (opening it twice is harmless).
+
+        Raises :class:`~wslab.core.errors.ProtocolError` (a :class:`ValueError`) for
+        a name that is not a valid channel name.
+        """
+        channel = p.validate_channel(channel)
+        self._channels.setdefault(channel, {})
+        self._channel_seq.setdefault(channel, 0)
+
+    def channels(self) -> list[str]:
+        """The open channels, in the order they were opened."""
+        return list(self._channels)
+
     def publish(self, channel: str, data: Any) -> list[Action]:
-        """Send an ``update`` with ``data`` to the subscribers of ``channel``."""
-        p.validate_channel(channel)
+        """Send an ``update`` with ``data`` to the subscribers of ``channel``, opening it if needed.
+
+        Raises :class:`ValueError` (and changes nothing: no channel opened, no
+        ``seq`` used) for an invalid channel name or ``data`` that cannot be sent
+        as JSON text (see :func:`wslab.core.protocol.encode`).
+        """
+        channel = p.validate_channel(channel)
         seq = self._channel_seq.get(channel, 0) + 1
-        self._channel_seq[channel] = seq
-        subscribers = self._channels.get(channel)
-        if not subscribers:
-            return []
         frame = p.encode(
             {
                 "type": "update",
@@ -265,10 +362,21 @@ class Hub:
                 "data": data,
             }
         )
+        self._channel_seq[channel] = seq
+        subscribers = self._channels.setdefault(channel, {})
+        if not subscribers:
+            return []
         return [Send(tuple(subscribers), frame)]
 
     def kick(self, room: str, name: str, reason: str = "removed by the instructor") -> list[Action]:
-        """Close the connection of ``name`` in ``room`` with 4003; no-op if absent."""
+        """Close the connection of ``name`` in ``room`` with 4003; no-op if absent.
+
+        Raises :class:`~wslab.core.errors.ProtocolError` for an invalid room or name.
+        """
+        p.validate_room(room)
+        p.validate_name(name)
+        if not isinstance(reason, str) or not p.is_valid_unicode(reason) or len(reason.encode()) > 123:
+            raise ValueError("a close reason must be valid Unicode text of at most 123 bytes in UTF-8")
         target = self._rooms.get(room)
         conn = target.conn_of(name) if target else None
         if conn is None:
@@ -277,8 +385,18 @@ class Hub:
         return [Close(conn, p.CLOSE_KICKED, reason)]
 
     def mute(self, room: str, name: str, muted: bool = True) -> list[Action]:
-        """Stop (or allow again) ``name``'s chat messages in ``room``; tells them."""
-        target = self._rooms.setdefault(room, _Room(room))
+        """Stop (or allow again) ``name``'s chat messages in ``room``; tells them.
+
+        ``name`` need not be in the room yet: the mute applies when they join.
+        Raises :class:`~wslab.core.errors.ProtocolError` for an invalid room or name.
+        """
+        p.validate_room(room)
+        p.validate_name(name)
+        note = "an instructor muted you" if muted else "an instructor unmuted you"
+        frame = p.encode({"type": "notice", "message": note, "muted": muted})
+        target = self._rooms.get(room)
+        if target is None:
+            target = self._rooms[room] = _Room(room, self.epoch)
         if muted:
             target.muted.add(name.casefold())
         else:
@@ -286,16 +404,20 @@ class Hub:
         conn = target.conn_of(name)
         if conn is None:
             return []
-        note = "an instructor muted you" if muted else "an instructor unmuted you"
-        return [self._one(conn, {"type": "notice", "message": note, "muted": muted})]
+        return [Send((conn,), frame)]
 
     def rooms(self) -> list[str]:
         """Names of the rooms that have or had members."""
         return list(self._rooms)
 
+    def room_epoch(self, room: str) -> str | None:
+        """The epoch of ``room``'s history, or None if the room does not exist."""
+        target = self._rooms.get(room)
+        return target.epoch if target else None
+
     def snapshot(self, room: str) -> RoomSnapshot:
         """A read-only view of ``room`` for dashboards and tests."""
-        target = self._rooms.get(room) or _Room(room)
+        target = self._rooms.get(room) or _Room(room, self.epoch)
         now = self.clock.monotonic()
         recent = sum(1 for t in target.sent_times if now - t <= 60.0)
         return RoomSnapshot(
@@ -308,23 +430,90 @@ class Hub:
         )
 
     def history(self, room: str) -> list[dict[str, Any]]:
-        """The chat messages ``room`` keeps, oldest first."""
+        """The chat messages ``room`` keeps, oldest first (copies)."""
         target = self._rooms.get(room)
-        return list(target.history) if target else []
+        return [dict(m) for m in target.history] if target else []
 
     def connection_count(self) -> int:
         return len(self._members)
 
     # ------------------------------------------------------------- internals
 
-    def _one(self, conn: Conn, message: dict[str, Any]) -> Send:
-        return Send((conn,), p.encode(message))
-
-    def _to_room(self, room: _Room, message: dict[str, Any]) -> Send:
-        return Send(tuple(room.members), p.encode(message))
+    def _error(self, conn: Conn, exc: p.ProtocolError) -> Send:
+        try:
+            return Send((conn,), p.encode(exc.to_message()))
+        except ValueError:  # messages quote client values safely; this is a last resort
+            return Send((conn,), p.encode({"type": "error", "code": exc.code, "message": "frame refused"}))
 
     def _typing_update(self, room: _Room) -> Send:
-        return self._to_room(room, {"type": "typing", "room": room.name, "typing": list(room.typing)})
+        frame = p.encode({"type": "typing", "room": room.name, "typing": list(room.typing)})
+        return Send(tuple(room.members), frame)
+
+    def _record_presence(self, room: _Room, joined: bool, name: str, conn: Conn) -> None:
+        if room.presence_due is None:
+            room.presence_due = self.clock.monotonic() + self.presence_interval
+            self._deadline_stale = True
+        room.presence_events.append((joined, name, conn))
+
+    def _flush_presence(self, room: _Room) -> list[Action]:
+        events, room.presence_events = room.presence_events, []
+        room.presence_due = None
+        self._deadline_stale = True
+        if not room.members or not events:
+            return []
+        join_at: dict[Conn, int] = {}
+        left: dict[str, None] = {}  # names, in the order they first left
+        for index, (is_join, name, conn) in enumerate(events):
+            if is_join:
+                join_at[conn] = index
+            else:
+                left.setdefault(name, None)
+        # Members who joined during the interval, in join order (room.members is in join order).
+        newcomers = [(conn, name) for conn, name in room.members.items() if conn in join_at]
+        # The earliest join of a name that also left: receivers who joined after it cannot use the
+        # shared frame (removing and re-appending that name would put it after them).
+        rejoin = min((join_at[conn] for conn, name in newcomers if name in left), default=len(events))
+        last = len(events) - 1
+        shared: list[Conn] = []
+        own: list[Conn] = []
+        for conn in room.members:
+            at = join_at.get(conn)
+            if at is None or (at < last and at <= rejoin):
+                shared.append(conn)
+            elif at < last:
+                own.append(conn)
+            # else: it joined last; its welcome already says it all
+        actions: list[Action] = []
+        if shared:
+            frame = p.encode(_presence(room.name, [name for _, name in newcomers], list(left)))
+            actions.append(Send(tuple(shared), frame))
+        for conn in own:
+            since = join_at[conn]
+            later_left = dict.fromkeys(name for is_join, name, _ in events[since + 1 :] if not is_join)
+            later_joined = [name for other, name in newcomers if join_at[other] > since]
+            actions.append(Send((conn,), p.encode(_presence(room.name, later_joined, list(later_left)))))
+        return actions
+
+    def _subscribe(self, conn: Conn, member: _Member, channel: str) -> list[Action]:
+        subscribers = self._channels.get(channel)
+        if subscribers is None:
+            names = list(self._channels)
+            if not names:
+                there = "the server has not opened any channel yet"
+            else:
+                listed = ", ".join(repr(n) for n in names[:LISTED_CHANNELS])
+                more = f" and {len(names) - LISTED_CHANNELS} more" if len(names) > LISTED_CHANNELS else ""
+                there = f"the channels are: {listed}{more}"
+            raise p.ProtocolError(
+                p.ErrorCode.UNKNOWN_CHANNEL,
+                f"there is no channel {channel!r}; {there}",
+                field="channel",
+                channel=channel,
+            )
+        reply = p.encode({"type": "subscribed", "channel": channel})
+        subscribers[conn] = None
+        member.channels.add(channel)
+        return [Send((conn,), reply)]
 
     def _join(self, conn: Conn, member: _Member, message: p.Join) -> list[Action]:
         if member.room is not None:
@@ -333,79 +522,83 @@ class Hub:
                 f"already joined room {member.room!r} as {member.name!r}; "
                 "open another connection to join again",
             )
-        room = self._rooms.get(message.room)
-        if room is None:
-            room = self._rooms[message.room] = _Room(message.room)
+        room = self._rooms.get(message.room) or _Room(message.room, self.epoch)
         if room.conn_of(message.name) is not None:
             raise p.ProtocolError(
                 p.ErrorCode.NAME_TAKEN,
                 f"{message.name!r} is already in room {room.name!r}; choose another name",
+                field="name",
             )
-        room.members[conn] = message.name
-        member.name, member.room = message.name, room.name
-        if message.since is None:
-            history = list(room.history)
-            complete = room.seq <= len(room.history)
-        else:
+        resume = message.since is not None and (message.epoch is None or message.epoch == room.epoch)
+        if message.since is not None and resume:
             history = [m for m in room.history if m["seq"] > message.since]
             oldest = room.history[0]["seq"] if room.history else room.seq + 1
             complete = message.since >= oldest - 1 or message.since >= room.seq
-        welcome = {
-            "type": "welcome",
-            "name": message.name,
-            "room": room.name,
-            "online": room.online(),
-            "typing": list(room.typing),
-            "seq": room.seq,
-            "history": history,
-            "history_complete": complete,
-        }
-        actions: list[Action] = [self._one(conn, welcome)]
-        others = tuple(c for c in room.members if c != conn)
-        if others:
-            actions.append(
-                Send(
-                    others,
-                    p.encode(
-                        {"type": "presence", "room": room.name, "joined": message.name, "online": room.online()}
-                    ),
-                )
-            )
-        return actions
+        else:
+            # No since, or since counts in another epoch's history: replay all that is kept.
+            history = list(room.history)
+            complete = room.seq <= len(room.history)
+        welcome = p.encode(
+            {
+                "type": "welcome",
+                "name": message.name,
+                "room": room.name,
+                "epoch": room.epoch,
+                "online": [*room.online(), message.name],
+                "typing": list(room.typing),
+                "seq": room.seq,
+                "history": history,
+                "history_complete": complete,
+            }
+        )
+        # Encoded: now change the state.
+        self._rooms.setdefault(room.name, room)
+        alone = not room.members
+        room.members[conn] = message.name
+        member.name, member.room = message.name, room.name
+        if not alone:  # into an empty room, the welcome says it all
+            self._record_presence(room, True, message.name, conn)
+        return [Send((conn,), welcome)]
 
     def _joined_room(self, member: _Member, what: str) -> _Room:
         if member.room is None:
-            raise p.ProtocolError(
-                p.ErrorCode.NOT_JOINED, f"send 'join' with your name before '{what}'"
-            )
+            raise p.ProtocolError(p.ErrorCode.NOT_JOINED, f"send 'join' with your name before '{what}'")
         return self._rooms[member.room]
 
     def _chat(self, conn: Conn, member: _Member, message: p.Chat) -> list[Action]:
         room = self._joined_room(member, "chat")
         assert member.name is not None
         if member.name.casefold() in room.muted:
-            raise p.ProtocolError(p.ErrorCode.MUTED, "an instructor muted you; your message was not sent")
+            raise p.ProtocolError(
+                p.ErrorCode.MUTED, "an instructor muted you; your message was not sent", id=message.id
+            )
         if message.id is not None:
             seen = room.recent_ids.get((member.name, message.id))
             if seen is not None:
                 # A resend of a message we already have (the ack was lost with the
                 # connection): acknowledge again, deliver nothing twice.
-                return [self._one(conn, {"type": "ack", "id": message.id, "seq": seen, "duplicate": True})]
-        actions: list[Action] = []
-        if room.typing.pop(member.name, None) is not None:
-            actions.append(self._typing_update(room))
-        room.seq += 1
+                return [Send((conn,), p.encode({"type": "ack", "id": message.id, "seq": seen, "duplicate": True}))]
+        seq = room.seq + 1
         chat: dict[str, Any] = {
             "type": "chat",
             "room": room.name,
-            "seq": room.seq,
+            "seq": seq,
             "sender": member.name,
             "content": message.content,
             "timestamp": iso_utc(self.clock.wall()),
         }
         if message.id is not None:
             chat["id"] = message.id
-            room.recent_ids[(member.name, message.id)] = room.seq
+        frame = p.encode(chat)
+        ack = p.encode({"type": "ack", "id": message.id, "seq": seq}) if message.id is not None else None
+        # Encoded: now change the state.
+        actions: list[Action] = []
+        if room.typing.pop(member.name, None) is not None:
+            self._deadline_stale = True
+            actions.append(self._typing_update(room))
+        room.seq = seq
+        if message.id is not None:
+            room.recent_ids[(member.name, message.id)] = seq
             if len(room.recent_ids) > RECENT_IDS:
                 room.recent_ids.popitem(last=False)
         if self.history_size:
@@ -413,14 +606,15 @@ class Hub:
             while len(room.history) > self.history_size:
                 room.history.popleft()
         room.sent_times.append(self.clock.monotonic())
-        actions.append(self._to_room(room, chat))
-        if message.id is not None:
-            actions.append(self._one(conn, {"type": "ack", "id": message.id, "seq": room.seq}))
+        actions.append(Send(tuple(room.members), frame))
+        if ack is not None:
+            actions.append(Send((conn,), ack))
         return actions
 
     def _typing(self, conn: Conn, member: _Member, message: p.Typing) -> list[Action]:
         room = self._joined_room(member, "typing")
         assert member.name is not None
+        self._deadline_stale = True
         if message.typing:
             was_typing = member.name in room.typing
             room.typing[member.name] = self.clock.monotonic() + self.typing_timeout
