@@ -547,6 +547,8 @@ async def storm(d: Dialect, pid: int, plan: dict[str, Any]) -> dict[str, Any]:
     codes: list[int | None] = [None] * n
     retries = [0]
     joined_at = [0.0] * n
+    closed_at = [0.0] * n
+    started_at = [0.0] * n
     d.join_retries = 0
 
     in_flight = asyncio.Semaphore(plan.get("storm_in_flight", STORM_IN_FLIGHT))
@@ -555,7 +557,9 @@ async def storm(d: Dialect, pid: int, plan: dict[str, Any]) -> dict[str, Any]:
         old = conns[i]
         await asyncio.wait_for(asyncio.shield(old.closed), 15)
         codes[i] = old.close_code
+        closed_at[i] = time.monotonic()
         await asyncio.sleep(delays[i])
+        started_at[i] = time.monotonic()
         for attempt in range(5):
             try:
                 async with in_flight:
@@ -594,6 +598,13 @@ async def storm(d: Dialect, pid: int, plan: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "clients": n,
         "storm_back_ms": t_back * 1000,
+        "storm_closed_p50_ms": (pct(closed_at, 50) - t0) * 1000,
+        "storm_closed_last_ms": (max(closed_at) - t0) * 1000,
+        "storm_rejoined_p50_ms": (pct(joined_at, 50) - t0) * 1000,
+        "storm_rejoined_last_ms": (max(joined_at) - t0) * 1000,
+        "storm_reconnect_p50_ms": pct([j - b for j, b in zip(joined_at, started_at)], 50) * 1000,
+        "storm_reconnect_p99_ms": pct([j - b for j, b in zip(joined_at, started_at)], 99) * 1000,
+        "storm_reconnect_max_ms": max(j - b for j, b in zip(joined_at, started_at)) * 1000,
         "storm_converged_ms": t_converged * 1000,
         "storm_cpu_us": (cpu1 - cpu0) / 1000 / n,
         "storm_rx_mib": rx / 2**20,
