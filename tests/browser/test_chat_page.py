@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from wslab.net.runtime import ServerHandle
 from wslab.classroom.serve import chat_page
-from wslab.core.typing_status import typing_text
+from wslab.core.backoff import Backoff, BackoffPolicy
+from wslab.core.typing_status import TypingNotifier, typing_text
+from wslab.net.runtime import ServerHandle
 
 pytestmark = pytest.mark.browser
 
@@ -70,10 +71,12 @@ class ChatPage:
         self.page.press("#message-input", "Enter")
 
     def seqs(self) -> list[int]:
-        return [int(s) for s in self.page.eval_on_selector_all("#messages li.message", "els => els.map(e => e.dataset.seq)")]
+        seqs = self.page.eval_on_selector_all("#messages li.message", "els => els.map(e => e.dataset.seq)")
+        return [int(s) for s in seqs]
 
     def contents(self) -> list[str]:
-        return [str(c) for c in self.page.eval_on_selector_all("#messages li.message .content", "els => els.map(e => e.textContent)")]
+        contents = self.page.eval_on_selector_all("#messages li.message .content", "els => els.map(e => e.textContent)")
+        return [str(c) for c in contents]
 
     def wait_online(self) -> None:
         expect = _expect()
@@ -115,7 +118,12 @@ def open_chat(browser: Any, chat_server: ServerHandle) -> Iterator[Callable[...,
 def test_two_pages_chat(open_chat: Callable[..., ChatPage], artifacts: Path) -> None:
     expect = _expect()
     ada, bob = open_chat("Ada"), open_chat("Bob")
+    # Bob's welcome has the full list; Ada's page applies the presence delta that Bob joined.
     expect(ada.page.locator("#online-list li")).to_have_text(["Ada", "Bob"], timeout=WAIT_MS)
+    expect(ada.page.locator("#online-count")).to_have_text("2")
+    expect(bob.page.locator("#online-list li")).to_have_text(["Ada", "Bob"])
+    expect(ada.page.locator("#messages li.notice")).to_have_text(["Bob joined"], timeout=WAIT_MS)
+    expect(bob.page.locator("#messages li.notice")).to_have_count(0)  # you are not told that you joined
 
     ada.say("Hello Bob, can you see this?")
     bob.say("Loud and clear, Ada.")
@@ -127,6 +135,11 @@ def test_two_pages_chat(open_chat: Callable[..., ChatPage], artifacts: Path) -> 
         assert all(iso.endswith("Z") and shown for iso, shown in times), times
     assert ada.seqs() == bob.seqs() == [1, 2]
     bob.page.screenshot(path=str(artifacts / "chat-two-pages.png"))
+
+    bob.page.close()  # Bob leaves: Ada's page removes him
+    expect(ada.page.locator("#online-list li")).to_have_text(["Ada"], timeout=WAIT_MS)
+    expect(ada.page.locator("#online-count")).to_have_text("1")
+    expect(ada.page.locator("#messages li.notice")).to_have_text(["Bob joined", "Bob left"])
 
 
 def test_typing_shows_and_clears(open_chat: Callable[..., ChatPage], artifacts: Path) -> None:
@@ -228,7 +241,10 @@ def test_a_fresh_server_on_the_same_port_is_followed(
     server_factory(port=port, token=TOKEN, index_html=chat_page())
     for chat in (ada, bob):
         chat.wait_online()
-        expect(chat.page.locator("#messages li.notice")).to_contain_text(["restarted with an empty history"], timeout=WAIT_MS)
+        # The new server's rooms have a new epoch: the page says the history starts over.
+        expect(chat.page.locator("#messages li.notice")).to_contain_text(
+            ["the server restarted: its history starts over"], timeout=WAIT_MS
+        )
     bob.say("new 1")
     for chat in (ada, bob):
         expect(chat.messages.locator(".content")).to_have_text(["old 1", "old 2", "new 1"], timeout=WAIT_MS)
@@ -263,34 +279,66 @@ def test_taken_name_asks_again(open_chat: Callable[..., ChatPage]) -> None:
 
 
 def test_pure_pieces_match_their_python_twins(open_chat: Callable[..., ChatPage]) -> None:
+    """The page's copies of the sans-I/O pieces give what the Python ones give (the transcripts check the rest)."""
     page = open_chat("Ada", join=False).page
-    cases = [[], ["Ada"], ["Bob"], ["Ada", "Bob"], ["Bob", "Cy"], ["Bob", "Cy", "Di"], ["Bob", "Bob"], ["Bob", "Cy", "Ada"]]
+    cases = [
+        [], ["Ada"], ["Bob"], ["Ada", "Bob"], ["Bob", "Cy"], ["Bob", "Cy", "Di"], ["Bob", "Bob"], ["Bob", "Cy", "Ada"],
+    ]
     got = page.evaluate("cases => cases.map(c => wslab.typingText(c, 'Ada'))", cases)
     assert got == [typing_text(c, me="Ada") for c in cases]
 
     delays = page.evaluate(
         """() => {
-            const b = new wslab.Backoff({random: () => 0});
-            const first = [b.next(), b.next(), b.next(), b.next(), b.next(), b.next(), b.next()];
-            b.closed(100);            // opened then closed at once: no reset
-            const after_flap = b.next();
-            b.closed(60000);          // stayed up a minute: reset
-            return {first, after_flap, after_stable: b.next()};
+            const b = new wslab.Backoff({jitter: "none"});
+            const first = [1, 2, 3, 4, 5, 6, 7].map(() => b.nextDelay());
+            b.onOpen(100); b.onClose(100.1);   // opened then closed at once: no reset
+            const after_flap = b.nextDelay();
+            b.onOpen(200); b.onClose(260);     // stayed up a minute: reset
+            const jittered = new wslab.Backoff({}, () => 0.5);
+            return {first, after_flap, after_stable: b.nextDelay(), full: [1, 2, 3, 4, 5, 6].map(() => jittered.nextDelay())};
         }"""
     )
-    assert delays == {"first": [1000, 2000, 4000, 8000, 16000, 30000, 30000], "after_flap": 30000, "after_stable": 1000}
+    python = Backoff(BackoffPolicy(jitter="none"))
+    first = [python.next_delay() for _ in range(7)]
+    python.on_open(100)
+    python.on_close(100.1)
+    after_flap = python.next_delay()
+    python.on_open(200)
+    python.on_close(260)
+    ceilings = [BackoffPolicy().ceiling(n) for n in range(1, 7)]
+    assert delays == {
+        "first": first,
+        "after_flap": after_flap,
+        "after_stable": python.next_delay(),
+        "full": [c / 2 for c in ceilings],  # full jitter: uniform in [0, ceiling]; random() = 0.5 gives the middle
+    }
+    assert first == [1, 2, 4, 8, 16, 30, 30]
 
-    seqs = page.evaluate("() => { const l = new wslab.SeqLog(); return [3, 4, 4, 2, 3, 5].map(s => l.accept(s)).concat([l.last]); }")
-    assert seqs == [True, True, False, True, False, True, 5]
+    steps = [("keystroke", "h", 0), ("keystroke", "he", 0.1), ("tick", None, 1), ("keystroke", "hel", 3.1),
+             ("tick", None, 5), ("tick", None, 5.1), ("keystroke", "x", 6), ("sent", None, None), ("sent", None, None),
+             ("keystroke", "y", 7), ("keystroke", "", 7.5)]
+    got_typing = page.evaluate(
+        """steps => {
+            const t = new wslab.TypingNotifier();
+            return steps.map(([call, text, now]) =>
+                call === "keystroke" ? t.keystroke(text, now) : call === "tick" ? t.tick(now) : t.sent());
+        }""",
+        steps,
+    )
+    notifier = TypingNotifier()
+    expected = [
+        notifier.keystroke(text, now=now) if call == "keystroke" else notifier.tick(now) if call == "tick" else notifier.sent()
+        for call, text, now in steps
+    ]
+    assert got_typing == expected
 
-    typing = page.evaluate(
+    session = page.evaluate(
         """() => {
-            const t = new wslab.TypingSender({idle: 2000, refresh: 3000});
-            return [t.input(0), t.input(100), t.tick(1000), t.input(3100), t.tick(5000), t.tick(5100),
-                    t.input(6000), t.sent(), t.sent()];
+            const s = new wslab.ClientSession({idPrefix: "t"});
+            return [s.join("Ada", "lobby", 0), s.say("hi", 0), s.connecting(0), s.connected(0).map(a => a.frame)];
         }"""
     )
-    assert typing == [True, None, None, True, None, False, True, False, None]
+    assert session == [[], [], [], ['{"type":"join","name":"Ada","room":"lobby"}']]
 
 
 def _post_as(handle: ServerHandle, name: str, contents: list[str]) -> None:
