@@ -12,7 +12,10 @@ remembers ids for (:data:`wslab.core.hub.RECENT_IDS`), where every message also
 evicts the oldest id. The per-delivery work
 (framing and writing to each socket) is websockets' ``broadcast`` and is not
 in here: divide the hub's figure by the room size to see what it adds per
-delivery. Prints one JSON object.
+delivery. Also ``join``: ``hub.receive`` of a join per member while a room of
+N fills up (and the one ``tick`` that sends the coalesced presence), against
+parsing the join and encoding a ``welcome`` that lists the room, which is the
+least the protocol asks. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -62,6 +65,38 @@ def json_per_message(batch: list[str]) -> float:
     return (time.perf_counter() - t) / len(batch)
 
 
+def hub_join_per_member(members: int) -> float:
+    """Mean time of ``hub.receive`` of a ``join`` while a room fills up to ``members``, then one ``tick``.
+
+    The tick sends the coalesced ``presence`` frame (protocol v2; with v1 presence
+    went out from each join and the tick has nothing to do).
+    """
+    hub = Hub(rate=1e9, burst=1_000_000_000)
+    joins = [json.dumps({"type": "join", "name": f"n{conn}", "room": "r"}) for conn in range(members)]
+    t = time.perf_counter()
+    for conn, frame in enumerate(joins):
+        hub.connect(conn)
+        hub.receive(conn, frame)
+    hub.tick()
+    return (time.perf_counter() - t) / members
+
+
+def json_join_per_member(members: int) -> float:
+    """The least a join costs with the protocol's welcome: parse the join, encode a welcome listing the room."""
+    joins = [json.dumps({"type": "join", "name": f"n{conn}", "room": "r"}) for conn in range(members)]
+    online: list[str] = []
+    t = time.perf_counter()
+    for frame in joins:
+        obj = json.loads(frame)
+        online.append(obj["name"])
+        json.dumps(
+            {"type": "welcome", "name": obj["name"], "room": "r", "online": online, "typing": [], "seq": 0,
+             "history": [], "history_complete": True, "epoch": "0123abcd"},
+            ensure_ascii=False, separators=(",", ":"),
+        )
+    return (time.perf_counter() - t) / members
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
@@ -82,6 +117,13 @@ def main() -> None:
         out[f"hub_ratio_n{members}"] = statistics.median(h / r for h, r in zip(hub_us, ref_us))
         out[f"hub_long_us_per_msg_n{members}"] = statistics.median(late_us)
         out[f"hub_long_ratio_n{members}"] = statistics.median(h / r for h, r in zip(late_us, ref_us))
+        join_us, join_ref_us = [], []
+        for _ in range(args.reps):
+            join_us.append(hub_join_per_member(members) * 1e6)
+            join_ref_us.append(json_join_per_member(members) * 1e6)
+        out[f"join_json_us_n{members}"] = statistics.median(join_ref_us)
+        out[f"join_hub_us_n{members}"] = statistics.median(join_us)
+        out[f"join_ratio_n{members}"] = statistics.median(h / r for h, r in zip(join_us, join_ref_us))
     print(json.dumps(out))
 
 

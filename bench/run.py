@@ -424,6 +424,19 @@ def render(data: dict[str, Any]) -> str:
                 f"{micro[f'hub_long_ratio_n{n}']:.2f}× |"
             )
         lines.append("")
+        if "join_hub_us_n500" in micro:
+            lines += [
+                "A `join`, sans I/O (`bench/hub_micro.py`: `hub.receive` of each join while a room fills up to N, "
+                "and the `tick` that sends the coalesced presence, per member; against parsing the join and "
+                "encoding a `welcome` that lists the room, the least the protocol asks):",
+                "",
+                "| Room size | parse + welcome (µs) | hub (µs) | ÷ parse + welcome |",
+                "|---|---|---|---|",
+            ]
+            for n in (100, 500):
+                lines.append(f"| {n} | {fmt(micro[f'join_json_us_n{n}'])} | {fmt(micro[f'join_hub_us_n{n}'])} | "
+                             f"{micro[f'join_ratio_n{n}']:.2f}× |")
+            lines.append("")
     st = data.get("startup")
     if st:
         w = summary([r["accepting_ms"] for r in st["wslab"]])
