@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
@@ -19,6 +20,7 @@ import wslab
 from support import WAIT, Peer
 from wslab.core import protocol as p
 from wslab.net.runtime import ServerHandle
+from wslab.net.server import ChatServer, ServerConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,15 +121,50 @@ async def test_outage_goes_down_and_comes_back_on_the_same_port(server: ServerHa
         assert await asyncio.wait_for(ws.recv(), WAIT) == "back"
 
 
-async def test_history_survives_an_outage(server: ServerHandle) -> None:
+async def test_history_and_its_epoch_survive_an_outage_but_not_a_new_server(
+    server: ServerHandle, server_factory: Any
+) -> None:
     ann = await Peer.open(server.chat_url)
-    await ann.join("ann")
+    epoch = (await ann.join("ann"))["epoch"]
     await ann.send({"type": "chat", "content": "before"})
     await ann.expect("chat")
     await asyncio.to_thread(server.outage, 0.1, wait=True)
     bob = await Peer.open(server.chat_url)
-    assert [m["content"] for m in (await bob.join("bob"))["history"]] == ["before"]
+    welcome = await bob.join("bob")
+    assert [m["content"] for m in welcome["history"]] == ["before"]
+    assert welcome["epoch"] == epoch  # the same history goes on
     await bob.close()
+    other = server_factory()
+    cy = await Peer.open(other.chat_url)
+    fresh = await cy.join("cy", since=1, epoch=epoch)
+    assert fresh["epoch"] != epoch and fresh["history"] == []  # a new history: since is ignored
+    await cy.close()
+
+
+async def test_open_channel_and_the_api_from_another_thread_refuse_bad_input(server: ServerHandle) -> None:
+    dash = await Peer.open(server.chat_url)
+    server.open_channel("scores")
+    await dash.send({"type": "subscribe", "channel": "scores"})
+    await dash.expect("subscribed")
+    for call in (
+        lambda: server.open_channel("two words"),
+        lambda: server.publish("scores", {"bad": "\ud800"}),
+        lambda: server.publish("scores", {1, 2}),
+        lambda: server.kick("lobby", "\ud800"),
+        lambda: server.mute("lobby", ""),
+    ):
+        with pytest.raises(ValueError):
+            await asyncio.to_thread(call)
+    server.publish("scores", 1)  # nothing was published by the failures: seq 1
+    assert (await dash.expect("update"))["seq"] == 1
+    await dash.close()
+
+
+def test_the_demo_channel_is_open_from_the_start(fresh: object) -> None:
+    handle = wslab.start_server(update_interval=5.0)
+    assert handle.server.hub.channels() == ["updates"]
+    handle.stop()
+    assert ChatServer(ServerConfig(update_interval=None)).hub.channels() == []
 
 
 async def test_refuse_new_and_close_on_open(server: ServerHandle) -> None:

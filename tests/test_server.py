@@ -6,6 +6,7 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
@@ -14,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from support import WAIT, Peer
 from wslab.core import protocol as p
 from wslab.net.runtime import ServerHandle
+from wslab.net.server import ServerConfig
 
 
 def http_get(url: str) -> tuple[int, str, str]:
@@ -65,9 +67,10 @@ async def test_three_clients_chat_with_presence_and_acks(server: ServerHandle) -
     ann, bob, cy = [await Peer.open(server.chat_url) for _ in range(3)]
     await ann.join("ann")
     await bob.join("bob")
-    assert (await ann.expect("presence"))["joined"] == "bob"
+    assert await ann.expect("presence") == {"type": "presence", "room": "lobby", "joined": ["bob"], "left": []}
     welcome = await cy.join("cy")
     assert welcome["online"] == ["ann", "bob", "cy"]
+    assert welcome["epoch"] == server.server.hub.epoch
     await ann.send({"type": "chat", "content": "hi all", "id": "a-1"})
     for peer in (ann, bob, cy):
         message = await peer.expect("chat")
@@ -75,8 +78,8 @@ async def test_three_clients_chat_with_presence_and_acks(server: ServerHandle) -
         assert message["timestamp"].endswith("Z") and len(message["timestamp"]) == 24
     assert (await ann.expect("ack")) == {"type": "ack", "id": "a-1", "seq": 1}
     await cy.close()
-    left = await ann.expect("presence", where=lambda m: "left" in m)
-    assert left["left"] == "cy" and left["online"] == ["ann", "bob"]
+    left = await ann.expect("presence", where=lambda m: m["left"])
+    assert (left["joined"], left["left"]) == ([], ["cy"])
     await ann.close()
     await bob.close()
 
@@ -102,7 +105,7 @@ async def test_typing_ends_on_disconnect(server: ServerHandle) -> None:
     await bob.expect("typing", where=lambda m: m["typing"] == ["ann"])
     await ann.close()
     assert (await bob.expect("typing"))["typing"] == []
-    assert (await bob.expect("presence"))["left"] == "ann"
+    assert (await bob.expect("presence", where=lambda m: m["left"]))["left"] == ["ann"]
     await bob.close()
 
 
@@ -126,6 +129,7 @@ async def test_history_resume_after_reconnect_has_no_duplicates(server: ServerHa
 
 
 async def test_subscribe_without_join_receives_published_updates(server: ServerHandle) -> None:
+    server.open_channel("updates")  # this test server has no demo publisher, so no "updates" of its own
     dash = await Peer.open(server.chat_url)
     await dash.send('{"type":"subscribe","channel":"updates"}')  # the seed's own frame
     await dash.expect("subscribed")
@@ -135,10 +139,30 @@ async def test_subscribe_without_join_receives_published_updates(server: ServerH
     await dash.close()
 
 
+async def test_an_unknown_channel_is_an_error_listing_the_open_ones(server: ServerHandle) -> None:
+    dash = await Peer.open(server.chat_url)
+    await dash.send({"type": "subscribe", "channel": "scores"})
+    error = await dash.expect("error")
+    assert (error["code"], error["field"], error["channel"]) == ("unknown-channel", "channel", "scores")
+    server.open_channel("scores")
+    server.publish("quiz", 1)
+    await dash.send({"type": "subscribe", "channel": "nope"})
+    assert "'scores', 'quiz'" in (await dash.expect("error"))["message"]
+    await dash.send({"type": "subscribe", "channel": "scores"})
+    await dash.expect("subscribed")
+    server.publish("scores", {"points": 3})
+    assert (await dash.expect("update"))["data"] == {"points": 3}
+    with pytest.raises(ValueError):
+        server.open_channel("no spaces")
+    with pytest.raises(ValueError):
+        server.publish("scores", {"bad": "\ud800"})
+    await dash.close()
+
+
 async def test_the_demo_publisher_ticks_on_updates(server_factory) -> None:  # type: ignore[no-untyped-def]
     handle = server_factory(update_interval=0.05)
     dash = await Peer.open(handle.chat_url)
-    await dash.send({"type": "subscribe", "channel": "updates"})
+    await dash.send({"type": "subscribe", "channel": "updates"})  # open from the start: no publish needed
     first = await dash.expect("update")
     second = await dash.expect("update")
     assert second["seq"] > first["seq"]
@@ -258,6 +282,7 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_get_everythi
     handle = server_factory(slow_consumer_bytes=64 * 1024)
     slow_seen = threading.Event()
     handle.server.listeners.append(lambda event: slow_seen.set() if event.kind == "slow" else None)
+    handle.open_channel("updates")
     good = await Peer.open(handle.chat_url)
     await good.send({"type": "subscribe", "channel": "updates"})
     await good.expect("subscribed")
@@ -281,3 +306,147 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_get_everythi
     assert received == list(range(1500))
     assert any("closing with 4008" in e.text for e in handle.events())
     await good.close()
+
+
+# ---------------------------------------------------------------- protocol v2: hygiene, presence timer, epoch
+
+SURROGATE = "\\ud800"  # as JSON spells it: valid JSON, not valid Unicode
+
+
+async def test_a_surrogate_chat_is_refused_and_no_one_is_hurt(server: ServerHandle) -> None:
+    ann, bob, mallory = [await Peer.open(server.chat_url) for _ in range(3)]
+    await ann.join("ann")
+    await bob.join("bob")
+    await mallory.join("mallory")
+    await mallory.send(f'{{"type":"chat","content":"x {SURROGATE}","id":"m-1"}}')
+    error = await mallory.expect("error")
+    assert (error["code"], error["field"], error["id"]) == ("bad-field", "content", "m-1")
+    # The same hole in every other field: refused, naming the field.
+    for frame, field in [
+        (f'{{"type":"chat","content":"x","id":"{SURROGATE}"}}', "id"),
+        (f'{{"type":"subscribe","channel":"{SURROGATE}"}}', "channel"),
+        (f'{{"type":"join","name":"{SURROGATE}"}}', "name"),  # a bad frame is refused before its meaning
+    ]:
+        await mallory.send(frame)
+        refused = await mallory.expect("error")
+        assert refused.get("field") == field, refused
+    # The sender stays connected and is heard; the others keep chatting.
+    await mallory.send({"type": "chat", "content": "sorry"})
+    await ann.send({"type": "chat", "content": "hi bob"})
+    await bob.send({"type": "chat", "content": "hi ann"})
+    for peer in (ann, bob, mallory):
+        await peer.expect("chat", where=lambda m: m["content"] == "hi ann")
+        chats = [m["content"] for m in peer.seen if m["type"] == "chat"]
+        assert chats == ["sorry", "hi bob", "hi ann"]
+        assert peer.ws.close_code is None
+    # A later joiner gets a welcome that is valid UTF-8 JSON, without the refused message.
+    dee = await Peer.open(server.chat_url)
+    await dee.send({"type": "join", "name": "dee"})
+    raw = await asyncio.wait_for(dee.ws.recv(), WAIT)
+    assert isinstance(raw, str)
+    welcome = json.loads(raw.encode("utf-8"))
+    assert welcome["type"] == "welcome"
+    assert [m["seq"] for m in welcome["history"]] == [1, 2, 3]
+    assert [m["content"] for m in welcome["history"]] == ["sorry", "hi bob", "hi ann"]
+    for peer in (ann, bob, mallory, dee):
+        await peer.close()
+
+
+async def test_a_failed_delivery_to_one_connection_closes_no_one_else(
+    server: ServerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wslab.net import server as server_module
+
+    ann, bob, victim = [await Peer.open(server.chat_url) for _ in range(3)]
+    for peer, name in [(ann, "ann"), (bob, "bob"), (victim, "victim")]:
+        await peer.join(name)
+    await ann.expect("presence", where=lambda m: "victim" in m["joined"])
+    victim_port = victim.ws.local_address[1]
+    real = server_module.broadcast
+    failures: list[str] = []
+
+    def broadcast_failing_for_victim(connections: Any, message: Any, **kwargs: Any) -> None:
+        connections = list(connections)
+        others = [c for c in connections if c.remote_address[1] != victim_port]
+        real(others, message, **kwargs)
+        if len(others) != len(connections):
+            failures.append(message)
+            raise OSError("cannot write to this connection (injected)")
+
+    monkeypatch.setattr(server_module, "broadcast", broadcast_failing_for_victim)
+    # ann's chat goes to all three: the write to victim fails, ann's own frames still go out.
+    await ann.send({"type": "chat", "content": "one", "id": "a-1"})
+    assert (await ann.expect("chat"))["content"] == "one"
+    assert await ann.expect("ack") == {"type": "ack", "id": "a-1", "seq": 1}
+    await bob.send({"type": "chat", "content": "two"})
+    for peer in (ann, bob):
+        assert (await peer.expect("chat", where=lambda m: m["content"] == "two"))["seq"] == 2
+    assert failures and all(ws.close_code is None for ws in (ann.ws, bob.ws, victim.ws))
+    assert server.snapshot().online == ("ann", "bob", "victim")  # nothing changed in the room
+    monkeypatch.setattr(server_module, "broadcast", real)
+    # victim missed two messages but was never closed: a join with since would bring them back.
+    await victim.send({"type": "chat", "content": "three"})
+    assert (await victim.expect("chat"))["seq"] == 3
+    assert [m["content"] for m in server.server.hub.history("lobby")] == ["one", "two", "three"]
+    for peer in (ann, bob, victim):
+        await peer.close()
+
+
+async def server_timer(handle: ServerHandle) -> float | None:
+    async def read() -> float | None:
+        return handle.server.timer_deadline
+
+    return await asyncio.to_thread(handle.call, read())
+
+
+async def test_presence_and_typing_run_on_one_timer_that_is_gone_when_idle(server: ServerHandle) -> None:
+    ann, bob = await Peer.open(server.chat_url), await Peer.open(server.chat_url)
+    await ann.join("ann")
+    assert await server_timer(server) is None  # alone in the room: nothing to tell, no timer
+    await bob.join("bob")
+    assert (await ann.expect("presence"))["joined"] == ["bob"]
+    assert await server_timer(server) is None  # sent: nothing due, no timer
+    await ann.send({"type": "typing", "typing": True})
+    await bob.expect("typing", where=lambda m: m["typing"] == ["ann"])
+    assert await server_timer(server) is not None  # the fixture's typing timeout is 0.3 s
+    await bob.expect("typing", where=lambda m: m["typing"] == [])
+    assert await server_timer(server) is None
+    await ann.close()
+    assert (await bob.expect("presence"))["left"] == ["ann"]
+    assert await server_timer(server) is None
+    await bob.close()
+
+
+async def test_presence_is_coalesced_on_the_wire(server: ServerHandle) -> None:
+    ann = await Peer.open(server.chat_url)
+    await ann.join("ann")
+    others = [await Peer.open(server.chat_url) for _ in range(5)]
+    await asyncio.gather(*(peer.join(f"p{i}") for i, peer in enumerate(others)))
+    seen: list[str] = []
+    while len(seen) < 5:
+        presence = await ann.expect("presence")
+        assert presence["left"] == []
+        seen += presence["joined"]
+    assert sorted(seen) == [f"p{i}" for i in range(5)]
+    assert len([m for m in ann.seen if m["type"] == "presence"]) <= 5
+    for peer in [ann, *others]:
+        await peer.close()
+
+
+async def test_welcome_carries_the_epoch_and_since_counts_only_in_it(server_factory) -> None:  # type: ignore[no-untyped-def]
+    handle = server_factory(epoch="run-1")
+    ann = await Peer.open(handle.chat_url)
+    assert (await ann.join("ann"))["epoch"] == "run-1"
+    for text in ["a", "b"]:
+        await ann.send({"type": "chat", "content": text})
+        await ann.expect("chat", where=lambda m, text=text: m["content"] == text)
+    bob = await Peer.open(handle.chat_url)
+    same = await bob.join("bob", since=1, epoch="run-1")
+    assert [m["content"] for m in same["history"]] == ["b"]
+    cy = await Peer.open(handle.chat_url)
+    other = await cy.join("cy", since=1, epoch="an-older-server")
+    assert [m["content"] for m in other["history"]] == ["a", "b"] and other["history_complete"] is True
+    for peer in (ann, bob, cy):
+        await peer.close()
+    with pytest.raises(ValueError):
+        ServerConfig(epoch="")

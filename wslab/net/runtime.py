@@ -224,13 +224,28 @@ class ServerHandle:
     # ------------------------------------------------------------ the server's API, from any thread
 
     def publish(self, channel: str, data: Any) -> None:
-        """Send an ``update`` to the subscribers of ``channel``."""
+        """Send an ``update`` to the subscribers of ``channel``, opening the channel if needed.
+
+        Raises :class:`ValueError` (and publishes nothing) for an invalid channel
+        name or ``data`` that cannot be sent as JSON.
+        """
         self._call_soon(self.server.publish, channel, data)
 
+    def open_channel(self, channel: str) -> None:
+        """Open ``channel``, so that clients may subscribe to it before its first update.
+
+        Clients that subscribe to a channel that is not open get an
+        ``unknown-channel`` error. Opening a channel twice is harmless; raises
+        :class:`ValueError` for an invalid name.
+        """
+        self._call_soon(self.server.open_channel, channel)
+
     def kick(self, room: str, name: str) -> None:
+        """Close ``name``'s connection in ``room`` with 4003 (no-op if absent); :class:`ValueError` for a bad name."""
         self._call_soon(self.server.kick, room, name)
 
     def mute(self, room: str, name: str, muted: bool = True) -> None:
+        """Mute (or unmute) ``name`` in ``room``; :class:`ValueError` for a bad name."""
         self._call_soon(self.server.mute, room, name, muted)
 
     def snapshot(self, room: str = p.DEFAULT_ROOM) -> RoomSnapshot:

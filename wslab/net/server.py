@@ -14,6 +14,15 @@ performs the actions the hub returns. It runs on whatever event loop awaits
 :meth:`ChatServer.start`; :mod:`wslab.runtime` gives it a thread of its own.
 Output goes to :mod:`logging` (logger ``"wslab.server"``) and to
 :attr:`ChatServer.events`, never to ``print``.
+
+Contracts:
+
+* a failure to deliver to one connection (a write error, a bot that raises)
+  is logged and skipped: it never closes another connection, never stops the
+  other actions of the same event, and never changes the hub's state;
+* the hub's timers (typing expiry, presence frames) run on one loop timer set
+  for :meth:`Hub.next_deadline`, re-armed after every event; when the hub has
+  nothing due there is no timer at all.
 """
 
 from __future__ import annotations
@@ -41,15 +50,19 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from wslab.core import protocol as p
-from wslab.core.errors import WslabError
 from wslab.core.clock import SYSTEM_CLOCK, Clock
+from wslab.core.errors import WslabError
 from wslab.core.hub import Action, Close, Hub, Send
 
 __all__ = ["ServerConfig", "ChatServer", "LocalPeer", "PortInUseError", "ServerEvent"]
 
 log = logging.getLogger("wslab.server")
 
+UPDATES_CHANNEL = "updates"
+"""The demo publisher's channel, open from the start when ``update_interval`` is set."""
 
+IDLE_CLOCK_POLL = 0.25
+"""Seconds between looks at a clock that did not move while a hub timer waited (a FakeClock)."""
 
 def is_loopback(host: str) -> bool:
     """True for addresses only this machine can reach: 127.x, ``::1``, ``localhost``."""
@@ -93,6 +106,8 @@ class ServerConfig:
     ping_timeout: float | None = 20.0
     close_timeout: float = 2.0
     index_html: str | None = None
+    epoch: str | None = None
+    """The epoch of the hub's rooms (see :class:`~wslab.core.hub.Hub`); None: a fresh random one."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -107,6 +122,8 @@ class ServerConfig:
             )
         if self.token is not None and not self.token:
             raise ValueError("token must not be empty")
+        if self.epoch is not None:
+            p.validate_epoch(self.epoch)
 
 
 @dataclass(frozen=True)
@@ -174,7 +191,10 @@ class ChatServer:
             rate=config.rate,
             burst=config.burst,
             flood_strikes=config.flood_strikes,
+            epoch=config.epoch,
         )
+        if config.update_interval is not None:
+            self.hub.open_channel(UPDATES_CHANNEL)
         self.events: deque[ServerEvent] = deque(maxlen=500)
         self.listeners: list[Callable[[ServerEvent], None]] = []
         self.port: int = config.port
@@ -186,6 +206,10 @@ class ChatServer:
         self._up = asyncio.Event()
         self._random = random.Random(config.update_seed)
         self._price = 100.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_for: float | None = None  # the hub deadline self._timer is set for
+        self._armed_at: float | None = None  # the clock's reading when it was set
 
     # ------------------------------------------------------------ lifecycle
 
@@ -194,10 +218,16 @@ class ChatServer:
         """True while the listening socket accepts connections."""
         return self._server is not None
 
+    @property
+    def timer_deadline(self) -> float | None:
+        """The hub deadline the server's one timer is set for; None when no timer is set."""
+        return self._timer_for if self._timer is not None else None
+
     async def start(self) -> None:
         """Bind and start serving; raises :class:`PortInUseError` for a taken port."""
         await self._bind(self.config.port)
-        self._spawn(self._ticker(), "typing timers")
+        self._loop = asyncio.get_running_loop()
+        self._arm_timer()
         self._spawn(self._watchdog(), "slow-consumer watchdog")
         if self.config.update_interval is not None:
             self._spawn(self._publisher(), "updates publisher")
@@ -205,6 +235,8 @@ class ChatServer:
 
     async def stop(self, code: int = p.CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
         """Close every client with ``code`` and stop listening; bounded by ``close_timeout``."""
+        self._loop = None  # no more timers
+        self._cancel_timer()
         for task in list(self._tasks):
             task.cancel()
         for peer in list(self._locals):
@@ -249,7 +281,7 @@ class ChatServer:
         server.close(close_connections=True, code=code, reason=reason)
         try:
             await asyncio.wait_for(server.wait_closed(), self.config.close_timeout + 1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("some connections did not close in time")
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
@@ -284,16 +316,31 @@ class ChatServer:
     # ------------------------------------------------------------ server API
 
     def publish(self, channel: str, data: Any) -> None:
-        """Publish ``data`` to the subscribers of ``channel`` (call on the server's loop)."""
+        """Publish ``data`` to the subscribers of ``channel``, opening it if needed (call on the server's loop).
+
+        Raises :class:`ValueError` for an invalid channel name or data that cannot
+        be sent as JSON; nothing is published then.
+        """
         self._perform(self.hub.publish(channel, data))
 
+    def open_channel(self, channel: str) -> None:
+        """Open ``channel`` so that clients may subscribe before its first update (call on the server's loop).
+
+        Raises :class:`ValueError` for an invalid channel name.
+        """
+        self.hub.open_channel(channel)
+
     def kick(self, room: str, name: str) -> None:
+        """Close ``name``'s connection in ``room`` with 4003; raises :class:`ValueError` for an invalid name."""
+        actions = self.hub.kick(room, name)
         self._event("admin", f"kicked {name} from {room}")
-        self._perform(self.hub.kick(room, name))
+        self._perform(actions)
 
     def mute(self, room: str, name: str, muted: bool = True) -> None:
+        """Mute (or unmute) ``name`` in ``room``; raises :class:`ValueError` for an invalid name."""
+        actions = self.hub.mute(room, name, muted)
         self._event("admin", f"{'muted' if muted else 'unmuted'} {name} in {room}")
-        self._perform(self.hub.mute(room, name, muted))
+        self._perform(actions)
 
     def attach_local(self, deliver: Callable[[str], None], label: str = "bot") -> LocalPeer:
         """Add an in-process participant (see :class:`LocalPeer`)."""
@@ -391,23 +438,39 @@ class ChatServer:
                 self._event("closed", f"{_peer(ws)} closed with {code} {ws.close_reason or ''}".rstrip())
 
     def _perform(self, actions: Iterable[Action]) -> None:
+        """Perform the hub's actions in order, then re-arm the timer.
+
+        Each action is performed on its own: one that fails is logged and the
+        others still happen. ``broadcast`` writes to each connection separately and
+        skips (and logs) a connection it cannot write to.
+        """
         for action in actions:
-            if isinstance(action, Send):
-                if self._locals:
-                    sockets = [cast(ServerConnection, c) for c in action.to if not isinstance(c, LocalPeer)]
-                    for conn in action.to:
-                        if isinstance(conn, LocalPeer):
-                            self._deliver_local(conn, action.frame)
-                    broadcast(sockets, action.frame)
-                else:
-                    broadcast(cast("tuple[ServerConnection, ...]", action.to), action.frame)
-            elif isinstance(action, Close):
-                conn = action.conn
-                self._event("close", f"closing {conn!r:.60} with {action.code}: {action.reason}")
+            try:
+                if isinstance(action, Send):
+                    self._send(action)
+                elif isinstance(action, Close):
+                    self._close(action)
+            except Exception:
+                log.exception("could not perform %.200r; the other actions go on", action)
+        self._arm_timer()
+
+    def _send(self, action: Send) -> None:
+        if self._locals:
+            sockets = [cast(ServerConnection, c) for c in action.to if not isinstance(c, LocalPeer)]
+            for conn in action.to:
                 if isinstance(conn, LocalPeer):
-                    self._detach_local(conn)
-                else:
-                    self._spawn(conn.close(action.code, action.reason), "close")  # type: ignore[attr-defined]
+                    self._deliver_local(conn, action.frame)
+            broadcast(sockets, action.frame)
+        else:
+            broadcast(cast("tuple[ServerConnection, ...]", action.to), action.frame)
+
+    def _close(self, action: Close) -> None:
+        conn = action.conn
+        self._event("close", f"closing {conn!r:.60} with {action.code}: {action.reason}")
+        if isinstance(conn, LocalPeer):
+            self._detach_local(conn)
+        else:
+            self._spawn(cast(ServerConnection, conn).close(action.code, action.reason), "close")
 
     def _deliver_local(self, peer: LocalPeer, frame: str) -> None:
         try:
@@ -417,14 +480,41 @@ class ChatServer:
 
     # ------------------------------------------------------------ background tasks
 
-    async def _ticker(self) -> None:
-        """Run the hub's timers, a quarter of the typing timeout apart at most."""
-        period = min(0.25, self.config.typing_timeout / 4)
-        while True:
-            await asyncio.sleep(period)
-            deadline = self.hub.next_deadline()
-            if deadline is not None and deadline <= self.clock.monotonic():
-                self._perform(self.hub.tick())
+    def _arm_timer(self) -> None:
+        """Keep one loop timer set for the hub's next deadline, and none when it has nothing due."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        deadline = self.hub.next_deadline()
+        if deadline == self._timer_for and (self._timer is not None or deadline is None):
+            return  # already set for it
+        self._cancel_timer()
+        self._timer_for = deadline
+        if deadline is None:
+            return
+        now = self.clock.monotonic()
+        self._armed_at = now
+        self._timer = loop.call_later(max(0.0, deadline - now), self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_for = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        deadline = self.hub.next_deadline()
+        now = self.clock.monotonic()
+        if deadline is not None and deadline <= now:
+            self._perform(self.hub.tick())  # which re-arms
+            return
+        if deadline is not None and now == self._armed_at and self._loop is not None:
+            # The clock did not move while we waited (a FakeClock): look again now and then.
+            self._timer = self._loop.call_later(IDLE_CLOCK_POLL, self._on_timer)
+            return
+        self._timer_for = None  # woken a little early: set the timer again
+        self._arm_timer()
 
     async def _watchdog(self) -> None:
         """Close clients that stopped reading before they slow the room down."""
@@ -447,7 +537,7 @@ class ChatServer:
         assert interval is not None
         while True:
             await asyncio.sleep(interval)
-            self.publish("updates", self.next_tick())
+            self.publish(UPDATES_CHANNEL, self.next_tick())
 
     def next_tick(self) -> dict[str, Any]:
         """The next value of the demo ticker (seeded, so runs repeat)."""
@@ -497,6 +587,12 @@ def _static_response(name: str) -> Response:
     return _html_response(HTTPStatus.OK, file.read_text(encoding="utf-8"), content_type)
 
 
+_CSP = (
+    "default-src 'self'; connect-src 'self' ws: wss:; "
+    "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"
+)
+
+
 def _html_response(status: HTTPStatus, body: str, content_type: str = "text/html; charset=utf-8") -> Response:
     data = body.encode()
     headers = Headers(
@@ -505,7 +601,7 @@ def _html_response(status: HTTPStatus, body: str, content_type: str = "text/html
             ("Content-Length", str(len(data))),
             ("Connection", "close"),
             ("Cache-Control", "no-store"),
-            ("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"),
+            ("Content-Security-Policy", _CSP),
             ("X-Content-Type-Options", "nosniff"),
         ]
     )
