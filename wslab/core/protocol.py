@@ -394,6 +394,11 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+# Built once: json.loads and json.dumps build a new decoder or encoder per call when given options.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def _readable_id(value: object) -> str | None:
     """The chat id in ``value`` if it is one the server would accept, else None."""
     if _is_int(value):
@@ -424,7 +429,7 @@ def parse_client_frame(frame: str | bytes) -> ClientMessage:
             ErrorCode.BINARY, "/chat speaks JSON in text frames; binary frames are not accepted"
         )
     try:
-        obj = json.loads(frame, parse_constant=_refuse_constant)
+        obj = _DECODER.decode(frame)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(ErrorCode.BAD_JSON, f"frame is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
@@ -444,8 +449,11 @@ def parse_client_frame(frame: str | bytes) -> ClientMessage:
         id_ = obj.get("id")
         if _is_int(id_):
             id_ = str(id_)
-        content = _needs(obj, type_, "content", id=_readable_id(id_))
-        return Chat(content=content, id=id_)
+        if "content" not in obj:
+            raise ProtocolError(
+                ErrorCode.BAD_FIELD, "'chat' needs a 'content' field", field="content", id=_readable_id(id_)
+            )
+        return Chat(content=obj["content"], id=id_)
     if type_ == "typing":
         return Typing(typing=_needs(obj, type_, "typing"))
     if type_ == "subscribe":
@@ -469,7 +477,7 @@ def encode(message: dict[str, Any]) -> str:
     string that is not valid Unicode (a lone surrogate).
     """
     try:
-        text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _ENCODER.encode(message)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ValueError(f"the message cannot be sent as JSON: {exc}") from None
     if not is_valid_unicode(text):
