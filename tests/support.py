@@ -38,7 +38,9 @@ class Peer:
         self.seen.append(message)
         return message
 
-    async def expect(self, type_: str, timeout: float = WAIT, where: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+    async def expect(
+        self, type_: str, timeout: float = WAIT, where: Callable[[dict[str, Any]], bool] | None = None
+    ) -> dict[str, Any]:
         """Receive until a message of ``type_`` (matching ``where``) arrives; fail on timeout."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -48,7 +50,7 @@ class Peer:
                 raise AssertionError(f"no {type_!r} message within {timeout} s; saw {self.seen[-5:]}")
             try:
                 message = await self.recv(left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise AssertionError(f"no {type_!r} message within {timeout} s; saw {self.seen[-5:]}") from None
             if message.get("type") == type_ and (where is None or where(message)):
                 return message
@@ -61,7 +63,7 @@ class Peer:
         """Assert that no message arrives within ``within`` seconds."""
         try:
             message = await self.recv(within)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return
         raise AssertionError(f"unexpected message {message}")
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from support import Peer
 
+from support import Peer
 from wslab.net.bots import MAX_DELAY, ChatBot, ada_reply, add_bot, echo_reply, remove_bot
 from wslab.net.runtime import ServerHandle
 

@@ -26,7 +26,8 @@ def definitions(folder: str, notebook: str) -> dict[str, Any]:
     ns: dict[str, Any] = {"__name__": "__main__"}
     for cell in nb["cells"]:
         src = "".join(cell["source"])
-        if cell["cell_type"] == "code" and (cell["id"] == "setup" or src.lstrip().startswith(("def ", "async def ", "class ", "TYPING_ON"))):
+        defines = src.lstrip().startswith(("def ", "async def ", "class ", "TYPING_ON"))
+        if cell["cell_type"] == "code" and (cell["id"] == "setup" or defines):
             exec(compile(src.replace("server = wslab.start_server()", ""), f"<{cell['id']}>", "exec"), ns)
     return ns
 
@@ -206,7 +207,9 @@ def test_in_a_real_kernel_check_survives_code_that_awaits_forever_and_loops_fore
             "    while True:\n"
             "        pass\n"
         ),
-        nbformat.v4.new_code_cell("from wslab.grading.check import check\nreport = check('chat', timeout=1)\nprint(report)"),
+        nbformat.v4.new_code_cell(
+            "from wslab.grading.check import check\nreport = check('chat', timeout=1)\nprint(report)"
+        ),
         nbformat.v4.new_code_cell("print('still here', 6 * 7)"),
     ]
     client = nbclient.NotebookClient(nb, timeout=60, kernel_name="python3")
@@ -221,7 +224,7 @@ def test_in_a_real_kernel_check_survives_code_that_awaits_forever_and_loops_fore
 
 def test_a_join_room_written_with_the_course_browser_style_client_passes() -> None:
     """Learners may use wslab's WebSocket (lesson 1) instead of the websockets library."""
-    client = pytest.importorskip("wslab.client")
+    client = pytest.importorskip("wslab.net.websocket")
 
     async def join_room(url: str, name: str, timeout: float = 2.0) -> Any:
         ws = client.WebSocket(url)

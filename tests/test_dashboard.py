@@ -14,8 +14,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from support import WAIT, Peer
-from wslab.core.clock import FakeClock
 from wslab.classroom.instructor import InstructorDashboard
+from wslab.core.clock import FakeClock
 from wslab.core.hub import RoomSnapshot
 from wslab.net.runtime import ServerHandle
 

@@ -83,7 +83,8 @@ def test_each_wrong_submission_scores_what_it_should(graded: dict[str, Outcome],
     failing = sorted(c.check.name for c in o.checks if c.status != "pass")
     assert failing == want["failing"], feedback_text(o)
     if o.exercise:
-        lost = sum(get_exercise(want["exercise"]).checks[i].points for i, c in enumerate(o.checks) if c.status != "pass")
+        checks = get_exercise(want["exercise"]).checks
+        lost = sum(checks[i].points for i, c in enumerate(o.checks) if c.status != "pass")
         assert o.total == o.max_points - lost
 
 
@@ -98,7 +99,9 @@ def test_feedback_says_why(graded: dict[str, Outcome]) -> None:
     def fb(name: str) -> str:
         return feedback_text(graded[f"submissions/{name}"])
 
-    assert "still waiting after 2 s: every await that depends on the network needs a timeout" in fb("chat-awaits-forever.ipynb")
+    assert "still waiting after 2 s: every await that depends on the network needs a timeout" in fb(
+        "chat-awaits-forever.ipynb"
+    )
     assert "coroutine 'Connection.send' was never awaited: a missing `await`?" in fb("chat-never-awaits.ipynb")
     assert "stopped after 3 s (the time limit per cell)" in fb("chat-sleeps-in-cell.ipynb")
     assert "did not stop after its time limit and was killed; it was skipped" in fb("chat-bare-except-loop.ipynb")
@@ -131,7 +134,9 @@ def test_the_exercise_is_known_by_metadata_or_by_file_name() -> None:
     assert exercise_for("homework.ipynb", {"wslab": {"exercise": "nope"}}) is None
 
 
-def test_cli_writes_a_deterministic_gradebook_and_a_feedback_file_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_writes_a_deterministic_gradebook_and_a_feedback_file_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     subs = tmp_path / "class"
     subs.mkdir()
     shutil.copy(ROOT / "solutions" / "02-readystate.ipynb", subs / "ada_02-readystate.ipynb")
@@ -140,7 +145,8 @@ def test_cli_writes_a_deterministic_gradebook_and_a_feedback_file_each(tmp_path:
     runs = []
     for attempt in (1, 2):
         out, fb = tmp_path / f"gb{attempt}.csv", tmp_path / f"fb{attempt}"
-        assert main(["grade", str(subs), "--out", str(out), "--feedback", str(fb), "-j", "2", "--cell-timeout", "3"]) == 0
+        args = ["grade", str(subs), "--out", str(out), "--feedback", str(fb), "-j", "2", "--cell-timeout", "3"]
+        assert main(args) == 0
         runs.append((out.read_bytes(), {p.name: p.read_bytes() for p in sorted(fb.iterdir())}))
     assert runs[0] == runs[1], "grading the same files twice must give identical files"
     err = capsys.readouterr().err
@@ -180,7 +186,12 @@ def test_the_worker_does_not_run_magics_or_shell_commands() -> None:
     from wslab.grading.worker import transform
 
     python, note = transform("%pip install websockets\nx = 1\n  !rm -rf stuff\nprint(x)")
-    assert python == "pass  # not run in grading: %pip install websockets\nx = 1\n  pass  # not run in grading: !rm -rf stuff\nprint(x)"
+    assert python == (
+        "pass  # not run in grading: %pip install websockets\n"
+        "x = 1\n"
+        "  pass  # not run in grading: !rm -rf stuff\n"
+        "print(x)"
+    )
     assert note == "magics and shell commands were not run"
     assert transform("%%bash\nrm -rf /")[0] is None
     assert transform("%%time\ny = 2")[0] == "y = 2"
@@ -212,7 +223,9 @@ CLASS_WRONG = [
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-def test_a_class_of_30_grades_in_under_two_minutes_with_two_jobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_class_of_30_grades_in_under_two_minutes_with_two_jobs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     subs = tmp_path / "class"
     subs.mkdir()
     students = iter(f"student{n:02d}" for n in range(1, 31))

@@ -62,7 +62,11 @@ def _solution_lines(source: str) -> list[str]:
             inside = True
         elif "### END SOLUTION" in line:
             inside = False
-        elif inside and len(line.strip()) > 12 and not line.strip().startswith(("return", "raise", "self.", "if ", "else", "try", "except", "pass")):
+        elif (
+            inside
+            and len(line.strip()) > 12
+            and not line.strip().startswith(("return", "raise", "self.", "if ", "else", "try", "except", "pass"))
+        ):
             lines.append(line.strip())
     return lines
 
@@ -73,7 +77,7 @@ def test_released_exercise_keeps_the_spec_and_hides_the_answers(path: Path) -> N
     exercise = json.loads((EXERCISES / path.name).read_text())
     assert [c["id"] for c in exercise["cells"]] == [c["id"] for c in solution["cells"]], "cell ids must stay stable"
     assert exercise["metadata"]["wslab"] == {"exercise": solution["metadata"]["wslab"]["exercise"], "released": True}
-    for sol, ex in zip(solution["cells"], exercise["cells"]):
+    for sol, ex in zip(solution["cells"], exercise["cells"], strict=True):
         assert sol["cell_type"] == ex["cell_type"]
         if ex["cell_type"] != "code":
             assert "".join(ex["source"]) == "".join(sol["source"])
@@ -134,7 +138,8 @@ def test_release_clears_outputs_and_keeps_only_what_an_exercise_needs() -> None:
     assert [c["id"] for c in nb["cells"]] == ["c0", "c1"]
     assert set(nb["metadata"]) == {"kernelspec", "wslab"}
     assert "secret output" not in dumps(nb)
-    assert dumps(nb) == dumps(release_notebook(_nb("x = 1", "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION")))
+    released = release_notebook(_nb("x = 1", "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"))
+    assert dumps(nb) == dumps(released)
 
 
 def test_markdown_answers_are_removed() -> None:
@@ -166,7 +171,9 @@ def test_a_solution_must_name_its_exercise() -> None:
         release_notebook(nb, "x.ipynb")
 
 
-def test_release_check_fails_on_drift_and_release_repairs_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_release_check_fails_on_drift_and_release_repairs_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source, dest = tmp_path / "solutions", tmp_path / "exercises"
     shutil.copytree(SOLUTIONS, source)
     args = ["release", "--source", str(source), "--dest", str(dest)]
@@ -184,7 +191,9 @@ def test_release_check_fails_on_drift_and_release_repairs_it(tmp_path: Path, cap
     assert target.read_text() == (EXERCISES / "04-chat.ipynb").read_text()
 
 
-def test_release_reports_a_broken_solution_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_release_reports_a_broken_solution_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "bad.ipynb").write_text(dumps(_nb("### BEGIN SOLUTION\nx = 1\n")))
     assert main(["release", "--source", str(tmp_path / "s"), "--dest", str(tmp_path / "e")]) == 2

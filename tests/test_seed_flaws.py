@@ -13,9 +13,9 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from support import Peer
 from websockets.asyncio.server import ServerConnection, serve
 
+from support import Peer
 from wslab.core import protocol as p
 from wslab.core.backoff import BackoffPolicy, seed_backoff
 from wslab.net.reconnect import ReconnectingClient

@@ -280,7 +280,9 @@ async def test_page_and_static_files_are_served() -> None:
         assert "class WebSocketClient" in script and "innerHTML" not in script.replace("never innerHTML", "")
         status, kind, _ = await asyncio.to_thread(get, "/static/chat.css")
         assert (status, kind) == (200, "text/css; charset=utf-8")
-        for bad in ("/static/..%2Fserve.py", "/static/../serve.py", "/static/.hidden.js", "/static/serve.py", "/static/nope.js"):
+        for bad in (
+            "/static/..%2Fserve.py", "/static/../serve.py", "/static/.hidden.js", "/static/serve.py", "/static/nope.js",
+        ):
             assert (await asyncio.to_thread(get, bad))[0] == 404, bad
     finally:
         await served.kill()

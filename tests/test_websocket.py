@@ -17,6 +17,7 @@ import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 import wslab
+from wslab.net.runtime import ServerHandle
 from wslab.net.websocket import (
     CLOSED,
     CLOSING,
@@ -32,7 +33,6 @@ from wslab.net.websocket import (
     MessageEvent,
     WebSocket,
 )
-from wslab.net.runtime import ServerHandle
 
 WAIT = 5.0
 ROOT = Path(__file__).resolve().parent.parent
@@ -430,7 +430,8 @@ def test_works_in_a_notebook_cell_with_top_level_await(server: ServerHandle) -> 
         "ws.close()\nclose = await ws.wait_for('close', timeout=5)\nprint(close.code, close.was_clean, where)",
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nbclient.NotebookClient(nb, timeout=30, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    client = nbclient.NotebookClient(nb, timeout=30, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
+    client.execute()
     out = ["".join(o.get("text", "") for o in cell.outputs) for cell in nb.cells]
     assert out[1] == "hello 1\n"
     assert out[2] == "1000 True [('hello', True, True)]\n"
@@ -438,7 +439,11 @@ def test_works_in_a_notebook_cell_with_top_level_await(server: ServerHandle) -> 
 
 def test_every_row_of_the_browser_api_table_names_a_test_that_exists() -> None:
     doc = (ROOT / "docs" / "browser-api.md").read_text(encoding="utf-8")
-    rows = [line for line in doc.splitlines() if line.startswith("| ") and not line.startswith("| Browser") and not line.startswith("| Addition") and "---" not in line]
+    rows = [
+        line
+        for line in doc.splitlines()
+        if line.startswith("| ") and not line.startswith(("| Browser", "| Addition")) and "---" not in line
+    ]
     assert len(rows) >= 30
     here = globals()
     for row in rows:

@@ -114,7 +114,10 @@ def _(nb):
 
 @submission("chat-awaits-forever.ipynb", "04-chat.ipynb", "ok", ["join_times_out", "join_closes_on_timeout"])
 def _(nb):
-    replace(nb, "join-room", """    ws = await asyncio.wait_for(connect(url, open_timeout=timeout, close_timeout=1), timeout)
+    replace(
+        nb,
+        "join-room",
+        """    ws = await asyncio.wait_for(connect(url, open_timeout=timeout, close_timeout=1), timeout)
     try:
         async with asyncio.timeout(timeout):
             await ws.send(json.dumps({"type": "join", "name": name}))
@@ -126,12 +129,14 @@ def _(nb):
                     raise ConnectionError(f"the server refused to join: {frame.get('message')}")
     except BaseException:
         await ws.close()
-        raise""", """    ws = await connect(url)
+        raise""",
+        """    ws = await connect(url)
     await ws.send(json.dumps({"type": "join", "name": name}))
     while True:
         frame = json.loads(await ws.recv())
         if frame["type"] == "welcome":
-            return ws, frame""")
+            return ws, frame""",
+    )
 
 
 @submission("chat-never-awaits.ipynb", "04-chat.ipynb", "cell-error", ["join_gets_welcome"])
@@ -269,7 +274,8 @@ def _(nb):
 
 @submission("reconnect-resets-on-open.ipynb", "03-reconnect.ipynb", "ok", ["no_reset_on_flap"])
 def _(nb):
-    replace(nb, "backoff", "self.opened_at = self.clock.monotonic()", "self.opened_at = self.clock.monotonic()\n        self.attempt = 0")
+    opened = "self.opened_at = self.clock.monotonic()"
+    replace(nb, "backoff", opened, opened + "\n        self.attempt = 0")
 
 
 @submission("reconnect-never-awaits.ipynb", "03-reconnect.ipynb", "cell-error", ["retry_waits", "retry_gives_up"])
@@ -277,7 +283,9 @@ def _(nb):
     replace(nb, "retry", "await sleep(backoff.next_delay())", "sleep(backoff.next_delay())")
 
 
-@submission("reconnect-blocks-with-time-sleep.ipynb", "03-reconnect.ipynb", "timeout", ["retry_waits", "retry_gives_up"])
+@submission(
+    "reconnect-blocks-with-time-sleep.ipynb", "03-reconnect.ipynb", "timeout", ["retry_waits", "retry_gives_up"]
+)
 def _(nb):
     replace(nb, "retry", "await sleep(backoff.next_delay())", "time.sleep(backoff.next_delay())")
     replace(nb, "setup", "import asyncio\n", "import asyncio\nimport time\n")
