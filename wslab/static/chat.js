@@ -747,7 +747,7 @@
       if (wasReady) actions.push(emit("disconnect", { code: code !== null && code !== undefined ? code : 1006, reason, uptime }));
       if (this._closing !== null) return actions.concat(this._finish(...this._closing));
       if (!this.shouldReconnect(code)) {
-        const why = `not reconnecting after close code ${code === undefined ? null : code}` + (reason ? `: ${reason}` : "");
+        const why = `not reconnecting after close code ${pyStr(code)}` + (reason ? `: ${reason}` : "");
         this._closing = [code !== null && code !== undefined ? code : 1006, why];
         return actions.concat(this._finish(...this._closing));
       }
