@@ -29,10 +29,10 @@ from typing import Any
 
 import pytest
 
+from test_transcripts import as_json, call, make_session, state_of
 from wslab.core import backoff, protocol, session
 from wslab.core.backoff import BackoffPolicy
 from wslab.core.session import ClientSession, Emit
-from test_transcripts import as_json, call, make_session, state_of
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAT_JS = ROOT / "wslab" / "static" / "chat.js"
@@ -80,8 +80,14 @@ def test_node_test_runner_passes() -> None:
 
 PRESENCE_CASES: list[dict[str, Any]] = [
     {"online": ["Ada"], "deltas": [{"joined": ["Bob"], "left": []}, {"joined": [], "left": ["Bob"]}]},
-    {"online": ["Bob", "Ada"], "deltas": [{"joined": ["Bob", "Dee"], "left": ["Bob"]}, {"joined": ["Ada"], "left": ["Zed"]}]},
-    {"online": ["Ada"], "deltas": [{"joined": ["Cy", "Cy", "Bob"], "left": ["Ada", "Ada"]}, {"joined": ["Ada"], "left": []}]},
+    {
+        "online": ["Bob", "Ada"],
+        "deltas": [{"joined": ["Bob", "Dee"], "left": ["Bob"]}, {"joined": ["Ada"], "left": ["Zed"]}],
+    },
+    {
+        "online": ["Ada"],
+        "deltas": [{"joined": ["Cy", "Cy", "Bob"], "left": ["Ada", "Ada"]}, {"joined": ["Ada"], "left": []}],
+    },
     {"online": ["Ada", "Bob"], "deltas": [{"joined": [1, None, "Cy"], "left": "Bob"}, {"left": ["Cy"]}, {}]},
 ]
 
@@ -144,8 +150,17 @@ def _python_presence(case: dict[str, Any]) -> list[dict[str, Any]]:
     client = ClientSession(id_prefix="t")
     client.join("Ada", "lobby", 0)
     client.connected(0)
-    welcome = {"type": "welcome", "name": "Ada", "room": "lobby", "epoch": "e1", "online": case["online"],
-               "typing": [], "seq": 0, "history": [], "history_complete": True}
+    welcome = {
+        "type": "welcome",
+        "name": "Ada",
+        "room": "lobby",
+        "epoch": "e1",
+        "online": case["online"],
+        "typing": [],
+        "seq": 0,
+        "history": [],
+        "history_complete": True,
+    }
     client.on_frame(json.dumps(welcome), 0)
     results = []
     for delta in case["deltas"]:
@@ -193,9 +208,9 @@ def test_the_presence_rule_is_the_same(from_js: dict[str, Any]) -> None:
 
 
 def test_backoff_ceilings_are_the_same(from_js: dict[str, Any]) -> None:
-    for policy, js_ceilings in zip(CEILING_POLICIES, from_js["ceilings"]):
+    for policy, js_ceilings in zip(CEILING_POLICIES, from_js["ceilings"], strict=True):
         python = BackoffPolicy(**policy)
-        for attempt, js_value in zip(ATTEMPTS, js_ceilings):
+        for attempt, js_value in zip(ATTEMPTS, js_ceilings, strict=True):
             assert js_value == pytest.approx(python.ceiling(attempt), rel=1e-12), (policy, attempt)
 
 
@@ -208,8 +223,14 @@ _TS = "2026-12-01T10:00:00.000Z"
 
 
 def _fuzz_chat(rng: random.Random) -> dict[str, Any]:
-    chat = {"type": "chat", "room": rng.choice(["lobby", "lobby", "games"]), "seq": rng.randint(0, 6),
-            "sender": rng.choice(["Ada", "Bob"]), "content": "m", "timestamp": _TS}
+    chat = {
+        "type": "chat",
+        "room": rng.choice(["lobby", "lobby", "games"]),
+        "seq": rng.randint(0, 6),
+        "sender": rng.choice(["Ada", "Bob"]),
+        "content": "m",
+        "timestamp": _TS,
+    }
     if rng.random() < 0.5:
         chat["id"] = rng.choice(["t-1", "t-2", "t-3", "z"])
     return chat
@@ -218,25 +239,39 @@ def _fuzz_chat(rng: random.Random) -> dict[str, Any]:
 def _fuzz_frame(rng: random.Random) -> Any:
     k, names = rng.random(), ["Ada", "Bob", "Cy"]
     if k < 0.2:
-        return {"type": "welcome", "name": rng.choice(["Ada", "Bob"]), "room": rng.choice(["lobby", "games"]),
-                "epoch": rng.choice(["e1", "e1", "e2", None]), "online": rng.sample(names, rng.randint(0, 3)),
-                "typing": rng.sample(names, rng.randint(0, 2)), "seq": rng.randint(0, 6),
-                "history": [_fuzz_chat(rng) for _ in range(rng.randint(0, 3))], "history_complete": rng.random() < 0.8}
+        return {
+            "type": "welcome",
+            "name": rng.choice(["Ada", "Bob"]),
+            "room": rng.choice(["lobby", "games"]),
+            "epoch": rng.choice(["e1", "e1", "e2", None]),
+            "online": rng.sample(names, rng.randint(0, 3)),
+            "typing": rng.sample(names, rng.randint(0, 2)),
+            "seq": rng.randint(0, 6),
+            "history": [_fuzz_chat(rng) for _ in range(rng.randint(0, 3))],
+            "history_complete": rng.random() < 0.8,
+        }
     if k < 0.35:
         return _fuzz_chat(rng)
     if k < 0.45:
         return {"type": "ack", "id": rng.choice(["t-1", "t-2", "t-3", "z", "7"]), "seq": 1}
     if k < 0.6:
-        error = {"type": "error", "message": "m", "code": rng.choice(
-            ["rate-limited", "muted", "name-taken", "name-invalid", "unknown-channel", "bad-json"])}
+        error = {
+            "type": "error",
+            "message": "m",
+            "code": rng.choice(["rate-limited", "muted", "name-taken", "name-invalid", "unknown-channel", "bad-json"]),
+        }
         if rng.random() < 0.4:
             error["id"] = rng.choice(["t-1", "t-2"])
         if rng.random() < 0.3:
             error["channel"] = rng.choice(["updates", "scores", "x"])
         return error
     if k < 0.7:
-        return {"type": "presence", "room": "lobby", "joined": rng.sample(names, rng.randint(0, 2)),
-                "left": rng.sample(names, rng.randint(0, 2))}
+        return {
+            "type": "presence",
+            "room": "lobby",
+            "joined": rng.sample(names, rng.randint(0, 2)),
+            "left": rng.sample(names, rng.randint(0, 2)),
+        }
     if k < 0.78:
         return {"type": "typing", "room": "lobby", "typing": rng.sample(names, rng.randint(0, 2))}
     if k < 0.86:
@@ -259,8 +294,13 @@ def _fuzz_step(rng: random.Random, now: float) -> dict[str, Any]:
     if k < 0.24:
         return {"at": now, "do": rng.choice(["subscribe", "unsubscribe"]), "args": [rng.choice(["updates", "scores"])]}
     if k < 0.28:
-        message = rng.choice([{"type": "note", "n": rng.randint(1, 9)}, {"type": "typing", "typing": rng.random() < 0.5},
-                              {"type": "chat", "content": "c", "id": rng.choice([None, "z", 7])}])
+        message = rng.choice(
+            [
+                {"type": "note", "n": rng.randint(1, 9)},
+                {"type": "typing", "typing": rng.random() < 0.5},
+                {"type": "chat", "content": "c", "id": rng.choice([None, "z", 7])},
+            ]
+        )
         return {"at": now, "do": "send", "args": [message]}
     if k < 0.285:
         return {"at": now, "do": "close", "args": [rng.choice([1000, 4000]), "bye"]}
@@ -282,8 +322,13 @@ def _fuzz_scripts() -> list[dict[str, Any]]:
     rng = random.Random(FUZZ_SEED)
     scripts = []
     for _ in range(FUZZ_SCRIPTS):
-        session_options = {"id_prefix": "t", "policy": {"jitter": "none", "stay_up": rng.choice([0, 5])},
-                           "queue_limit": rng.choice([2, 100]), "overflow": "event", "restore_timeout": rng.choice([2, 10])}
+        session_options = {
+            "id_prefix": "t",
+            "policy": {"jitter": "none", "stay_up": rng.choice([0, 5])},
+            "queue_limit": rng.choice([2, 100]),
+            "overflow": "event",
+            "restore_timeout": rng.choice([2, 10]),
+        }
         now, steps = 0.0, []
         for _ in range(FUZZ_STEPS):
             now = round(now + rng.choice([0, 0, 0.05, 0.5, 1, 2, 3, 11]), 3)
@@ -293,7 +338,7 @@ def _fuzz_scripts() -> list[dict[str, Any]]:
 
 
 def _comparable(value: Any) -> Any:
-    """What both sides must agree on: the exception text of invalid JSON and raw frames aside (each parser words them)."""
+    """What both sides must agree on: everything but the wording of an invalid-JSON error (each parser has its own)."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
@@ -343,8 +388,14 @@ def test_random_scripts_give_the_same_actions_on_both_sides() -> None:
     scripts = _fuzz_scripts()
     try:
         result = subprocess.run(
-            [node, "-e", FUZZ_NODE_SCRIPT], cwd=ROOT, input=json.dumps(scripts), capture_output=True, text=True,
-            timeout=NODE_TIMEOUT, check=False, env={**os.environ, "WSLAB_REPLAY": str(JS_TESTS / "replay.js")},
+            [node, "-e", FUZZ_NODE_SCRIPT],
+            cwd=ROOT,
+            input=json.dumps(scripts),
+            capture_output=True,
+            text=True,
+            timeout=NODE_TIMEOUT,
+            check=False,
+            env={**os.environ, "WSLAB_REPLAY": str(JS_TESTS / "replay.js")},
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"replaying {len(scripts)} random scripts in Node took more than {NODE_TIMEOUT:g} s")

@@ -295,7 +295,8 @@ def test_pure_pieces_match_their_python_twins(open_chat: Callable[..., ChatPage]
             const after_flap = b.nextDelay();
             b.onOpen(200); b.onClose(260);     // stayed up a minute: reset
             const jittered = new wslab.Backoff({}, () => 0.5);
-            return {first, after_flap, after_stable: b.nextDelay(), full: [1, 2, 3, 4, 5, 6].map(() => jittered.nextDelay())};
+            const full = [1, 2, 3, 4, 5, 6].map(() => jittered.nextDelay());
+            return {first, after_flap, after_stable: b.nextDelay(), full};
         }"""
     )
     python = Backoff(BackoffPolicy(jitter="none"))
@@ -327,7 +328,11 @@ def test_pure_pieces_match_their_python_twins(open_chat: Callable[..., ChatPage]
     )
     notifier = TypingNotifier()
     expected = [
-        notifier.keystroke(text, now=now) if call == "keystroke" else notifier.tick(now) if call == "tick" else notifier.sent()
+        notifier.keystroke(text, now=now)
+        if call == "keystroke"
+        else notifier.tick(now)
+        if call == "tick"
+        else notifier.sent()
         for call, text, now in steps
     ]
     assert got_typing == expected
