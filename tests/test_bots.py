@@ -70,8 +70,8 @@ async def test_greeting_leaving_and_taken_names(server: ServerHandle) -> None:
     with pytest.raises(ValueError, match="already in room"):
         add_bot(server, "ada")  # another bot's name, differently cased: refused
     remove_bot(server, bot)
-    left = await peer.expect("presence")
-    assert left["left"] == "Ada" and left["online"] == ["Bob"]
+    left = await peer.expect("presence", where=lambda m: m["left"])
+    assert left["left"] == ["Ada"] and left["joined"] == []
     await peer.close()
 
 

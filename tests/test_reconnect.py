@@ -53,6 +53,7 @@ async def history_of(server: ServerHandle, room: str = "lobby") -> list[dict[str
 
 
 async def test_on_is_chainable_and_dispatches_by_type(server: ServerHandle) -> None:
+    server.open_channel("updates")  # as the default server does, which publishes on it
     updates: list[Any] = []
     messages: list[str] = []
     client = ReconnectingClient(server.chat_url, policy=FAST)
@@ -74,6 +75,7 @@ async def test_on_is_chainable_and_dispatches_by_type(server: ServerHandle) -> N
 
 
 async def test_handlers_may_take_no_argument_or_be_async(server: ServerHandle) -> None:
+    server.open_channel("updates")  # as the default server does, which publishes on it
     seen: list[str] = []
     done = asyncio.Event()
 
@@ -91,6 +93,7 @@ async def test_handlers_may_take_no_argument_or_be_async(server: ServerHandle) -
 
 
 async def test_a_failing_handler_is_reported_and_the_client_goes_on(server: ServerHandle) -> None:
+    server.open_channel("updates")  # as the default server does, which publishes on it
     reported: list[dict[str, Any]] = []
     asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reported.append(context))
 
@@ -136,6 +139,7 @@ def test_bad_arguments_are_refused() -> None:
 
 
 async def test_outage_and_recovery_with_the_expected_delays(server: ServerHandle) -> None:
+    server.open_channel("updates")  # as the default server does, which publishes on it
     client = ReconnectingClient(server.chat_url, policy=FAST)
     client.subscribe("updates")
     async with client:
@@ -494,6 +498,8 @@ async def test_close_during_a_hanging_handshake_stops_at_once() -> None:
 
 
 async def test_join_and_subscribe_during_the_restore_are_not_lost(server: ServerHandle) -> None:
+    for channel in ("a", "b"):
+        server.open_channel(channel)
     client = ReconnectingClient(server.chat_url, policy=FAST)
     client.subscribe("a")
 

@@ -367,6 +367,7 @@ async def test_chat_ui_joins_a_server_that_wants_a_token(server_factory: Any) ->
 
 
 async def test_dashboard_on_a_real_server(server: Any) -> None:
+    server.open_channel("scores")
     board = LiveDashboard(server.chat_url, channel="scores", value_key="points")
     await board.wait_subscribed(timeout=5)
     for points in (1, 2, 3):

@@ -13,3 +13,5 @@ views in :mod:`wslab.ui` are built around these.
 * :mod:`~wslab.core.clock`: the one injectable clock;
 * :mod:`~wslab.core.errors`: the exception hierarchy.
 """
+
+__all__: list[str] = []  # the modules are the public parts; import from them

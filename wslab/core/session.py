@@ -571,7 +571,7 @@ class ClientSession:
             return actions
         if isinstance(message.get("id"), str):
             self.unacked.pop(message["id"], None)
-        if code == getattr(p.ErrorCode, "UNKNOWN_CHANNEL", "unknown-channel"):  # TODO(protocol v2): plain attribute
+        if code == p.ErrorCode.UNKNOWN_CHANNEL:
             # Subscribes are answered in order: the refused one is the frame's, or the oldest awaited.
             channel = message.get("channel")
             if channel not in self.channels:

@@ -8,3 +8,5 @@
 * :mod:`~wslab.net.bots`: in-process chat participants;
 * :mod:`~wslab.net.aio`: ``run()``, an ``asyncio.run`` that also works in a notebook.
 """
+
+__all__: list[str] = []  # the modules are the public parts; import from them

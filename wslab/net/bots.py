@@ -147,10 +147,12 @@ class ChatBot:
                 return  # bots do not answer bots
             self.heard.append((sender, content))
             self._schedule(sender, content)
-        elif kind == "presence" and self.greet and isinstance(message.get("joined"), str):
-            newcomer = message["joined"]
-            if self._server is None or newcomer not in _bots_by_server.get(self._server, {}):
-                self._schedule_text(f"Welcome to #{self.room}, {newcomer}!")
+        elif kind == "presence" and self.greet and isinstance(message.get("joined"), list):
+            back = set(message.get("left") or [])  # left and came back within one tick: a reconnect, not news
+            bots = _bots_by_server.get(self._server, {}) if self._server is not None else {}
+            for newcomer in message["joined"]:
+                if isinstance(newcomer, str) and newcomer != self.name and newcomer not in back and newcomer not in bots:
+                    self._schedule_text(f"Welcome to #{self.room}, {newcomer}!")
 
     def _schedule(self, sender: str, content: str) -> None:
         try:

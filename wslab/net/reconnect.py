@@ -65,11 +65,13 @@ __all__ = [
     "ClientClosedError",
     "LIFECYCLE_EVENTS",
     "HistoryEntry",
+    "ClientState",
 ]
 
 log = logging.getLogger("wslab.reconnect")
 
-State = Literal["connecting", "open", "offline", "closed"]
+ClientState = Literal["connecting", "open", "offline", "closed"]
+"""What :attr:`ReconnectingClient.state` can be."""
 
 HistoryEntry = tuple[float, str, dict[str, Any]]
 """(wall time, event name, details) - one line of :attr:`ReconnectingClient.history`."""
@@ -192,7 +194,7 @@ class ReconnectingClient:
     # ------------------------------------------------------------ read-only state
 
     @property
-    def state(self) -> State:
+    def state(self) -> ClientState:
         """``"connecting"``, ``"open"`` (restored and flushed), ``"offline"`` (waiting, or not started) or ``"closed"``."""
         state = self.session.state
         return "connecting" if state == "restoring" else state

@@ -13,7 +13,7 @@ from wslab.core.clock import SYSTEM_CLOCK, Clock
 from wslab.ui.models import CHAT_EVENTS, ChatModel
 from wslab.ui._html import esc, running_loop
 
-__all__ = ["ChatUI", "with_token"]
+__all__ = ["ChatUI", "with_token", "REPLACE_TIMEOUT"]
 
 REPLACE_TIMEOUT = 3.0
 """Seconds a new window waits for an older one with the same name and room to leave."""

@@ -39,16 +39,16 @@ __all__ = [
     "Tick",
 ]
 
-Listener = Callable[[str], None]
+_Listener = Callable[[str], None]
 
 
 class _Observable:
     """Call listeners with the kind of change after each change (views redraw then)."""
 
     def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+        self._listeners: list[_Listener] = []
 
-    def observe(self, fn: Listener) -> Listener:
+    def observe(self, fn: _Listener) -> _Listener:
         """Call ``fn(kind)`` after every change; returns ``fn``."""
         self._listeners.append(fn)
         return fn

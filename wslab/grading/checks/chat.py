@@ -271,7 +271,7 @@ def view_ignores_other_frames(ctx: Context) -> None:
     view = _view(ctx)
     view.apply(dict(MSG))
     before = _view_html(view)
-    for frame in ({"type": "presence", "joined": "Cy", "online": ["Ada", "Cy"]},
+    for frame in ({"type": "presence", "room": "lobby", "joined": ["Cy"], "left": []},
                   {"type": "error", "code": "bad-json", "message": "no"},
                   {"type": "ack", "id": "1", "seq": 1}, {"type": "brand-new"}, {"no": "type"}):
         view.apply(frame)
