@@ -49,9 +49,10 @@ from wslab.core import protocol as p
 from wslab.core.clock import SYSTEM_CLOCK, Clock, iso_utc
 from wslab.core.ratelimit import TokenBucket
 
-__all__ = ["Send", "Close", "Action", "Hub", "RoomSnapshot"]
+__all__ = ["Send", "Close", "Action", "Conn", "Hub", "RoomSnapshot", "RECENT_IDS", "LISTED_CHANNELS", "recipients"]
 
 Conn = Hashable
+"""A connection, as the shell names it: any hashable object."""
 
 RECENT_IDS = 10_000
 """Client message ids remembered per room to drop resent duplicates."""

@@ -25,7 +25,15 @@ from wslab.core.clock import SYSTEM_CLOCK, Clock
 from wslab.core.hub import RoomSnapshot
 from wslab.net.server import ChatServer, ServerConfig, ServerEvent
 
-__all__ = ["ServerHandle", "start_server", "running_servers", "stop_all"]
+__all__ = [
+    "ServerHandle",
+    "start_server",
+    "running_servers",
+    "stop_all",
+    "START_TIMEOUT",
+    "CALL_TIMEOUT",
+    "EXIT_TIMEOUT",
+]
 
 T = TypeVar("T")
 

@@ -54,7 +54,18 @@ from wslab.core.clock import SYSTEM_CLOCK, Clock
 from wslab.core.errors import WslabError
 from wslab.core.hub import Action, Close, Hub, Send
 
-__all__ = ["ServerConfig", "ChatServer", "LocalPeer", "PortInUseError", "ServerEvent"]
+__all__ = [
+    "ServerConfig",
+    "ChatServer",
+    "LocalPeer",
+    "PortInUseError",
+    "ServerEvent",
+    "UPDATES_CHANNEL",
+    "IDLE_CLOCK_POLL",
+    "STATIC_DIR",
+    "generate_token",
+    "is_loopback",
+]
 
 log = logging.getLogger("wslab.server")
 
