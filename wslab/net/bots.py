@@ -150,8 +150,9 @@ class ChatBot:
         elif kind == "presence" and self.greet and isinstance(message.get("joined"), list):
             back = set(message.get("left") or [])  # left and came back within one tick: a reconnect, not news
             bots = _bots_by_server.get(self._server, {}) if self._server is not None else {}
+            skip = back | set(bots) | {self.name}
             for newcomer in message["joined"]:
-                if isinstance(newcomer, str) and newcomer != self.name and newcomer not in back and newcomer not in bots:
+                if isinstance(newcomer, str) and newcomer not in skip:
                     self._schedule_text(f"Welcome to #{self.room}, {newcomer}!")
 
     def _schedule(self, sender: str, content: str) -> None:
