@@ -17,6 +17,7 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("wslab.classroom.serve", "run the chat server for a classroom"),
     "grade": ("wslab.grading.cli", "grade a class's submissions into a gradebook"),
     "release": ("wslab.grading.release", "generate exercises/ from solutions/"),
+    "execute": ("wslab.grading.execute", "run notebooks in a fresh kernel and save them with their outputs"),
 }
 
 

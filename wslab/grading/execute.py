@@ -1,0 +1,98 @@
+"""``wslab execute``: run notebooks top to bottom in a fresh kernel and save them with their outputs.
+
+For course authors: lessons and solutions are committed executed, and strict
+nbval compares every output on each test run. This command is the one way to
+produce those files, so they differ only where a lesson changed:
+
+* each notebook runs in its own fresh kernel, in its own folder, with a time
+  limit per cell (``--timeout``) and a clear error naming the cell that failed;
+* with ``--twice`` the notebook runs a second time in the same kernel (what a
+  learner does after an edit) and must not fail either; the first run's
+  outputs are the ones saved;
+* timing metadata is not recorded, and the kernel's ``language_info`` is
+  reduced to its name, so a re-run on another machine or Python version does
+  not show up in ``git diff``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_arguments", "run", "execute_notebook", "NotebookFailed"]
+
+
+class NotebookFailed(Exception):
+    """A cell raised (or timed out) while a notebook ran; the message names the notebook and the cell."""
+
+
+def _failed(path: Path, run: int, exc: BaseException) -> NotebookFailed:
+    cell = getattr(exc, "cell_index", None)
+    where = f"cell {cell}" if cell is not None else "a cell"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
+    last = text[-1] if text else type(exc).__name__
+    return NotebookFailed(f"{path}: {where} failed on run {run}: {last}")
+
+
+def execute_notebook(path: Path, *, timeout: float = 60.0, twice: bool = False) -> Any:
+    """Run ``path`` in a fresh kernel (twice in the same kernel with ``twice``); return the executed notebook.
+
+    Raises :class:`NotebookFailed` naming the cell (0-based, as nbformat counts) that raised.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=int(timeout),
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent.resolve())}},
+    )
+    first = None
+    client.reset_execution_trackers()
+    with client.setup_kernel():
+        for run in (1, 2) if twice else (1,):
+            for index, cell in enumerate(client.nb.cells):
+                try:
+                    client.execute_cell(cell, index)
+                except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+                    exc.cell_index = index  # type: ignore[attr-defined]
+                    raise _failed(path, run, exc) from None
+            if first is None:
+                first = copy.deepcopy(client.nb)
+    assert first is not None
+    first.metadata["language_info"] = {"name": "python"}
+    return first
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("notebooks", nargs="+", type=Path, help="the notebooks to run and save in place")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds each cell may take (default 60)")
+    parser.add_argument("--twice", action="store_true", help="also run each a second time in the same kernel")
+    parser.add_argument("--check", action="store_true", help="run, but do not save")
+
+
+def run(args: argparse.Namespace) -> int:
+    import nbformat
+
+    failed = 0
+    for path in args.notebooks:
+        started = time.monotonic()
+        try:
+            nb = execute_notebook(path, timeout=args.timeout, twice=args.twice)
+        except NotebookFailed as exc:
+            print(f"FAILED {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        if not args.check:
+            nbformat.write(nb, path)
+        print(f"ok     {path} ({time.monotonic() - started:.1f} s{', twice' if args.twice else ''})")
+    return 1 if failed else 0
