@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from support import Peer
 from websockets.asyncio.server import ServerConnection, serve
 
+from support import Peer
 from wslab.core import protocol as p
 from wslab.core.backoff import BackoffPolicy
 from wslab.net.reconnect import ClientClosedError, QueueFullError, ReconnectingClient
@@ -385,7 +384,8 @@ async def test_malformed_json_and_error_frames_become_error_events() -> None:
     async with local_server(handler) as url:
         errors: list[dict[str, Any]] = []
         updates: list[int] = []
-        client = ReconnectingClient(url, policy=FAST).on("error", errors.append).on("update", lambda m: updates.append(m["n"]))
+        client = ReconnectingClient(url, policy=FAST).on("error", errors.append)
+        client.on("update", lambda m: updates.append(m["n"]))
         async with client:
             await client.wait_for("error", WAIT, where=lambda e: e["source"] == "server")
     assert [(e["source"], e["code"]) for e in errors] == [
@@ -421,14 +421,18 @@ async def test_a_dead_connection_is_noticed_within_the_stated_bound() -> None:
 # ---------------------------------------------------------------- must show
 
 
-async def test_must_show_nothing_lost_nothing_duplicated_while_the_server_drops_connections(server_factory: Any) -> None:
+async def test_must_show_nothing_lost_nothing_duplicated_while_the_server_drops_connections(
+    server_factory: Any,
+) -> None:
     """A sender keeps sending numbered chats while the server drops every connection
     again and again. An observer (also reconnecting) sees each message exactly once,
     in order, and every reconnect delay stays within the policy's bounds."""
     server = server_factory(rate=1000.0, burst=1000)
     policy = BackoffPolicy(initial=0.02, factor=2.0, cap=0.25, stay_up=5.0, seed=5)
     total, drops = 120, 6
-    sender = ReconnectingClient(server.chat_url, policy=policy, seed=1, queue_limit=total, send_rate=900.0, send_burst=500)
+    sender = ReconnectingClient(
+        server.chat_url, policy=policy, seed=1, queue_limit=total, send_rate=900.0, send_burst=500
+    )
     observer = ReconnectingClient(server.chat_url, policy=policy, seed=2)
     seen: list[dict[str, Any]] = []
     all_in = asyncio.Event()

@@ -29,8 +29,18 @@ def sends(actions: list[Any]) -> list[dict[str, Any]]:
 def welcomed(session: ClientSession, now: float = 0.0, **welcome: Any) -> None:
     session.join("Ada", "lobby", now)
     session.connected(now)
-    frame = {"type": "welcome", "name": "Ada", "room": "lobby", "epoch": "e1", "online": ["Ada"],
-             "typing": [], "seq": 0, "history": [], "history_complete": True, **welcome}
+    frame = {
+        "type": "welcome",
+        "name": "Ada",
+        "room": "lobby",
+        "epoch": "e1",
+        "online": ["Ada"],
+        "typing": [],
+        "seq": 0,
+        "history": [],
+        "history_complete": True,
+        **welcome,
+    }
     session.on_frame(json.dumps(frame), now)
 
 
@@ -61,7 +71,11 @@ def test_after_close_nothing_more_is_accepted() -> None:
     session = ClientSession()
     [closed] = session.close()
     assert isinstance(closed, Emit) and closed.event == "closed" and session.state == "closed"
-    for attempt in (lambda: session.say("hi"), lambda: session.send({"type": "x"}), lambda: session.join("Ada", "lobby")):
+    for attempt in (
+        lambda: session.say("hi"),
+        lambda: session.send({"type": "x"}),
+        lambda: session.join("Ada", "lobby"),
+    ):
         with pytest.raises(ClientClosedError):
             attempt()
     assert session.connected(1.0) == [] and session.disconnected(1012, "", 1.0) == []
@@ -79,8 +93,23 @@ def test_frames_the_shell_could_not_write_go_back_to_the_outbox_in_order() -> No
     assert isinstance(actions[-1], Retry)
     assert session.queued == 2 and list(session.unacked) == [chat[-1].message["id"]]  # type: ignore[union-attr]
     restored = sends(session.connected(2.0))
-    restored += sends(session.on_frame(json.dumps({"type": "welcome", "name": "Ada", "room": "lobby", "epoch": "e1",
-                                                   "online": ["Ada"], "typing": [], "seq": 0, "history": []}), 2.0))
+    restored += sends(
+        session.on_frame(
+            json.dumps(
+                {
+                    "type": "welcome",
+                    "name": "Ada",
+                    "room": "lobby",
+                    "epoch": "e1",
+                    "online": ["Ada"],
+                    "typing": [],
+                    "seq": 0,
+                    "history": [],
+                }
+            ),
+            2.0,
+        )
+    )
     assert [m["type"] for m in restored] == ["join", "chat", "note", "note"]  # no stale typing
     assert [m.get("n") for m in restored if m["type"] == "note"] == [1, 2]
 
@@ -149,7 +178,9 @@ class Network:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.sampled_from(["say", "say", "say", "say-lost", "drop-sender", "drop-observer", "tick"]), max_size=40))
+@given(
+    st.lists(st.sampled_from(["say", "say", "say", "say-lost", "drop-sender", "drop-observer", "tick"]), max_size=40)
+)
 def test_every_chat_arrives_once_in_order_whatever_drops_the_connections(ops: list[str]) -> None:
     net = Network()
     for who in net.sessions:

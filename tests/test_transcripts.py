@@ -89,7 +89,11 @@ def call(session: ClientSession, do: str, args: list[Any], now: float) -> list[A
     if do == "say" and len(args) > 1:
         return session.say(args[0], now, id=args[1])
     if do == "disconnected":
-        return session.disconnected(args[0], args[1] if len(args) > 1 else "", now)
+        unsent = [
+            Send(json.dumps(m, ensure_ascii=False, separators=(",", ":")), m)
+            for m in (args[2] if len(args) > 2 else [])
+        ]
+        return session.disconnected(args[0], args[1] if len(args) > 1 else "", now, unsent)
     if do in ("connecting", "connected", "tick"):
         return getattr(session, do)(now)  # type: ignore[no-any-return]
     if do == "connect_failed":
@@ -118,8 +122,9 @@ def test_transcript(path: Path) -> None:
                 call(session, step["do"], step.get("args", []), now)
             assert step["error"] in str(info.value), f"{where}: {info.value}"
             continue
-        actual = [a for a in map(as_json, call(session, step["do"], step.get("args", []), now))
-                  if a.get("emit") not in ignore]
+        actual = [
+            a for a in map(as_json, call(session, step["do"], step.get("args", []), now)) if a.get("emit") not in ignore
+        ]
         expected = step["expect"]
         assert len(actual) == len(expected) and all(map(matches, expected, actual)), (
             f"{where}:\n expected {json.dumps(expected)}\n actual   {json.dumps(actual, default=str)}"

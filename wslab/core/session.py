@@ -50,7 +50,7 @@ import secrets
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from wslab.core import protocol as p
 from wslab.core.backoff import Backoff, BackoffPolicy, ReconnectPredicate
@@ -151,7 +151,7 @@ def _send(message: dict[str, Any]) -> Send:
     return Send(p.encode(message), message)
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -418,6 +418,7 @@ class ClientSession:
         """The opening handshake failed (``error`` says how): retry after the backoff's delay."""
         if self.state == "closed":
             return []
+        self.state = "offline"
         self.backoff.on_close(now)
         if self._closing is not None:
             return self._finish(*self._closing)
@@ -451,7 +452,9 @@ class ClientSession:
                 self._outbox.appendleft(action.message)
         actions: list[Action] = []
         if was_ready:
-            actions.append(Emit("disconnect", {"code": code if code is not None else 1006, "reason": reason, "uptime": uptime}))
+            actions.append(
+                Emit("disconnect", {"code": code if code is not None else 1006, "reason": reason, "uptime": uptime})
+            )
         if self._closing is not None:
             return actions + self._finish(*self._closing)
         if not self.should_reconnect(code):
@@ -470,7 +473,9 @@ class ClientSession:
             if self._awaiting_channels:
                 missing = ", ".join(sorted(self._awaiting_channels))
                 self._awaiting_channels = set()
-                actions.append(self._client_error("resubscribe-timeout", f"no 'subscribed' reply for {missing}; going on"))
+                actions.append(
+                    self._client_error("resubscribe-timeout", f"no 'subscribed' reply for {missing}; going on")
+                )
                 actions += self._maybe_ready(now)
         if self._resend_at is not None and now >= self._resend_at:
             self._resend_at = None
@@ -481,18 +486,34 @@ class ClientSession:
         return actions
 
     def on_frame(self, frame: str | bytes, now: float) -> list[Action]:
-        """One frame from the server: book-keeping, then the events it means."""
+        """One frame from the server: book-keeping, then the events it means (nothing once closed)."""
+        if self.state == "closed":
+            return []
         if isinstance(frame, (bytes, bytearray, memoryview)):
-            return [self._client_error("binary-frame", "the server sent a binary frame; this client reads JSON text", bytes(frame).hex()[:200])]
+            return [
+                self._client_error(
+                    "binary-frame",
+                    "the server sent a binary frame; this client reads JSON text",
+                    bytes(frame).hex()[:200],
+                )
+            ]
         try:
             message = json.loads(frame)
         except (ValueError, RecursionError) as exc:
             return [self._client_error("invalid-json", f"the server sent text that is not JSON: {exc}", frame[:200])]
         if not isinstance(message, dict):
-            return [self._client_error("not-an-object", f"the server sent JSON that is not an object: {type(message).__name__}", frame[:200])]
+            return [
+                self._client_error(
+                    "not-an-object",
+                    f"the server sent JSON that is not an object: {type(message).__name__}",
+                    frame[:200],
+                )
+            ]
         kind = message.get("type")
         actions: list[Action] = [Emit("message", message)]
-        handler: Callable[[dict[str, Any], float], list[Action]] | None = getattr(self, f"_on_{kind}", None) if isinstance(kind, str) and kind.isidentifier() else None
+        handler: Callable[[dict[str, Any], float], list[Action]] | None = (
+            getattr(self, f"_on_{kind}", None) if isinstance(kind, str) and kind.isidentifier() else None
+        )
         if handler is not None:
             actions += handler(message, now)
         elif isinstance(kind, str) and kind not in LIFECYCLE_EVENTS:
@@ -535,6 +556,8 @@ class ClientSession:
         self._welcomed_room = (self.name, self.room) if self.name is not None and self.room is not None else None
         self._joined = True
         self._awaiting_welcome = False
+        if not self._awaiting_channels:
+            self._restore_deadline = None  # nothing more to wait for on this connection
         return actions + self._maybe_ready(now)
 
     def _on_chat(self, message: dict[str, Any], now: float) -> list[Action]:
@@ -584,7 +607,9 @@ class ClientSession:
             self._awaiting_welcome = False
             if code == p.ErrorCode.NAME_TAKEN and self._welcomed_room == (self.name, self.room):
                 # The server still holds our previous connection: come back later.
-                return actions + [Disconnect(RETRY_JOIN_CODE, "re-join refused: name still taken by the previous connection")]
+                return actions + [
+                    Disconnect(RETRY_JOIN_CODE, "re-join refused: name still taken by the previous connection")
+                ]
             self.name = self.room = None  # a first join refused: forgotten; chats wait for the next join()
             return actions + self._maybe_ready(now)
         return actions
@@ -684,4 +709,3 @@ class ClientSession:
             f"<ClientSession {self.state}{where} seq={self.last_seq} unacked={len(self.unacked)} "
             f"queued={len(self._outbox)} attempt={self.attempt}>"
         )
-

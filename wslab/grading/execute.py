@@ -31,9 +31,8 @@ class NotebookFailed(Exception):
     """A cell raised (or timed out) while a notebook ran; the message names the notebook and the cell."""
 
 
-def _failed(path: Path, run: int, exc: BaseException) -> NotebookFailed:
-    cell = getattr(exc, "cell_index", None)
-    where = f"cell {cell}" if cell is not None else "a cell"
+def _failed(path: Path, run: int, cell: int, exc: BaseException) -> NotebookFailed:
+    where = f"cell {cell}"
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
     last = text[-1] if text else type(exc).__name__
     return NotebookFailed(f"{path}: {where} failed on run {run}: {last}")
@@ -48,7 +47,7 @@ def execute_notebook(path: Path, *, timeout: float = 60.0, twice: bool = False) 
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    nb = nbformat.read(path, as_version=4)
+    nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
     client = NotebookClient(
         nb,
         timeout=int(timeout),
@@ -64,8 +63,7 @@ def execute_notebook(path: Path, *, timeout: float = 60.0, twice: bool = False) 
                 try:
                     client.execute_cell(cell, index)
                 except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
-                    exc.cell_index = index  # type: ignore[attr-defined]
-                    raise _failed(path, run, exc) from None
+                    raise _failed(path, run, index, exc) from None
             if first is None:
                 first = copy.deepcopy(client.nb)
     assert first is not None
@@ -93,6 +91,6 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         if not args.check:
-            nbformat.write(nb, path)
+            nbformat.write(nb, path)  # type: ignore[no-untyped-call]
         print(f"ok     {path} ({time.monotonic() - started:.1f} s{', twice' if args.twice else ''})")
     return 1 if failed else 0

@@ -195,7 +195,7 @@ class ReconnectingClient:
 
     @property
     def state(self) -> ClientState:
-        """``"connecting"``, ``"open"`` (restored and flushed), ``"offline"`` (waiting, or not started) or ``"closed"``."""
+        """``"connecting"``, ``"open"`` (restored and flushed), ``"offline"`` (waiting or not started), ``"closed"``."""
         state = self.session.state
         return "connecting" if state == "restoring" else state
 
@@ -296,7 +296,7 @@ class ReconnectingClient:
         self._waiters.append(entry)
         try:
             return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TimeoutError(
                 f"no {event!r} event within {timeout:g} s (client is {self.state}, "
                 f"attempt {self.attempt}, {self.queued} queued, url {self.url})"
@@ -330,7 +330,7 @@ class ReconnectingClient:
             self._progress.clear()
             try:
                 await asyncio.wait_for(self._progress.wait(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
 
     # ------------------------------------------------------------ what to send
@@ -425,7 +425,7 @@ class ReconnectingClient:
         if self._task is not None and not self._task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._task.cancel()
                 raise TimeoutError(f"the client did not stop within {timeout:g} s") from None
 
@@ -463,15 +463,22 @@ class ReconnectingClient:
             data = {**data, "url": self.url}
         elif event == "disconnect":
             data = {**data, "was_clean": self._was_clean}
-        elif event == "ack":
-            self._progress.set()
-        elif event == "closed":
+        elif event == "ack" or event == "closed":
             self._progress.set()
         if event in _RECORDED:
             self._record(event, data if event != "overflow" else {k: v for k, v in data.items() if k != "message"})
         elif event == "error":
             self._record("error", {"code": data.get("code"), "message": data.get("message")})
         self._emit(event, data)
+
+    def _closed(self) -> bool:
+        """Whether the session stopped for good (read afresh: any handler may close it)."""
+        return self.session.state == "closed"
+
+    def _close_args(self) -> tuple[int, str]:
+        closed = [d for _, e, d in reversed(self.history) if e == "closed"]
+        code = closed[0].get("code") if closed else None
+        return (code if isinstance(code, int) else p.CLOSE_NORMAL), "client closed"
 
     def _arm_timer(self) -> None:
         if self._timer is not None:
@@ -503,7 +510,7 @@ class ReconnectingClient:
                     conn = await self._connect_task
                 except asyncio.CancelledError:
                     task = asyncio.current_task()
-                    if self.session.state == "closed" and not (task is not None and task.cancelling()):
+                    if self._closed() and not (task is not None and task.cancelling()):
                         break  # close() gave up this attempt
                     if task is not None and task.cancelling():
                         raise
@@ -513,14 +520,14 @@ class ReconnectingClient:
                     self._do(self.session.connect_failed(_describe(exc), self.clock.monotonic()))
                 else:
                     await self._connection(conn)
-                if self.session.state == "closed":
+                if self._closed():
                     break
                 delay, self._retry_delay = self._retry_delay, None
                 if delay is not None:
                     self._wake.clear()
                     try:
                         await asyncio.wait_for(self._wake.wait(), delay)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
         finally:
             self._conn = None
@@ -549,6 +556,8 @@ class ReconnectingClient:
         if self.heartbeat_interval is not None:
             helpers.append(self._spawn(self._heartbeat(conn), "heartbeat"))
         self._do(self.session.connected(self.clock.monotonic()))
+        if self.session.state == "closed":  # close() ran while the handshake did: the session wants no connection
+            await _quietly(conn.close(*self._close_args()))
         try:
             async for frame in conn:
                 self._do(self.session.on_frame(frame, self.clock.monotonic()))
@@ -560,7 +569,7 @@ class ReconnectingClient:
             self._conn = None
         try:
             await asyncio.wait_for(asyncio.shield(conn.wait_closed()), self.close_timeout + 1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if conn.transport is not None:
                 conn.transport.abort()
         proto = conn.protocol
@@ -570,7 +579,9 @@ class ReconnectingClient:
         unsent = list(self._writes)
         self._writes.clear()
         if self.session.state != "open":
-            self._record("failed", {"attempt": self.attempt, "error": f"closed before ready: {code or 1006} {reason}".strip()})
+            self._record(
+                "failed", {"attempt": self.attempt, "error": f"closed before ready: {code or 1006} {reason}".strip()}
+            )
         self._do(self.session.disconnected(code, reason, self.clock.monotonic(), unsent))
 
     async def _writer(self, conn: ClientConnection) -> None:
@@ -620,9 +631,7 @@ def _takes_argument(fn: Callable[..., Any]) -> bool:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return True
-    return any(
-        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params
-    )
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params)
 
 
 async def _guard(awaitable: Any, report: Callable[[BaseException, str], None], event: str) -> None:

@@ -716,6 +716,7 @@
     /** The opening handshake failed (`error` says how): retry after the backoff's delay. */
     connectFailed(error = "", now = 0) {
       if (this.state === "closed") return [];
+      this.state = "offline";
       this.backoff.onClose(now);
       if (this._closing !== null) return this._finish(...this._closing);
       return this._retry();
@@ -779,6 +780,7 @@
 
     /** One frame from the server (text, or an ArrayBuffer / typed array when binary). */
     onFrame(frame, now = 0) {
+      if (this.state === "closed") return [];
       if (typeof frame !== "string") {
         const raw = isBinary(frame) ? hex(asBytes(frame)).slice(0, 200) : "";
         return [this._clientError("binary-frame", "the server sent a binary frame; this client reads JSON text", raw)];
@@ -836,6 +838,7 @@
       this._welcomedRoom = this.name !== null && this.room !== null ? [this.name, this.room] : null;
       this._joined = true;
       this._awaitingWelcome = false;
+      if (!this._awaitingChannels.size) this._restoreDeadline = null; // nothing more to wait for on this connection
       return actions.concat(this._maybeReady(now));
     }
 

@@ -10,8 +10,8 @@ import ipywidgets as widgets
 
 from wslab.core import protocol as p
 from wslab.core.clock import SYSTEM_CLOCK, Clock
-from wslab.ui.models import CHAT_EVENTS, ChatModel
 from wslab.ui._html import esc, running_loop
+from wslab.ui.models import CHAT_EVENTS, ChatModel
 
 __all__ = ["ChatUI", "with_token", "REPLACE_TIMEOUT"]
 
@@ -30,7 +30,7 @@ def with_token(url: str, token: str | None) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-class ChatUI(widgets.VBox):
+class ChatUI(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox is Any
     """A chat window joined to a room of a wslab server.
 
     ``ChatUI(url, name, room="lobby", token=None)`` connects a
@@ -108,7 +108,8 @@ class ChatUI(widgets.VBox):
         _LIVE[key] = self
         if not start:
             return
-        if previous is not None and previous.client is not client and getattr(previous.client, "state", "closed") != "closed":
+        still_open = previous is not None and getattr(previous.client, "state", "closed") != "closed"
+        if previous is not None and previous.client is not client and still_open:
             # The cell was run again: the older window leaves first, or the server
             # would refuse the name as taken. Start once it is gone (bounded).
             previous.leave()

@@ -449,7 +449,7 @@ class DashboardModel(_Observable):
         else:
             return "ignored"
         self._changed(kind)
-        return kind
+        return str(kind)
 
     def value(self, tick: Tick) -> float | None:
         data = tick.data

@@ -81,7 +81,7 @@ def render_bad_timestamp(ctx: Context) -> None:
 
 def _typing_line(ctx: Context, names: list[str], me: str | None = None) -> str:
     fn = ctx.get("typing_line")
-    return fn(list(names)) if me is None else fn(list(names), me=me)
+    return str(fn(list(names)) if me is None else fn(list(names), me=me))
 
 
 def _same(got: str, want: str, call: str) -> None:
@@ -293,7 +293,8 @@ async def join_gets_welcome(ctx: Context) -> None:
     assert isinstance(result, tuple) and len(result) == 2, "join_room should return (ws, welcome)"
     ws, welcome = result
     try:
-        assert isinstance(welcome, dict), f"the welcome should be the parsed frame (a dict), got {type(welcome).__name__}"
+        kind = type(welcome).__name__
+        assert isinstance(welcome, dict), f"the welcome should be the parsed frame (a dict), got {kind}"
         assert welcome.get("type") == "welcome", f"join_room returned {welcome!r}, not the welcome frame"
         assert welcome.get("name") == name, f"the welcome is for {welcome.get('name')!r}, not {name!r}"
     finally:
