@@ -123,7 +123,7 @@ class Member:
     """
 
     __slots__ = ("name", "online", "full", "seq", "epoch", "gaps", "dups", "generation", "reply",
-                 "target", "progress", "caught")
+                 "target", "progress", "caught", "presence_frames")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -138,6 +138,7 @@ class Member:
         self.target: int | None = None
         self.progress: Progress | None = None
         self.caught = False
+        self.presence_frames = 0
 
     def __call__(self, conn: WSConn, payload: bytes) -> None:
         head = payload[:24]
@@ -146,6 +147,7 @@ class Member:
             if m:
                 self._chat(int(m.group(1)))
         elif b'"presence"' in head:
+            self.presence_frames += 1
             if b'"online":' in payload:
                 self.full = payload
             else:
@@ -451,6 +453,9 @@ async def connect_room(
         "setup_rx_converged_mib": rx_c / 2**20,
         "rss_per_conn_kib": (rss1 - rss0) / 1024 / n,
     }
+    members = [c.state for c in conns if isinstance(c.state, Member)]
+    if members:
+        out["setup_presence_frames_per_member"] = sum(m.presence_frames for m in members) / len(members)
     if missing:
         out["error"] = f"{missing} of {n} members had not seen all {n} online after 60 s"
     sink = Sink(1 << 62, d.kind)  # from here on: swallow presence frames, answer Engine.IO pings
