@@ -451,6 +451,10 @@ def render(data: dict[str, Any]) -> str:
             f"| bare `websockets` serve in a thread | {cell(summary([r['returned_ms'] for r in st['bare']]))} | {cell(b)} |",
             "",
         ]
+        imp = summary([r["import_ms"] for r in st["wslab"] if "import_ms" in r])
+        if imp:
+            lines += [f"Not in these figures: the first use of `wslab.start_server` after `import wslab` imports the "
+                      f"server's modules (`wslab` exports lazily), {cell(imp)} ms here.", ""]
     lines += targets(data)
     return "\n".join(lines)
 
