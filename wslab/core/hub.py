@@ -530,8 +530,7 @@ class Hub:
                 f"{message.name!r} is already in room {room.name!r}; choose another name",
                 field="name",
             )
-        resume = message.since is not None and (message.epoch is None or message.epoch == room.epoch)
-        if message.since is not None and resume:
+        if message.since is not None and message.epoch in (None, room.epoch):
             history = [m for m in room.history if m["seq"] > message.since]
             oldest = room.history[0]["seq"] if room.history else room.seq + 1
             complete = message.since >= oldest - 1 or message.since >= room.seq
