@@ -25,6 +25,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -38,7 +39,7 @@ def frames(count: int) -> list[str]:
     return [json.dumps({"type": "chat", "content": CONTENT.format(i), "id": f"m{i}"}) for i in range(count)]
 
 
-def hub_per_message(members: int, batch: list[str], warm: list[str] = []) -> float:
+def hub_per_message(members: int, batch: list[str], warm: Sequence[str] = ()) -> float:
     hub = Hub(rate=1e9, burst=1_000_000_000)
     for conn in range(members):
         hub.connect(conn)
@@ -52,11 +53,9 @@ def hub_per_message(members: int, batch: list[str], warm: list[str] = []) -> flo
 
 
 def json_per_message(batch: list[str]) -> float:
-    seq = 0
     t = time.perf_counter()
-    for frame in batch:
+    for seq, frame in enumerate(batch, 1):
         obj = json.loads(frame)
-        seq += 1
         json.dumps(
             {"type": "chat", "room": "r", "seq": seq, "sender": "n0", "content": obj["content"],
              "timestamp": "2026-11-27T10:00:00.000Z", "id": obj["id"]},
@@ -114,16 +113,16 @@ def main() -> None:
             ref_us.append(json_per_message(batch) * 1e6)
         out[f"json_us_per_msg_n{members}"] = statistics.median(ref_us)
         out[f"hub_us_per_msg_n{members}"] = statistics.median(hub_us)
-        out[f"hub_ratio_n{members}"] = statistics.median(h / r for h, r in zip(hub_us, ref_us))
+        out[f"hub_ratio_n{members}"] = statistics.median(h / r for h, r in zip(hub_us, ref_us, strict=True))
         out[f"hub_long_us_per_msg_n{members}"] = statistics.median(late_us)
-        out[f"hub_long_ratio_n{members}"] = statistics.median(h / r for h, r in zip(late_us, ref_us))
+        out[f"hub_long_ratio_n{members}"] = statistics.median(h / r for h, r in zip(late_us, ref_us, strict=True))
         join_us, join_ref_us = [], []
         for _ in range(args.reps):
             join_us.append(hub_join_per_member(members) * 1e6)
             join_ref_us.append(json_join_per_member(members) * 1e6)
         out[f"join_json_us_n{members}"] = statistics.median(join_ref_us)
         out[f"join_hub_us_n{members}"] = statistics.median(join_us)
-        out[f"join_ratio_n{members}"] = statistics.median(h / r for h, r in zip(join_us, join_ref_us))
+        out[f"join_ratio_n{members}"] = statistics.median(h / r for h, r in zip(join_us, join_ref_us, strict=True))
     print(json.dumps(out))
 
 

@@ -139,7 +139,9 @@ class Learner:
                 kind = message.get("type")
                 if kind == "chat":
                     counter, sent_at, _ = message["content"].split(" ", 2)
-                    self.received.append((message["seq"], message["sender"], int(counter[1:]), now - float(sent_at[1:])))
+                    self.received.append(
+                        (message["seq"], message["sender"], int(counter[1:]), now - float(sent_at[1:]))
+                    )
                     self.max_seq = max(self.max_seq, message["seq"])
                     if self.target is not None and self.max_seq >= self.target:
                         self.reached.set()
@@ -189,7 +191,7 @@ def audit(receivers: list[Learner], first_seq: int, last_seq: int, sent_by: dict
         unique = set(seqs)
         result.duplicates += len(seqs) - len(unique)
         result.lost += len(wanted - unique)
-        result.out_of_order += sum(1 for a, b in zip(seqs, seqs[1:]) if b <= a)
+        result.out_of_order += sum(1 for a, b in zip(seqs, seqs[1:], strict=False) if b <= a)
         counters: dict[str, list[int]] = {}
         for _, sender, n, latency in learner.received:
             counters.setdefault(sender, []).append(n)
@@ -236,7 +238,9 @@ class LoadReport:
 async def _join_all(url: str, names: list[str], room: str, clock: Clock, batch: int = 25) -> list[Learner]:
     learners: list[Learner] = []
     for start in range(0, len(names), batch):
-        learners += await asyncio.gather(*(Learner.join(url, name, room, clock) for name in names[start : start + batch]))
+        learners += await asyncio.gather(
+            *(Learner.join(url, name, room, clock) for name in names[start : start + batch])
+        )
     return learners
 
 
@@ -253,7 +257,9 @@ async def _chatter(learner: Learner, until: float, rate_per_minute: float, rng: 
         await learner.say(rng.choice(PHRASES))
 
 
-async def run_load(url: str, learners: int, seconds: float, rate_per_minute: float, seed: int, clock: Clock = SYSTEM_CLOCK) -> LoadReport:
+async def run_load(
+    url: str, learners: int, seconds: float, rate_per_minute: float, seed: int, clock: Clock = SYSTEM_CLOCK
+) -> LoadReport:
     """Phase 1: ``learners`` in a fresh room for ``seconds``; audit every delivery."""
     rng = random.Random(seed)
     room = f"load-{rng.randrange(16**6):06x}"
@@ -265,25 +271,25 @@ async def run_load(url: str, learners: int, seconds: float, rate_per_minute: flo
     log(f"chatting for {seconds:g} s at about {rate_per_minute:g} messages per learner per minute ...")
     started = clock.monotonic()
     until = started + seconds
-    await asyncio.gather(*(_chatter(l, until, rate_per_minute, random.Random(rng.random()), clock) for l in crowd))
+    await asyncio.gather(*(_chatter(lr, until, rate_per_minute, random.Random(rng.random()), clock) for lr in crowd))
     # Every message acknowledged, then every learner has everything up to the last seq.
-    await asyncio.wait_for(asyncio.gather(*(l.acked_all.wait() for l in crowd if l.pending)), WAIT)
-    last_seq = max((seq for l in crowd for seq in l.acks), default=first_seq - 1)
+    await asyncio.wait_for(asyncio.gather(*(lr.acked_all.wait() for lr in crowd if lr.pending)), WAIT)
+    last_seq = max((seq for lr in crowd for seq in lr.acks), default=first_seq - 1)
     for learner in crowd:
         learner.expect_up_to(last_seq)
     try:
-        await asyncio.wait_for(asyncio.gather(*(l.reached.wait() for l in crowd)), WAIT)
-    except asyncio.TimeoutError:
+        await asyncio.wait_for(asyncio.gather(*(lr.reached.wait() for lr in crowd)), WAIT)
+    except TimeoutError:
         log("some learners never received the last message (counted as lost)")
     elapsed = clock.monotonic() - started
     for learner in crowd:
         await learner.ws.close()
     await asyncio.wait_for(asyncio.gather(*readers), WAIT)
 
-    sent_by = {l.name: l.sent for l in crowd}
+    sent_by = {lr.name: lr.sent for lr in crowd}
     result = audit(crowd, first_seq, last_seq, sent_by)
     messages = last_seq - first_seq + 1
-    acks = sorted(seq for l in crowd for seq in l.acks)
+    acks = sorted(seq for lr in crowd for seq in lr.acks)
     return LoadReport(
         learners=learners,
         seconds=seconds,
@@ -291,19 +297,19 @@ async def run_load(url: str, learners: int, seconds: float, rate_per_minute: flo
         messages=messages,
         sent=sum(sent_by.values()),
         acknowledged=len(acks),
-        unacknowledged=sum(len(l.pending) for l in crowd),
+        unacknowledged=sum(len(lr.pending) for lr in crowd),
         deliveries=result.deliveries,
         expected_deliveries=messages * learners,
         lost=result.lost,
         duplicates=result.duplicates,
         out_of_order=result.out_of_order,
         counter_gaps=result.counter_gaps,
-        typing_frames=sum(l.typing_frames for l in crowd),
-        errors=sum(len(l.errors) for l in crowd),
+        typing_frames=sum(lr.typing_frames for lr in crowd),
+        errors=sum(len(lr.errors) for lr in crowd),
         latency_p50_ms=round(percentile(result.latencies, 50) * 1000, 2),
         latency_p99_ms=round(percentile(result.latencies, 99) * 1000, 2),
         latency_max_ms=round(max(result.latencies, default=0.0) * 1000, 2),
-        ack_p99_ms=round(percentile([a for l in crowd for a in l.ack_latencies], 99) * 1000, 2),
+        ack_p99_ms=round(percentile([a for lr in crowd for a in lr.ack_latencies], 99) * 1000, 2),
         deliveries_per_second=round(result.deliveries / elapsed, 1) if elapsed > 0 else 0.0,
     )
 
@@ -349,7 +355,7 @@ async def run_stall(limit_bytes: int, max_seconds: float = 30.0, clock: Clock = 
         stalled = await Learner.join(url, "stalled", "stall", clock, sock=sock)
         witness = await Learner.join(url, "witness", "stall", clock)
         senders = [await Learner.join(url, f"sender-{i}", "stall", clock) for i in range(STALL_SENDERS)]
-        readers = [asyncio.create_task(l.read()) for l in (witness, *senders)]
+        readers = [asyncio.create_task(lr.read()) for lr in (witness, *senders)]
         # `stalled` never calls recv(): the client library stops reading its socket
         # once 16 frames are queued, exactly like a frozen browser tab.
         started = clock.monotonic()
@@ -390,7 +396,8 @@ async def run_stall(limit_bytes: int, max_seconds: float = 30.0, clock: Clock = 
 
 async def _start_serve() -> tuple[asyncio.subprocess.Process, str]:
     """``wslab serve`` on a free loopback port, in its own process; returns it and its chat URL."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), PYTHONUNBUFFERED="1")
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=pythonpath, PYTHONUNBUFFERED="1")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "wslab.cli", "serve", "--host", "127.0.0.1", "--port", "0",
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
@@ -458,7 +465,8 @@ def _summary(report: dict[str, Any]) -> str:
             f"slow consumer (limit {stall['limit_bytes']} bytes): closed with {stall['close_code']} "
             f"after {stall['closed_after_s']} s; server: {stall['server_event']!r}",
             f"  witness during the stall: {stall['messages']} messages, lost {stall['witness_lost']}, "
-            f"duplicated {stall['witness_duplicates']}, p50 {stall['witness_p50_ms']} ms, p99 {stall['witness_p99_ms']} ms",
+            f"duplicated {stall['witness_duplicates']}, p50 {stall['witness_p50_ms']} ms, "
+            f"p99 {stall['witness_p99_ms']} ms",
             f"  {'OK' if stall['ok'] else 'FAILED'}",
         ]
     return "\n".join(lines)

@@ -81,9 +81,9 @@ def listen_overflows() -> int:
             lines = f.read().splitlines()
     except OSError:
         return -1
-    for names, values in zip(lines[::2], lines[1::2]):
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
         if names.startswith("TcpExt:"):
-            fields = dict(zip(names.split()[1:], values.split()[1:]))
+            fields = dict(zip(names.split()[1:], values.split()[1:], strict=False))
             return int(fields.get("ListenOverflows", -1))
     return -1
 
@@ -490,7 +490,7 @@ async def fanout(
             sender.send_text(d.chat_frame(room, name))
     try:
         await asyncio.wait_for(asyncio.shield(sink.done), WAIT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return {"error": f"only {sink.count} of {n * messages} deliveries arrived in time"}
     cpu1 = server_cpu_ns(pid)
     wall = (sink.last - t0) / 1e9
@@ -572,7 +572,7 @@ async def storm(d: Dialect, pid: int, plan: dict[str, Any]) -> dict[str, Any]:
                 if hub:
                     conn = await d.hub_join_on(conn, room, old.state)
                 break
-            except (HandshakeError, OSError, asyncio.TimeoutError):
+            except (TimeoutError, HandshakeError, OSError):
                 if attempt == 4:
                     raise
                 retries[0] += 1
@@ -591,7 +591,7 @@ async def storm(d: Dialect, pid: int, plan: dict[str, Any]) -> dict[str, Any]:
         await asyncio.wait_for(asyncio.gather(*(comeback(i) for i in range(n))), WAIT)
         if hub:
             await asyncio.wait_for(asyncio.shield(progress.done), WAIT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         back = sum(c is not None for c in new)
         return {"error": f"storm: {back} of {n} back, {progress.caught} caught up within {WAIT:g} s"}
     t_back = (progress.at if hub else max(joined_at)) - t0
@@ -607,9 +607,9 @@ async def storm(d: Dialect, pid: int, plan: dict[str, Any]) -> dict[str, Any]:
         "storm_closed_last_ms": (max(closed_at) - t0) * 1000,
         "storm_rejoined_p50_ms": (pct(joined_at, 50) - t0) * 1000,
         "storm_rejoined_last_ms": (max(joined_at) - t0) * 1000,
-        "storm_reconnect_p50_ms": pct([j - b for j, b in zip(joined_at, started_at)], 50) * 1000,
-        "storm_reconnect_p99_ms": pct([j - b for j, b in zip(joined_at, started_at)], 99) * 1000,
-        "storm_reconnect_max_ms": max(j - b for j, b in zip(joined_at, started_at)) * 1000,
+        "storm_reconnect_p50_ms": pct([j - b for j, b in zip(joined_at, started_at, strict=True)], 50) * 1000,
+        "storm_reconnect_p99_ms": pct([j - b for j, b in zip(joined_at, started_at, strict=True)], 99) * 1000,
+        "storm_reconnect_max_ms": max(j - b for j, b in zip(joined_at, started_at, strict=True)) * 1000,
         "storm_converged_ms": t_converged * 1000,
         "storm_cpu_us": (cpu1 - cpu0) / 1000 / n,
         "storm_rx_mib": rx / 2**20,
@@ -697,7 +697,7 @@ async def echo_concurrent(d: Dialect, pid: int, clients: int, each: int) -> dict
         c.send_text(frame)
     try:
         await asyncio.wait_for(done, WAIT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return {"error": "concurrent echo did not finish in time"}
     elapsed = time.perf_counter() - t0
     cpu1 = server_cpu_ns(pid)
@@ -773,7 +773,9 @@ def main() -> None:
     parser.add_argument("--kind", required=True, choices=["hub", "raw", "sio", "node"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--server-pid", type=int, required=True)
-    parser.add_argument("--plan", required=True, help="JSON: fanout_n, burst_messages, paced_messages {n: m}, ... (see run.py)")
+    parser.add_argument(
+        "--plan", required=True, help="JSON: fanout_n, burst_messages, paced_messages {n: m}, ... (see run.py)"
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="bound on the whole run, in seconds")
     args = parser.parse_args()
     raise_nofile()

@@ -34,7 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,9 @@ QUICK_PLAN = {
     "storm_chats_during": 5,
     "storm_delay_ms": 100,
 }
-COMPRESSION_PLAN = {"deflate_n": 250, "burst_messages": 100, "echo_clients": 50, "echo_each": 100, "setup_concurrency": 20}
+COMPRESSION_PLAN = {
+    "deflate_n": 250, "burst_messages": 100, "echo_clients": 50, "echo_each": 100, "setup_concurrency": 20
+}
 QUICK_COMPRESSION_PLAN = {**COMPRESSION_PLAN, "deflate_n": 50, "burst_messages": 50, "echo_each": 20}
 
 KINDS = ["hub", "raw", "sio", "node"]
@@ -95,14 +97,15 @@ def rows(plan: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         ("Echo", f"{plan['echo_clients']} clients, server CPU per message", "echo50", "cpu_us_per_msg", "µs"),
     ]
     for n in plan["fanout_n"]:
+        paced = f"Fan-out N={n}, paced {plan['paced_rate']:g} msg/s"
         out += [
             (f"Fan-out N={n}, burst", "deliveries/s", f"burst{n}", "deliveries_per_s", "/s"),
             (f"Fan-out N={n}, burst", "server CPU per delivery", f"burst{n}", "cpu_us_per_delivery", "µs"),
             (f"Fan-out N={n}, burst", "delivery latency p50", f"burst{n}", "lat_p50_ms", "ms"),
             (f"Fan-out N={n}, burst", "delivery latency p99", f"burst{n}", "lat_p99_ms", "ms"),
-            (f"Fan-out N={n}, paced {plan['paced_rate']:g} msg/s", "server CPU per delivery", f"paced{n}", "cpu_us_per_delivery", "µs"),
-            (f"Fan-out N={n}, paced {plan['paced_rate']:g} msg/s", "delivery latency p50", f"paced{n}", "lat_p50_ms", "ms"),
-            (f"Fan-out N={n}, paced {plan['paced_rate']:g} msg/s", "delivery latency p99", f"paced{n}", "lat_p99_ms", "ms"),
+            (paced, "server CPU per delivery", f"paced{n}", "cpu_us_per_delivery", "µs"),
+            (paced, "delivery latency p50", f"paced{n}", "lat_p50_ms", "ms"),
+            (paced, "delivery latency p99", f"paced{n}", "lat_p99_ms", "ms"),
         ]
     conn = f"Connections ({max(plan['fanout_n'])}, {plan['setup_concurrency']} at a time)"
     out += [
@@ -121,7 +124,9 @@ def rows(plan: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     return out
 
 
-BEFORE_JOIN = {"when": "2026-11-27 10:48 UTC", "protocol": "presence v1", "mib": 434.0, "cpu_us": 3342.0, "cpu_ratio": 13.14}
+BEFORE_JOIN = {
+    "when": "2026-11-27 10:48 UTC", "protocol": "presence v1", "mib": 434.0, "cpu_us": 3342.0, "cpu_ratio": 13.14
+}
 """The join figures of the last run before presence v2 (docs/benchmarks.md at that time):
 500 learners joining 20 at a time, hub, median of 3 repetitions."""
 
@@ -184,11 +189,10 @@ def start_server(kind: str, log_path: Path) -> tuple[subprocess.Popen[Any], int]
         cmd = ["node", str(BENCH / "relay.js")]
     else:
         cmd = [PY, str(BENCH / "servers.py"), base] + (["--compression", variant] if variant else [])
-    errors = open(log_path, "ab")
-    proc = subprocess.Popen(
-        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, cwd=ROOT, preexec_fn=pinned("server")
-    )
-    errors.close()
+    with open(log_path, "ab") as errors:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, cwd=ROOT, preexec_fn=pinned("server")
+        )
     _children.append(proc)
     assert proc.stdout is not None
     sel = selectors.DefaultSelector()
@@ -332,7 +336,7 @@ def summary(values: list[float | None]) -> tuple[float, float, float] | None:
 
 
 def paired_ratio(a: list[float | None], b: list[float | None]) -> tuple[float, float, float] | None:
-    ratios = [x / y for x, y in zip(a, b) if x is not None and y not in (None, 0)]
+    ratios = [x / y for x, y in zip(a, b, strict=False) if x is not None and y not in (None, 0)]
     return summary(ratios)  # type: ignore[arg-type]
 
 
@@ -414,7 +418,8 @@ def render(data: dict[str, Any]) -> str:
             "frame, against `json.loads` + `json.dumps` of the same message in the same process; "
             "\"long-running\" is a room that has seen more than `RECENT_IDS` messages):",
             "",
-            "| Room size | JSON round trip (µs) | hub, fresh room (µs) | ÷ JSON | hub, long-running room (µs) | ÷ JSON |",
+            "| Room size | JSON round trip (µs) | hub, fresh room (µs) | ÷ JSON | hub, long-running room (µs) "
+            "| ÷ JSON |",
             "|---|---|---|---|---|---|",
         ]
         for n in (100, 500):
@@ -443,12 +448,14 @@ def render(data: dict[str, Any]) -> str:
         b = summary([r["accepting_ms"] for r in st["bare"]])
         wr = summary([r["returned_ms"] for r in st["wslab"]])
         lines += [
-            "In-kernel start, call to first completed WebSocket handshake (fresh process each time, imports done before):",
+            "In-kernel start, call to first completed WebSocket handshake (fresh process each time, "
+            "imports done before):",
             "",
             "| | call returned (ms) | accepting connections (ms) |",
             "|---|---|---|",
             f"| `wslab.start_server()` | {cell(wr)} | {cell(w)} |",
-            f"| bare `websockets` serve in a thread | {cell(summary([r['returned_ms'] for r in st['bare']]))} | {cell(b)} |",
+            f"| bare `websockets` serve in a thread | {cell(summary([r['returned_ms'] for r in st['bare']]))} "
+            f"| {cell(b)} |",
             "",
         ]
         imp = summary([r["import_ms"] for r in st["wslab"] if "import_ms" in r])
@@ -473,16 +480,20 @@ def targets(data: dict[str, Any]) -> list[str]:
                 limit = {"raw": 1.25, "sio": 1.0}.get(peer)
                 verdict = "" if limit is None else (" (met)" if r[0] <= limit else " (MISSED)")
                 bound = f", target at most {limit:g}×" if limit else ""
-                out.append(f"- hub ÷ {LABELS[peer]}, server CPU per delivery at N={big} burst: {ratio_cell(r)}{bound}{verdict}")
+                out.append(
+                    f"- hub ÷ {LABELS[peer]}, server CPU per delivery at N={big} burst: {ratio_cell(r)}{bound}{verdict}"
+                )
     paced = summary(value(results, "hub", f"paced{big}", "lat_p99_ms"))
     if paced:
-        out.append(f"- hub, paced {data['plan']['paced_rate']:g} msg/s to {big} clients, delivery p99: {cell(paced)} ms, "
+        out.append(f"- hub, paced {data['plan']['paced_rate']:g} msg/s to {big} clients, "
+                   f"delivery p99: {cell(paced)} ms, "
                    "target under 50 ms" + (" (met)" if paced[0] < 50 else " (MISSED)"))
     st = data.get("startup")
     if st and st["wslab"]:
         w = summary([r["accepting_ms"] for r in st["wslab"]])
         assert w
-        out.append(f"- in-kernel start to accepting: {cell(w)} ms, target under 100 ms" + (" (met)" if w[0] < 100 else " (MISSED)"))
+        out.append(f"- in-kernel start to accepting: {cell(w)} ms, target under 100 ms"
+                   + (" (met)" if w[0] < 100 else " (MISSED)"))
     out.append("")
     quoted = []
     for peer in ("raw", "sio", "node"):
@@ -512,7 +523,8 @@ def join_targets(data: dict[str, Any]) -> list[str]:
     ratio = paired_ratio(value(results, "hub", "setup", "setup_cpu_us"), value(results, "raw", "setup", "setup_cpu_us"))
     limit_mib = JOIN_TARGETS["mib_share"] * b["mib"]
     out = [f"Joining, before and after (issue \"Protocol v2 and one client core\"; defined at N=500, "
-           f"{data['plan']['setup_concurrency']} at a time; \"before\" is the run of {b['when']}, {b['protocol']}):", ""]
+           f"{data['plan']['setup_concurrency']} at a time; \"before\" is the run of {b['when']}, "
+           f"{b['protocol']}):", ""]
     if n != 500:
         out += [f"(This run's room is N={n}: an indication only.)", ""]
     out += [
@@ -523,11 +535,13 @@ def join_targets(data: dict[str, Any]) -> list[str]:
         + ("" if mib is None else " (met)" if mib[0] <= limit_mib else " (MISSED)") + " |",
         f"| server CPU per setup (µs) | {fmt(b['cpu_us'])} | {cell(cpu)} | |",
         f"| server CPU per setup, hub ÷ raw websockets | {b['cpu_ratio']:.2f}× | {ratio_cell(ratio)} | at most "
-        f"{JOIN_TARGETS['cpu_ratio']:g}×" + ("" if ratio is None else " (met)" if ratio[0] <= JOIN_TARGETS["cpu_ratio"] else " (MISSED)") + " |",
+        f"{JOIN_TARGETS['cpu_ratio']:g}×"
+        + ("" if ratio is None else " (met)" if ratio[0] <= JOIN_TARGETS["cpu_ratio"] else " (MISSED)") + " |",
         "",
     ]
     if any("storm" in rep for rep in results["hub"]):
-        t = paired_ratio(value(results, "hub", "storm", "storm_back_ms"), value(results, "raw", "storm", "storm_back_ms"))
+        t = paired_ratio(value(results, "hub", "storm", "storm_back_ms"),
+                         value(results, "raw", "storm", "storm_back_ms"))
         c = paired_ratio(value(results, "hub", "storm", "storm_cpu_us"), value(results, "raw", "storm", "storm_cpu_us"))
         out += [
             f"Reconnect storm: the hub's time until all {data['plan']['storm_n']} re-joined and caught up is "
@@ -602,12 +616,13 @@ def main() -> int:
     if not args.no_compression:
         blocks += [f"{k}+deflate" for k in ("hub", "raw") if k in kinds]
     RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_path = RESULTS / f"{stamp}-servers.log"
     results: dict[str, list[dict[str, Any]]] = {k: [] for k in blocks}
     data: dict[str, Any] = {
-        "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python bench/run.py" + (" --quick" if args.quick else "") + (f" --reps {reps}" if args.reps else ""),
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python bench/run.py" + (" --quick" if args.quick else "")
+        + (f" --reps {reps}" if args.reps else ""),
         "reps": reps, "plan": plan, "compression_plan": comp_plan, "machine": machine(), "versions": versions(),
         "skipped": skipped, "results": results,
         "pinned": {k: sorted(v) for k, v in PIN.items() if v},

@@ -43,8 +43,8 @@ import signal
 import socket
 import sys
 import time
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,12 +96,12 @@ async def until_stopped(on_drop: Callable[[], int] | None = None) -> None:
     loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(4096) else None)
     try:
         await asyncio.wait_for(stop.wait(), LIFETIME)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         logging.getLogger("bench").warning("stopping after %g s", LIFETIME)
 
 
 def iso_now() -> str:
-    moment = datetime.now(timezone.utc)
+    moment = datetime.now(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

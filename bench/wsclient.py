@@ -219,7 +219,7 @@ class WSConn(asyncio.Protocol):
         self._write(OP_CLOSE, struct.pack("!H", 1000))
         try:
             await asyncio.wait_for(asyncio.shield(self.closed), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.transport.abort()
 
 
