@@ -97,6 +97,7 @@ class _Room:
     epoch: str
     """The epoch the room was created with: it names this run of its history."""
     members: dict[Conn, str] = field(default_factory=dict)  # conn -> name, in join order
+    by_name: dict[str, Conn] = field(default_factory=dict)  # casefolded name -> conn: names are unique per room
     seq: int = 0
     history: deque[dict[str, Any]] = field(default_factory=deque)
     typing: dict[str, float] = field(default_factory=dict)  # name -> expiry (monotonic)
@@ -112,11 +113,16 @@ class _Room:
         return list(self.members.values())
 
     def conn_of(self, name: str) -> Conn | None:
-        folded = name.casefold()
-        for conn, member in self.members.items():
-            if member.casefold() == folded:
-                return conn
-        return None
+        return self.by_name.get(name.casefold())
+
+    def add(self, conn: Conn, name: str) -> None:
+        self.members[conn] = name
+        self.by_name[name.casefold()] = conn
+
+    def remove(self, conn: Conn) -> str:
+        name = self.members.pop(conn)
+        self.by_name.pop(name.casefold(), None)
+        return name
 
 
 @dataclass(frozen=True)
@@ -269,7 +275,7 @@ class Hub:
         if member.room is None:
             return []
         room = self._rooms[member.room]
-        name = room.members.pop(conn)
+        name = room.remove(conn)
         actions: list[Action] = []
         if room.typing.pop(name, None) is not None:
             self._deadline_stale = True
@@ -554,7 +560,7 @@ class Hub:
         # Encoded: now change the state.
         self._rooms.setdefault(room.name, room)
         alone = not room.members
-        room.members[conn] = message.name
+        room.add(conn, message.name)
         member.name, member.room = message.name, room.name
         if not alone:  # into an empty room, the welcome says it all
             self._record_presence(room, True, message.name, conn)
