@@ -556,3 +556,39 @@ async def test_send_raw_sends_exactly_what_it_is_given_and_needs_a_connection(se
     assert error["raw"] == "{oops"
     assert client.queued == 0  # nothing was queued or kept for resending
     await client.aclose()
+
+
+async def test_a_restarted_server_starts_a_new_epoch_and_the_client_hides_and_repeats_nothing(
+    server_factory: Any,
+) -> None:
+    """A server restarted without its history numbers its messages from 1 again. The client
+    notices the new epoch, says so, and shows the new server's first message (its seq is one
+    the client has already seen, from the old server) instead of hiding it."""
+    old = server_factory()
+    port = old.port
+    client = ReconnectingClient(old.chat_url, policy=FAST(initial=0.05, cap=0.2))
+    chats: list[tuple[str, int, str]] = []
+    epochs: list[dict[str, Any]] = []
+    client.on("chat", lambda m: chats.append((client.session.epoch or "", m["seq"], m["content"])))
+    client.on("epoch", epochs.append).join("reader")
+    writer = await Peer.open(old.chat_url)
+    await writer.join("writer")
+    async with client:
+        await client.wait_open(WAIT)
+        for text in ("one", "two"):
+            await writer.send({"type": "chat", "content": text})
+        await client.wait_for("chat", WAIT, where=lambda m: m["content"] == "two")
+        first_epoch = client.session.epoch
+        await writer.close()
+        old.stop()
+        new = server_factory(port=port)  # the same address, a fresh history
+        assert new.port == port
+        await client.wait_for("connect", WAIT)
+        writer = await Peer.open(new.chat_url)
+        await writer.join("writer")
+        await writer.send({"type": "chat", "content": "first on the new server"})
+        await client.wait_for("chat", WAIT, where=lambda m: m["content"] == "first on the new server")
+        await writer.close()
+    assert [e["old"] for e in epochs] == [first_epoch] and epochs[0]["new"] == client.session.epoch != first_epoch
+    assert [(seq, text) for _, seq, text in chats] == [(1, "one"), (2, "two"), (1, "first on the new server")]
+    assert len({epoch for epoch, _, _ in chats}) == 2

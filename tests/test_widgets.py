@@ -384,3 +384,18 @@ async def test_running_the_cell_again_replaces_the_window_instead_of_clashing(se
     assert first.client.state == "closed" and "closed" in first.status.value
     assert second.model.online == ["Bob"] and second.model.errors == []
     second.leave()
+
+
+def test_chat_ui_after_a_server_restart_keeps_the_old_messages_and_shows_the_new_ones() -> None:
+    ui, client, _ = make_ui()
+    client.message({**welcome(history=[chat(1, "Ada", "before")]), "epoch": "e1"})
+    client.do(client.session.disconnected(1012, "restart", 1.0))
+    assert "offline" in ui.status.value
+    client.connected()
+    client.message({**welcome(history=[chat(1, "Cy", "after")]), "epoch": "e2"})
+    assert ui.transcript() == ["Ada: before", "Cy: after"]  # seq 1 again, shown: a new epoch
+    assert ui.model.notices[-1] == "the server started over: its history begins again below"
+    before, after = ui.messages.value.index("before"), ui.messages.value.index("after")
+    assert before < ui.messages.value.index("the server started over") < after
+    client.message(chat(1, "Cy", "after"))  # the same message again: not shown twice
+    assert ui.transcript() == ["Ada: before", "Cy: after"]

@@ -192,7 +192,14 @@ class ChatUI(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox
             f"as <b>{esc(self.name)}</b> · {esc(self.connection)} · online: {online}{error}</div>"
         )
         rows = []
+        previous: str | None = None
         for m in model.messages[-200:]:
+            if previous is not None and m.epoch != previous:
+                rows.append(
+                    '<div class="wslab-epoch" style="margin:6px 0;color:#a66;font-size:12px;text-align:center">'
+                    "— the server started over: its history begins again below —</div>"
+                )
+            previous = m.epoch
             mine = m.sender == self.name
             rows.append(
                 f'<div class="wslab-msg" style="margin:2px 0">'
