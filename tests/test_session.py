@@ -26,22 +26,16 @@ def sends(actions: list[Any]) -> list[dict[str, Any]]:
     return [a.message for a in actions if isinstance(a, Send)]
 
 
+def welcome_frame(**changes: Any) -> str:
+    frame = {"type": "welcome", "name": "Ada", "room": "lobby", "epoch": "e1", "online": ["Ada"],
+             "typing": [], "seq": 0, "history": [], "history_complete": True}
+    return json.dumps({**frame, **changes})
+
+
 def welcomed(session: ClientSession, now: float = 0.0, **welcome: Any) -> None:
     session.join("Ada", "lobby", now)
     session.connected(now)
-    frame = {
-        "type": "welcome",
-        "name": "Ada",
-        "room": "lobby",
-        "epoch": "e1",
-        "online": ["Ada"],
-        "typing": [],
-        "seq": 0,
-        "history": [],
-        "history_complete": True,
-        **welcome,
-    }
-    session.on_frame(json.dumps(frame), now)
+    session.on_frame(welcome_frame(**welcome), now)
 
 
 def test_bad_chats_are_refused_with_the_servers_words() -> None:
@@ -93,23 +87,7 @@ def test_frames_the_shell_could_not_write_go_back_to_the_outbox_in_order() -> No
     assert isinstance(actions[-1], Retry)
     assert session.queued == 2 and list(session.unacked) == [chat[-1].message["id"]]  # type: ignore[union-attr]
     restored = sends(session.connected(2.0))
-    restored += sends(
-        session.on_frame(
-            json.dumps(
-                {
-                    "type": "welcome",
-                    "name": "Ada",
-                    "room": "lobby",
-                    "epoch": "e1",
-                    "online": ["Ada"],
-                    "typing": [],
-                    "seq": 0,
-                    "history": [],
-                }
-            ),
-            2.0,
-        )
-    )
+    restored += sends(session.on_frame(welcome_frame(), 2.0))
     assert [m["type"] for m in restored] == ["join", "chat", "note", "note"]  # no stale typing
     assert [m.get("n") for m in restored if m["type"] == "note"] == [1, 2]
 
