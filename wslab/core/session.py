@@ -317,7 +317,8 @@ class ClientSession:
         if self._joined and self.state == "open" and not self._outbox:
             self.unacked[message["id"]] = message
             return [*actions, _send(message)]
-        return actions + self._enqueue(message)
+        queued = actions + self._enqueue(message)
+        return queued + self._flush() if self._joined and self.state == "open" else queued  # keep call order
 
     def keystroke(self, text: str | None = None, now: float = 0.0) -> list[Action]:
         """The message input changed to ``text``: maybe a ``typing`` frame (never queued while offline)."""

@@ -624,7 +624,8 @@
         this.unacked.set(String(message.id), message);
         return [...actions, send(message)];
       }
-      return actions.concat(this._enqueue(message));
+      const queued = actions.concat(this._enqueue(message));
+      return this._joined && this.state === "open" ? queued.concat(this._flush()) : queued; // keep call order
     }
 
     /** The message input changed to `text`: maybe a `typing` frame (never queued while offline). */
