@@ -181,6 +181,8 @@ def test_chat_lesson_runs_in_jupyterlab_and_ada_answers(lab: Lab, browser: Any, 
         box = chat.locator(".wslab-chat-input input")
         box.click()
         box.press_sequentially("Typing from Chromium", delay=20)
+        # The kernel has the whole text once the count says so (keystrokes reach it in batches).
+        expect(chat.locator(".wslab-chat-count")).to_have_text(f"{len('Typing from Chromium')}/2000", timeout=WAIT_MS)
         chat.locator(".wslab-chat-send").click()
 
         typing = chat.locator(".wslab-chat-typing")

@@ -144,6 +144,7 @@ class ChatUI(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox
 
     def _on_input(self, change: dict[str, Any]) -> None:
         self.client.keystroke(change["new"])
+        self._render_typing_line()
 
     # ------------------------------------------------------------ actions
 
@@ -219,9 +220,21 @@ class ChatUI(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox
             'border-radius:4px;padding:6px;height:16em;overflow-y:auto;display:flex;flex-direction:column-reverse">'
             f"<div>{body}</div></div>"
         )
+        self._render_typing_line()
+
+    def _render_typing_line(self) -> None:
+        # Who else is typing, and how long my message is: the count is what the kernel has of
+        # the input (ipywidgets sends keystrokes in batches), and shows the limit before it bites.
+        length = len(self.input.value)
+        colour = "#c9302c" if length > p.MAX_CONTENT_CHARS else "#999"
+        count = (
+            f'<span class="wslab-chat-count" style="float:right;color:{colour}">{length}/{p.MAX_CONTENT_CHARS}</span>'
+            if length
+            else ""
+        )
         self.typing_line.value = (
             f'<div style="font-family:sans-serif;font-size:12px;color:#666;height:1.4em">'
-            f"{esc(model.typing_text())}</div>"
+            f"{count}{esc(self.model.typing_text())}</div>"
         )
 
     def __repr__(self) -> str:
