@@ -127,3 +127,18 @@ def test_typing_is_shared_and_remote_typing_expires_on_its_own() -> None:
     tick = hub.tick()
     assert frames(tick, "a")[-1] == {"type": "typing", "room": "lobby", "typing": []}
     assert Share("lobby", "typing", ()) in tick  # ann's expiry is told to the others; bob's is not ours
+
+
+def test_a_rejoin_with_since_takes_over_a_name_still_held_by_a_dead_node_a_new_join_does_not() -> None:
+    clock = FakeClock()
+    log, hub = Log(), Hub(clock=clock, shared=True, presence_interval=0)
+    join(hub, log, "a", "ann", remote=("bob",))
+    hub.connect("new")
+    (refused,) = frames(hub.receive("new", json.dumps({"type": "join", "name": "bob"})), "new")
+    assert refused["code"] == "name-taken"
+    hub.connect("back")
+    actions = hub.receive("back", json.dumps({"type": "join", "name": "bob", "since": 0, "epoch": "ep1"}))
+    (welcome,) = frames(actions, "back")
+    assert welcome["type"] == "welcome" and welcome["online"] == ["ann", "bob"]
+    hub.remote_members("lobby", [])  # the dead node's entry expires: bob is still here, on this node
+    assert hub.snapshot("lobby").online == ("ann", "bob")

@@ -774,7 +774,11 @@ class Hub:
         if self.shared and message.room not in self._loaded:
             return [NeedRoom(conn, message)]
         room = self._rooms.get(message.room) or _Room(message.room, self.epoch)
-        if room.conn_of(message.name) is not None:
+        holder = room.conn_of(message.name)
+        # A re-join (with since) may take over a name held on another node: it is the same client
+        # coming back after its node died, before that node's presence expired. A new join may not.
+        takeover = isinstance(holder, _Remote) and message.since is not None
+        if holder is not None and not takeover:
             raise p.ProtocolError(
                 p.ErrorCode.NAME_TAKEN,
                 f"{message.name!r} is already in room {room.name!r}; choose another name",
@@ -795,7 +799,7 @@ class Hub:
                 "name": message.name,
                 "room": room.name,
                 "epoch": room.epoch,
-                "online": [*room.online(), message.name],
+                "online": [*(n for k, n in room.roster.items() if k != holder or not takeover), message.name],
                 "typing": list(room.typing),
                 "seq": room.seq,
                 "history": history,
@@ -804,6 +808,8 @@ class Hub:
         )
         # Encoded: now change the state.
         self._rooms.setdefault(room.name, room)
+        if takeover:
+            del room.roster[holder]  # the name stays online: no leave, no join
         alone = not room.members
         room.members[conn] = message.name
         room.roster[conn] = message.name
