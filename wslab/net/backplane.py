@@ -46,8 +46,8 @@ class Backplane:
     """
 
     shared: bool = False
-    engine: str = "memory"
-    where: str = "in this process only: lost when it stops"
+    engine: str = "this process's memory"
+    where: str = "not kept: lost when the server stops"
 
     async def start(self, hub: Hub, perform: Perform) -> None:
         """Connect; raise :class:`BackplaneError` (one line, no traceback needed) when that is impossible."""

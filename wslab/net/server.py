@@ -120,6 +120,8 @@ class ServerConfig:
     index_html: str | None = None
     epoch: str | None = None
     """The epoch of the hub's rooms (see :class:`~wslab.core.hub.Hub`); None: a fresh random one."""
+    reuse_port: bool = False
+    """Bind with SO_REUSEPORT, so several processes share the port (``wslab serve --workers``)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -286,6 +288,7 @@ class ChatServer:
                 close_timeout=cfg.close_timeout,
                 open_timeout=10,
                 logger=log,
+                reuse_port=cfg.reuse_port,
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
