@@ -345,6 +345,8 @@ class RedisBackplane(Backplane):
         assert self._redis is not None
         names = self._members.get(room, {})
         key = _key(room, f"node:{self.node}")
+        if names and not announce and await self._redis.pexpire(key, int(self.presence_ttl * 1000)):
+            return  # unchanged and still there: the refresh is one PEXPIRE
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             if names:
