@@ -147,6 +147,17 @@ async def test_a_node_whose_link_drops_reads_on_from_the_stream_and_misses_nothi
             assert [m["seq"] for m in got] == [2, 3, 4, 5, 6]
             await bob.nothing_more(0.3)  # and nothing twice
             assert backplane.reconnects >= 1
+            # It resubscribed too: a typing hint from node one reaches bob again (retried: the
+            # resubscription may still be under way; every try is bounded).
+            for _ in range(20):
+                await ann.send({"type": "typing", "typing": True})
+                try:
+                    await bob.expect("typing", timeout=0.25, where=lambda m: m["typing"] == ["ann"])
+                    break
+                except AssertionError:
+                    await ann.send({"type": "typing", "typing": False})
+            else:
+                raise AssertionError("node two never heard ann typing again after its link came back")
             await ann.close()
             await bob.close()
     finally:
