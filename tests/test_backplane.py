@@ -235,3 +235,25 @@ async def test_history_survives_the_engine_killed_and_restarted_on_its_data(tmp_
             await ann.close()
     finally:
         engine.stop()
+
+
+async def test_concurrent_first_joins_load_the_room_once_and_miss_nothing(valkey: EmbeddedValkey) -> None:
+    async with node(valkey.url) as one, node(valkey.url) as two:
+        ann = await Peer.open(url_of(one))
+        await ann.join("ann")
+        peers = [await Peer.open(url_of(two)) for _ in range(5)]
+
+        async def join_and_chat(i: int) -> None:
+            await peers[i].join(f"p{i}")
+
+        talk = asyncio.ensure_future(ann.send({"type": "chat", "content": "during the joins", "id": "a1"}))
+        await asyncio.gather(*(join_and_chat(i) for i in range(5)), talk)
+        await ann.send({"type": "chat", "content": "after the joins", "id": "a2"})
+        for peer in peers:
+            welcome = next(m for m in peer.seen if m["type"] == "welcome")
+            seen = [m["seq"] for m in welcome["history"]] + [m["seq"] for m in await chats(peer, 0)]
+            while 2 not in seen:
+                seen.append((await peer.expect("chat"))["seq"])
+            assert sorted(seen) == [1, 2] and len(seen) == 2, seen  # each once, from the welcome or live
+        for peer in (ann, *peers):
+            await peer.close()

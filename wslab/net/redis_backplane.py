@@ -146,6 +146,7 @@ class RedisBackplane(Backplane):
         self._reader: aioredis.Redis | None = None
         self._commit_script: Any = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._loading: dict[str, asyncio.Future[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._members: dict[str, dict[str, int]] = {}  # room -> local name -> join time (ms)
         self._dirty: set[str] = set()
@@ -222,6 +223,15 @@ class RedisBackplane(Backplane):
     # ------------------------------------------------------------ rooms and the log
 
     async def load(self, room: str) -> None:
+        if room in self._tasks:  # loaded and followed: the hub is up to date, or will be by the log
+            return
+        loading = self._loading.get(room)
+        if loading is None:  # one load per room, however many joins wait for it
+            loading = self._loading[room] = asyncio.ensure_future(self._load(room))
+            loading.add_done_callback(lambda _: self._loading.pop(room, None))
+        await asyncio.shield(loading)
+
+    async def _load(self, room: str) -> None:
         hub, r = self._hub, self._redis
         assert hub is not None and r is not None
         try:
@@ -294,7 +304,10 @@ class RedisBackplane(Backplane):
                     except (ValueError, KeyError, TypeError):
                         log.error("room %s: log entry %s is not a wslab chat; skipped", room, cursor)
                         continue
-                    self._apply(self._hub.apply(chat))
+                    try:
+                        self._apply(self._hub.apply(chat))
+                    except Exception:  # one bad entry must not stop the room
+                        log.exception("room %s: could not deliver log entry %s", room, cursor)
 
     # ------------------------------------------------------------ presence and typing
 
@@ -340,6 +353,8 @@ class RedisBackplane(Backplane):
             except _RETRY as exc:
                 log.warning("presence refresh failed (%s); trying again", exc)
                 self._dirty |= changed
+            except Exception:  # bad data in the engine: log it, keep refreshing
+                log.exception("presence refresh failed")
 
     async def _write_presence(self, room: str, *, announce: bool) -> None:
         assert self._redis is not None
