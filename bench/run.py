@@ -643,8 +643,8 @@ def render_scaling(data: dict[str, Any]) -> list[str]:
     for label, scenario, metric in figures:
         vals = {k: value(results, k, scenario, metric) for k in kinds}
         row = [label] + [cell(summary(vals[k])) for k in kinds]
-        row += [ratio_cell(paired_ratio(vals[k], vals["memory"])) if "memory" in vals and metric != "engine_cpu_us_per_msg"
-                else "" for k in kinds if k != "memory"]
+        paired = "memory" in vals and metric != "engine_cpu_us_per_msg"
+        row += [ratio_cell(paired_ratio(vals[k], vals["memory"])) if paired else "" for k in kinds if k != "memory"]
         lines.append("| " + " | ".join(row) + " |")
     # The backplane's cost per message: CPU per message on Redis minus the memory hub's, paired per repetition.
     for scenario, how in ((burst, "in the burst"), (paced, "paced")):
@@ -653,7 +653,7 @@ def render_scaling(data: dict[str, Any]) -> list[str]:
             if k == "memory":
                 continue
             a, b = value(results, k, scenario, "cpu_us_per_msg"), value(results, "memory", scenario, "cpu_us_per_msg")
-            diffs = [x - y for x, y in zip(a, b) if x is not None and y is not None]
+            diffs = [x - y for x, y in zip(a, b, strict=False) if x is not None and y is not None]
             if diffs:
                 costs.append(f"{SCALING_LABELS[k]}, {fmt(statistics.median(diffs))} µs "
                              f"({fmt(min(diffs))} to {fmt(max(diffs))})")
