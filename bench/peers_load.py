@@ -39,6 +39,9 @@ from typing import Any
 from wsclient import HandshakeError, WSConn, open_ws
 
 HOST = "127.0.0.1"
+
+ENGINE_PID = 0
+"""With ``--engine-pid``: the Valkey among the server pids, whose CPU is also reported on its own."""
 WAIT = 60.0
 """Bound on any one wait for deliveries."""
 
@@ -55,8 +58,10 @@ def raise_nofile(want: int = 65536) -> None:
 # ---------------------------------------------------------------- the server's own /proc
 
 
-def server_cpu_ns(pid: int) -> int:
-    """CPU time of every thread of ``pid``, in ns (schedstat), or from ``stat`` ticks."""
+def server_cpu_ns(pid: int | tuple[int, ...]) -> int:
+    """CPU time of every thread of ``pid`` (of each pid of a tuple: the workers and their Valkey), in ns."""
+    if isinstance(pid, tuple):
+        return sum(server_cpu_ns(one) for one in pid)
     total = 0
     found = False
     for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
@@ -88,7 +93,9 @@ def listen_overflows() -> int:
     return -1
 
 
-def server_rss_bytes(pid: int) -> int:
+def server_rss_bytes(pid: int | tuple[int, ...]) -> int:
+    if isinstance(pid, tuple):
+        return sum(server_rss_bytes(one) for one in pid)
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
@@ -476,6 +483,7 @@ async def fanout(
     name = f"{room}n0"
     await asyncio.sleep(0.2)  # quiet before measuring
     cpu0 = server_cpu_ns(pid)
+    engine0 = server_cpu_ns(ENGINE_PID) if ENGINE_PID else 0
     t0 = time.monotonic_ns()
     if rate is None:
         for _ in range(messages):
@@ -493,8 +501,12 @@ async def fanout(
     except TimeoutError:
         return {"error": f"only {sink.count} of {n * messages} deliveries arrived in time"}
     cpu1 = server_cpu_ns(pid)
+    engine1 = server_cpu_ns(ENGINE_PID) if ENGINE_PID else 0
     wall = (sink.last - t0) / 1e9
     return {
+        "messages": messages,
+        "cpu_us_per_msg": (cpu1 - cpu0) / 1000 / messages,
+        **({"engine_cpu_us_per_msg": (engine1 - engine0) / 1000 / messages} if ENGINE_PID else {}),
         "deliveries": sink.count,
         "deliveries_per_s": sink.count / wall,
         "cpu_us_per_delivery": (cpu1 - cpu0) / 1000 / sink.count,
@@ -709,7 +721,10 @@ async def echo_concurrent(d: Dialect, pid: int, clients: int, each: int) -> dict
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     plan = json.loads(args.plan)
     d = Dialect(args.kind, args.port, False)
-    pid = args.server_pid
+    global ENGINE_PID
+    ENGINE_PID = args.engine_pid or 0
+    pids = tuple(int(one) for one in str(args.server_pid).split(","))
+    pid: Any = pids[0] if len(pids) == 1 else pids
     out: dict[str, Any] = {}
     rooms: list[list[WSConn]] = []
 
@@ -772,7 +787,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kind", required=True, choices=["hub", "raw", "sio", "node"])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--server-pid", type=int, required=True)
+    parser.add_argument("--server-pid", required=True, help="the server's pid, or pids joined by commas (all counted)")
+    parser.add_argument("--engine-pid", type=int, help="which of those is the Valkey (its CPU also on its own)")
     parser.add_argument(
         "--plan", required=True, help="JSON: fanout_n, burst_messages, paced_messages {n: m}, ... (see run.py)"
     )

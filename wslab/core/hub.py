@@ -35,6 +35,23 @@ Contracts:
   :meth:`mute`) raises :class:`ValueError` (a
   :class:`~wslab.core.errors.ProtocolError` for a bad name) and changes nothing
   when given a value the protocol does not accept.
+
+**Shared rooms** (``Hub(shared=True)``, see ``docs/scaling.md``). Several hubs,
+one per node, share each room through a *backplane* that the shell drives
+(:mod:`wslab.net.backplane`). The hub still makes every decision (validation,
+names, mutes, dedupe, welcome, presence deltas, typing); the backplane only
+stores and carries what the hub hands it. Three more actions appear:
+
+* :class:`NeedRoom`: a ``join`` for a room this node has not loaded. The shell
+  loads it (:meth:`restore_room`) and hands the join back (:meth:`handle`);
+* :class:`Commit`: a valid ``chat`` that must be appended to the room's shared
+  log, which assigns its ``seq``. The shell answers with :meth:`committed` (or
+  :meth:`commit_failed`), and every node, this one included, feeds the logged
+  message back with :meth:`apply`, in log order. Delivery happens only there,
+  so every member of every node sees one order, each message once;
+* :class:`Share`: this node's members or typers in a room changed; the shell
+  tells the other nodes, whose shells call :meth:`remote_members` and
+  :meth:`remote_typing`.
 """
 
 from __future__ import annotations
@@ -49,7 +66,20 @@ from wslab.core import protocol as p
 from wslab.core.clock import SYSTEM_CLOCK, Clock, iso_utc
 from wslab.core.ratelimit import TokenBucket
 
-__all__ = ["Send", "Close", "Action", "Conn", "Hub", "RoomSnapshot", "RECENT_IDS", "LISTED_CHANNELS", "recipients"]
+__all__ = [
+    "Send",
+    "Close",
+    "NeedRoom",
+    "Commit",
+    "Share",
+    "Action",
+    "Conn",
+    "Hub",
+    "RoomSnapshot",
+    "RECENT_IDS",
+    "LISTED_CHANNELS",
+    "recipients",
+]
 
 Conn = Hashable
 """A connection, as the shell names it: any hashable object."""
@@ -78,7 +108,37 @@ class Close:
     reason: str
 
 
-Action = Send | Close
+@dataclass(frozen=True)
+class NeedRoom:
+    """Shared rooms: load ``message.room`` (:meth:`Hub.restore_room`), then pass ``message`` to :meth:`Hub.handle`."""
+
+    conn: Conn
+    message: p.Join
+
+
+@dataclass(frozen=True)
+class Commit:
+    """Shared rooms: append ``chat`` (a ``chat`` message without ``seq``) to ``room``'s log.
+
+    The log assigns the ``seq``, and refuses a second message with the same
+    ``(sender, id)``. Answer with :meth:`Hub.committed` or :meth:`Hub.commit_failed`.
+    """
+
+    conn: Conn
+    room: str
+    chat: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Share:
+    """Shared rooms: this node's ``members`` (in join order) or ``typing`` names in ``room`` are now ``names``."""
+
+    room: str
+    kind: str
+    names: tuple[str, ...]
+
+
+Action = Send | Close | NeedRoom | Commit | Share
 
 
 @dataclass
@@ -91,13 +151,19 @@ class _Member:
     closed: bool = False
 
 
+@dataclass(frozen=True)
+class _Remote:
+    """A member on another node, as the room's roster names it."""
+
+    name: str
+
+
 @dataclass
 class _Room:
     name: str
     epoch: str
     """The epoch the room was created with: it names this run of its history."""
     members: dict[Conn, str] = field(default_factory=dict)  # conn -> name, in join order
-    by_name: dict[str, Conn] = field(default_factory=dict)  # casefolded name -> conn: names are unique per room
     seq: int = 0
     history: deque[dict[str, Any]] = field(default_factory=deque)
     typing: dict[str, float] = field(default_factory=dict)  # name -> expiry (monotonic)
@@ -108,21 +174,33 @@ class _Room:
     # Joins (True) and leaves (False) since the last presence frame, in order.
     presence_events: list[tuple[bool, str, Conn]] = field(default_factory=list)
     presence_due: float | None = None
+    # Everyone in the room, this node's members and (shared rooms) other nodes', in arrival order.
+    roster: dict[Conn, str] = field(default_factory=dict)
+    by_name: dict[str, Conn] = field(default_factory=dict)  # casefolded name -> roster key: names are unique
+    remote_typing: dict[str, str] = field(default_factory=dict)  # name -> the node it types on
+    pending_acks: dict[int, tuple[Conn, str]] = field(default_factory=dict)  # seq -> (conn, id)
 
     def online(self) -> list[str]:
-        return list(self.members.values())
+        return list(self.roster.values())
 
     def conn_of(self, name: str) -> Conn | None:
+        """The roster entry (a local connection or a :class:`_Remote`) for ``name``, or None."""
         return self.by_name.get(name.casefold())
 
-    def add(self, conn: Conn, name: str) -> None:
-        self.members[conn] = name
-        self.by_name[name.casefold()] = conn
+    def enrol(self, key: Conn, name: str) -> None:
+        """Put ``key`` (a local connection or a :class:`_Remote`) on the roster as ``name``."""
+        self.roster[key] = name
+        self.by_name[name.casefold()] = key
 
-    def remove(self, conn: Conn) -> str:
-        name = self.members.pop(conn)
-        self.by_name.pop(name.casefold(), None)
-        return name
+    def unenrol(self, key: Conn) -> None:
+        """Take ``key`` off the roster (no error if it is not there)."""
+        name = self.roster.pop(key, None)
+        if name is not None and self.by_name.get(name.casefold()) == key:
+            del self.by_name[name.casefold()]
+
+    def local_conn_of(self, name: str) -> Conn | None:
+        conn = self.conn_of(name)
+        return None if isinstance(conn, _Remote) else conn
 
 
 @dataclass(frozen=True)
@@ -156,6 +234,8 @@ class Hub:
             creates and sent in each ``welcome``; None draws a fresh random one,
             so a new server's rooms never pass for an old server's. A hub that
             restores persisted rooms passes their epoch.
+        shared: rooms are shared with other nodes through a backplane (see the
+            module's docstring); False (the default) keeps everything here.
 
     Raises :class:`ValueError` for a nonsensical setting.
     """
@@ -171,6 +251,7 @@ class Hub:
         burst: int = p.RATE_BURST,
         flood_strikes: int = p.FLOOD_STRIKES,
         epoch: str | None = None,
+        shared: bool = False,
     ) -> None:
         if history_size < 0:
             raise ValueError("history_size must be >= 0")
@@ -193,6 +274,8 @@ class Hub:
         self._channel_seq: dict[str, int] = {}
         self._deadline: float | None = None
         self._deadline_stale = False
+        self.shared = shared
+        self._loaded: set[str] = set()
 
     # ------------------------------------------------------------------ events
 
@@ -275,12 +358,13 @@ class Hub:
         if member.room is None:
             return []
         room = self._rooms[member.room]
-        name = room.remove(conn)
+        name = room.members.pop(conn)
+        room.unenrol(conn)
         actions: list[Action] = []
         if room.typing.pop(name, None) is not None:
             self._deadline_stale = True
-            if room.members:
-                actions.append(self._typing_update(room))
+            actions.extend(self._typing_changed(room, local=True))
+        actions.extend(self._share_members(room))
         if room.members:
             self._record_presence(room, False, name, conn)
         else:
@@ -317,11 +401,12 @@ class Hub:
         for room in self._rooms.values():
             expired = [name for name, until in room.typing.items() if until <= now]
             if expired:
+                local = False
                 for name in expired:
                     del room.typing[name]
+                    local = room.remote_typing.pop(name, None) is None or local
                 self._deadline_stale = True
-                if room.members:
-                    actions.append(self._typing_update(room))
+                actions.extend(self._typing_changed(room, local=local))
             if room.presence_due is not None and room.presence_due <= now:
                 actions.extend(self._flush_presence(room))
         return actions
@@ -385,7 +470,7 @@ class Hub:
         if not isinstance(reason, str) or not p.is_valid_unicode(reason) or len(reason.encode()) > 123:
             raise ValueError("a close reason must be valid Unicode text of at most 123 bytes in UTF-8")
         target = self._rooms.get(room)
-        conn = target.conn_of(name) if target else None
+        conn = target.local_conn_of(name) if target else None
         if conn is None:
             return []
         self._members[conn].closed = True
@@ -408,10 +493,165 @@ class Hub:
             target.muted.add(name.casefold())
         else:
             target.muted.discard(name.casefold())
-        conn = target.conn_of(name)
+        conn = target.local_conn_of(name)
         if conn is None:
             return []
         return [Send((conn,), frame)]
+
+    # ------------------------------------------------------- shared rooms
+
+    def restore_room(
+        self,
+        room: str,
+        epoch: str,
+        seq: int,
+        history: Iterable[dict[str, Any]],
+        remote: Iterable[str] = (),
+    ) -> list[Action]:
+        """Shared rooms: ``room`` as the backplane holds it; joins to it are then handled here.
+
+        ``history`` is the log's tail (oldest first, each with its ``seq``),
+        ``remote`` the names on other nodes in join order. Calling it again (after
+        the link to the backplane came back) moves the room forward, never back.
+        Raises :class:`ValueError` for an invalid room, epoch or seq.
+        """
+        room = p.validate_room(room)
+        epoch = p.validate_epoch(epoch)
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise ValueError(f"seq must be an integer >= 0, got {seq!r}")
+        target = self._rooms.get(room)
+        if target is None:
+            target = self._rooms[room] = _Room(room, epoch)
+        target.epoch = epoch
+        if seq > target.seq:
+            kept = [m for m in history if m.get("seq", 0) > target.seq]
+            if kept and kept[0]["seq"] == target.seq + 1 and target.seq > 0:
+                target.history.extend(kept)  # what we missed follows on from what we have
+            else:
+                target.history = deque(m for m in history)
+            while len(target.history) > self.history_size:
+                target.history.popleft()
+            for message in target.history:
+                if "id" in message:
+                    target.recent_ids[(message["sender"], message["id"])] = message["seq"]
+            while len(target.recent_ids) > RECENT_IDS:
+                target.recent_ids.popitem(last=False)
+            target.seq = seq
+        self._loaded.add(room)
+        return self.remote_members(room, remote)
+
+    def committed(self, commit: Commit, seq: int, duplicate: bool = False) -> list[Action]:
+        """Shared rooms: the log took ``commit`` as ``seq`` (or already had it, as ``seq``, when ``duplicate``).
+
+        The ``ack`` goes to the sender once this node has delivered ``seq`` (at
+        once for a duplicate, which is not delivered again).
+        """
+        member = self._members.get(commit.conn)
+        room = self._rooms.get(commit.room)
+        ident = commit.chat.get("id")
+        if member is None or member.closed or room is None or ident is None:
+            return []
+        if duplicate:
+            return [Send((commit.conn,), p.encode({"type": "ack", "id": ident, "seq": seq, "duplicate": True}))]
+        if room.seq >= seq:
+            return [Send((commit.conn,), p.encode({"type": "ack", "id": ident, "seq": seq}))]
+        room.pending_acks[seq] = (commit.conn, ident)
+        return []
+
+    def commit_failed(self, commit: Commit) -> list[Action]:
+        """Shared rooms: the log could not be reached. The sender gets no ``ack``: its connection is closed
+        with 1013, so its client reconnects (perhaps to another node) and sends the message again."""
+        member = self._members.get(commit.conn)
+        if member is None or member.closed:
+            return []
+        member.closed = True
+        return [Close(commit.conn, p.CLOSE_TRY_AGAIN_LATER, "the server could not store your message; send it again")]
+
+    def apply(self, chat: dict[str, Any]) -> list[Action]:
+        """Shared rooms: one ``chat`` from the room's log (any node's), in log order: deliver it here.
+
+        A message whose ``seq`` this node has already delivered is dropped, so
+        the backplane may hand the same entries over again (after a reconnect).
+        """
+        room = self._rooms.get(chat.get("room", ""))
+        seq = chat.get("seq")
+        if room is None or not isinstance(seq, int) or seq <= room.seq:
+            return []
+        frame = p.encode(chat)
+        actions: list[Action] = []
+        sender = chat["sender"]
+        if room.typing.pop(sender, None) is not None:
+            self._deadline_stale = True
+            actions.extend(self._typing_changed(room, local=room.remote_typing.pop(sender, None) is None))
+        room.seq = seq
+        if "id" in chat:
+            room.recent_ids[(sender, chat["id"])] = seq
+            if len(room.recent_ids) > RECENT_IDS:
+                room.recent_ids.popitem(last=False)
+        if self.history_size:
+            room.history.append(chat)
+            while len(room.history) > self.history_size:
+                room.history.popleft()
+        room.sent_times.append(self.clock.monotonic())
+        if room.members:
+            actions.append(Send(tuple(room.members), frame))
+        pending = room.pending_acks.pop(seq, None)
+        if pending is not None and pending[0] in self._members:
+            actions.append(Send((pending[0],), p.encode({"type": "ack", "id": pending[1], "seq": seq})))
+        for stale in [s for s in room.pending_acks if s < seq]:  # trimmed from the log before we read it
+            conn, ident = room.pending_acks.pop(stale)
+            if conn in self._members:
+                actions.append(Send((conn,), p.encode({"type": "ack", "id": ident, "seq": stale})))
+        return actions
+
+    def remote_members(self, room: str, names: Iterable[str]) -> list[Action]:
+        """Shared rooms: the members of ``room`` on the other nodes are now ``names`` (in join order).
+
+        Joins and leaves go into the room's next ``presence`` frame, like local ones.
+        """
+        target = self._rooms.get(room)
+        if target is None:
+            return []
+        wanted = dict.fromkeys(names)
+        current = {key.name: key for key in target.roster if isinstance(key, _Remote)}
+        local = {name.casefold() for name in target.members.values()}
+        for name, key in current.items():
+            if name not in wanted:
+                target.unenrol(key)
+                if target.members:
+                    self._record_presence(target, False, name, key)
+        for name in wanted:
+            if name not in current and name.casefold() not in local:
+                key = _Remote(name)
+                target.enrol(key, name)
+                if target.members:
+                    self._record_presence(target, True, name, key)
+        return []
+
+    def remote_typing(self, room: str, node: str, names: Iterable[str]) -> list[Action]:
+        """Shared rooms: on node ``node``, ``names`` are typing in ``room`` (refreshes their timeout)."""
+        target = self._rooms.get(room)
+        if target is None:
+            return []
+        now = self.clock.monotonic()
+        wanted = set(names)
+        changed = False
+        for name in [n for n, where in target.remote_typing.items() if where == node and n not in wanted]:
+            del target.remote_typing[name]
+            target.typing.pop(name, None)
+            changed = True
+        for name in wanted:
+            if name not in target.typing:
+                changed = True
+            target.typing[name] = now + self.typing_timeout
+            target.remote_typing[name] = node
+        self._deadline_stale = True
+        return [self._typing_update(target)] if changed and target.members else []
+
+    def local_members(self, room: str) -> list[str]:
+        """The names in ``room`` on this node, in join order."""
+        target = self._rooms.get(room)
+        return list(target.members.values()) if target else []
 
     def rooms(self) -> list[str]:
         """Names of the rooms that have or had members."""
@@ -456,6 +696,16 @@ class Hub:
         frame = p.encode({"type": "typing", "room": room.name, "typing": list(room.typing)})
         return Send(tuple(room.members), frame)
 
+    def _typing_changed(self, room: _Room, *, local: bool) -> list[Action]:
+        actions: list[Action] = [self._typing_update(room)] if room.members else []
+        if self.shared and local:
+            names = tuple(n for n in room.typing if n not in room.remote_typing)
+            actions.append(Share(room.name, "typing", names))
+        return actions
+
+    def _share_members(self, room: _Room) -> list[Action]:
+        return [Share(room.name, "members", tuple(room.members.values()))] if self.shared else []
+
     def _record_presence(self, room: _Room, joined: bool, name: str, conn: Conn) -> None:
         if room.presence_due is None:
             room.presence_due = self.clock.monotonic() + self.presence_interval
@@ -476,7 +726,7 @@ class Hub:
             else:
                 left.setdefault(name, None)
         # Members who joined during the interval, in join order (room.members is in join order).
-        newcomers = [(conn, name) for conn, name in room.members.items() if conn in join_at]
+        newcomers = [(conn, name) for conn, name in room.roster.items() if conn in join_at]
         # The earliest join of a name that also left: receivers who joined after it cannot use the
         # shared frame (removing and re-appending that name would put it after them).
         rejoin = min((join_at[conn] for conn, name in newcomers if name in left), default=len(events))
@@ -529,14 +779,21 @@ class Hub:
                 f"already joined room {member.room!r} as {member.name!r}; "
                 "open another connection to join again",
             )
+        if self.shared and message.room not in self._loaded:
+            return [NeedRoom(conn, message)]
         room = self._rooms.get(message.room) or _Room(message.room, self.epoch)
-        if room.conn_of(message.name) is not None:
+        holder = room.conn_of(message.name)
+        # A re-join (with since) may take over a name held on another node: it is the same client
+        # coming back after its node died, before that node's presence expired. A new join may not.
+        takeover = isinstance(holder, _Remote) and message.since is not None
+        if holder is not None and not takeover:
             raise p.ProtocolError(
                 p.ErrorCode.NAME_TAKEN,
                 f"{message.name!r} is already in room {room.name!r}; choose another name",
                 field="name",
             )
-        if message.since is not None and message.epoch in (None, room.epoch):
+        resume = message.since is not None and (message.epoch is None or message.epoch == room.epoch)
+        if message.since is not None and resume:
             history = [m for m in room.history if m["seq"] > message.since]
             oldest = room.history[0]["seq"] if room.history else room.seq + 1
             complete = message.since >= oldest - 1 or message.since >= room.seq
@@ -550,7 +807,7 @@ class Hub:
                 "name": message.name,
                 "room": room.name,
                 "epoch": room.epoch,
-                "online": [*room.online(), message.name],
+                "online": [*(n for k, n in room.roster.items() if k != holder or not takeover), message.name],
                 "typing": list(room.typing),
                 "seq": room.seq,
                 "history": history,
@@ -559,12 +816,15 @@ class Hub:
         )
         # Encoded: now change the state.
         self._rooms.setdefault(room.name, room)
+        if takeover:
+            room.unenrol(holder)  # the name stays online: no leave, no join
         alone = not room.members
-        room.add(conn, message.name)
+        room.members[conn] = message.name
+        room.enrol(conn, message.name)
         member.name, member.room = message.name, room.name
         if not alone:  # into an empty room, the welcome says it all
             self._record_presence(room, True, message.name, conn)
-        return [Send((conn,), welcome)]
+        return [Send((conn,), welcome), *self._share_members(room)]
 
     def _joined_room(self, member: _Member, what: str) -> _Room:
         if member.room is None:
@@ -596,6 +856,10 @@ class Hub:
         if message.id is not None:
             chat["id"] = message.id
         frame = p.encode(chat)
+        if self.shared:
+            # The log assigns the seq; delivery and the ack come back through apply() and committed().
+            del chat["seq"]
+            return [Commit(conn, room.name, chat)]
         ack = p.encode({"type": "ack", "id": message.id, "seq": seq}) if message.id is not None else None
         # Encoded: now change the state.
         actions: list[Action] = []
@@ -624,10 +888,12 @@ class Hub:
         if message.typing:
             was_typing = member.name in room.typing
             room.typing[member.name] = self.clock.monotonic() + self.typing_timeout
-            return [] if was_typing else [self._typing_update(room)]
+            if was_typing:  # other nodes time it out too: tell them it goes on
+                return self._typing_changed(room, local=True)[1:] if self.shared else []
+            return self._typing_changed(room, local=True)
         if room.typing.pop(member.name, None) is None:
             return []
-        return [self._typing_update(room)]
+        return self._typing_changed(room, local=True)
 
 
 def recipients(actions: Iterable[Action]) -> set[Conn]:

@@ -52,7 +52,8 @@ from websockets.http11 import Request, Response
 from wslab.core import protocol as p
 from wslab.core.clock import SYSTEM_CLOCK, Clock
 from wslab.core.errors import WslabError
-from wslab.core.hub import Action, Close, Hub, Send
+from wslab.core.hub import Action, Close, Commit, Hub, NeedRoom, Send, Share
+from wslab.net.backplane import BACKPLANE_TIMEOUT, Backplane, BackplaneError, MemoryBackplane
 
 __all__ = [
     "ServerConfig",
@@ -119,6 +120,8 @@ class ServerConfig:
     index_html: str | None = None
     epoch: str | None = None
     """The epoch of the hub's rooms (see :class:`~wslab.core.hub.Hub`); None: a fresh random one."""
+    reuse_port: bool = False
+    """Bind with SO_REUSEPORT, so several processes share the port (``wslab serve --workers``)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -192,9 +195,13 @@ class ChatServer:
         await server.stop()
     """
 
-    def __init__(self, config: ServerConfig = ServerConfig(), *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, config: ServerConfig = ServerConfig(), *, clock: Clock = SYSTEM_CLOCK, backplane: Backplane | None = None
+    ) -> None:
         self.config = config
         self.clock = clock
+        self.backplane = backplane or MemoryBackplane()
+        """Where the rooms live (:mod:`wslab.net.backplane`); the memory one unless told otherwise."""
         self.hub = Hub(
             clock=clock,
             history_size=config.history_size,
@@ -203,6 +210,7 @@ class ChatServer:
             burst=config.burst,
             flood_strikes=config.flood_strikes,
             epoch=config.epoch,
+            shared=self.backplane.shared,
         )
         if config.update_interval is not None:
             self.hub.open_channel(UPDATES_CHANNEL)
@@ -235,8 +243,17 @@ class ChatServer:
         return self._timer_for if self._timer is not None else None
 
     async def start(self) -> None:
-        """Bind and start serving; raises :class:`PortInUseError` for a taken port."""
-        await self._bind(self.config.port)
+        """Connect the backplane, bind and start serving.
+
+        Raises :class:`~wslab.net.backplane.BackplaneError` when the backplane
+        cannot be reached, :class:`PortInUseError` for a taken port.
+        """
+        await self.backplane.start(self.hub, self._perform)
+        try:
+            await self._bind(self.config.port)
+        except BaseException:
+            await self.backplane.stop()
+            raise
         self._loop = asyncio.get_running_loop()
         self._arm_timer()
         self._spawn(self._watchdog(), "slow-consumer watchdog")
@@ -253,6 +270,7 @@ class ChatServer:
         for peer in list(self._locals):
             self._detach_local(peer)
         await self._unbind(code, reason)
+        await self.backplane.stop()
         self._event("stop", "stopped")
 
     async def _bind(self, port: int) -> None:
@@ -270,6 +288,7 @@ class ChatServer:
                 close_timeout=cfg.close_timeout,
                 open_timeout=10,
                 logger=log,
+                reuse_port=cfg.reuse_port,
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
@@ -439,7 +458,11 @@ class ChatServer:
         self._perform(self.hub.connect(ws))
         try:
             async for frame in ws:
-                self._perform(self.hub.receive(ws, frame))
+                actions = self.hub.receive(ws, frame)
+                if self.backplane.shared:
+                    await self._perform_shared(actions)
+                else:
+                    self._perform(actions)
         except ConnectionClosed:
             pass
         finally:
@@ -461,9 +484,35 @@ class ChatServer:
                     self._send(action)
                 elif isinstance(action, Close):
                     self._close(action)
+                elif isinstance(action, Share):
+                    self.backplane.share(action)
+                elif isinstance(action, NeedRoom | Commit):  # from a local peer: no reader loop to wait in
+                    self._spawn(self._perform_shared([action]), "backplane")
             except Exception:
                 log.exception("could not perform %.200r; the other actions go on", action)
         self._arm_timer()
+
+    async def _perform_shared(self, actions: Iterable[Action]) -> None:
+        """Shared rooms: perform ``actions``, awaiting the backplane (bounded) for loads and commits, in order."""
+        for action in actions:
+            if isinstance(action, NeedRoom):
+                try:
+                    await asyncio.wait_for(self.backplane.load(action.message.room), BACKPLANE_TIMEOUT)
+                except (BackplaneError, TimeoutError) as exc:
+                    self._event("backplane", f"cannot load room {action.message.room!r}: {exc}")
+                    self._perform([Close(action.conn, p.CLOSE_TRY_AGAIN_LATER, "the rooms are unreachable; try again")])
+                    continue
+                await self._perform_shared(self.hub.handle(action.conn, action.message))
+            elif isinstance(action, Commit):
+                try:
+                    seq, duplicate = await asyncio.wait_for(self.backplane.commit(action), BACKPLANE_TIMEOUT)
+                except (BackplaneError, TimeoutError) as exc:
+                    self._event("backplane", f"a message was not logged ({exc}); its sender will resend it")
+                    self._perform(self.hub.commit_failed(action))
+                    continue
+                self._perform(self.hub.committed(action, seq, duplicate))
+            else:
+                self._perform([action])
 
     def _send(self, action: Send) -> None:
         if self._locals:
