@@ -61,7 +61,7 @@ def test_environment_yml_matches_pyproject() -> None:
 
 
 def test_binder_gets_a_jupyter_server_proxy_without_the_websocket_auth_bypass() -> None:
-    """repo2docker reads environment.yml; jupyter-server-proxy before 4.1.1 skips auth on WebSockets (CVE-2024-28179)."""
+    """repo2docker reads environment.yml; jupyter-server-proxy < 4.1.1 skips auth on WebSockets (CVE-2024-28179)."""
     text = (ROOT / "environment.yml").read_text()
     assert re.search(r"^  - jupyter-server-proxy>=4\.1\.1$", text, re.M)
     # repo2docker reads only binder/ (or .binder/) when one exists: none may hide the top-level file
