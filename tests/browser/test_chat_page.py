@@ -382,7 +382,8 @@ def test_strict_csp_no_inline_code_and_nothing_blocked(
         _expect()(page.locator("#status")).to_have_attribute("data-state", "online", timeout=WAIT_MS)
         inline = page.evaluate(
             "() => document.querySelectorAll('script:not([src]), style, [style]').length"
-            " + [...document.querySelectorAll('*')].filter(el => [...el.attributes].some(a => a.name.startsWith('on'))).length"
+            " + [...document.querySelectorAll('*')]"
+            "     .filter(el => [...el.attributes].some(a => a.name.startsWith('on'))).length"
         )
         assert inline == 0
         # The stylesheet applied (it would not, were it blocked): the chat grid is laid out by chat.css.
