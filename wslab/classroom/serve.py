@@ -39,7 +39,7 @@ import socket
 import struct
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
 from urllib.parse import quote, urlsplit
@@ -105,7 +105,7 @@ class ServeOptions:
     config: ServerConfig
     room: str
     token_generated: bool
-    admin_token: str = ""
+    admin_token: str = field(default_factory=generate_token)
     """The admin channel's token (``/admin``); never the learners' token."""
     admin_token_generated: bool = True
 
