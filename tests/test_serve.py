@@ -274,7 +274,8 @@ async def test_page_and_static_files_are_served() -> None:
 
         status, kind, page = await asyncio.to_thread(get, "/")
         assert (status, kind) == (200, "text/html; charset=utf-8")
-        assert 'data-room="workshop"' in page and '<script src="/static/chat.js">' in page
+        # relative, so the page also works below a prefix (jupyter-server-proxy's {base_url}proxy/PORT/)
+        assert 'data-room="workshop"' in page and '<script src="static/chat.js">' in page
         status, kind, script = await asyncio.to_thread(get, "/static/chat.js")
         assert (status, kind) == (200, "text/javascript; charset=utf-8")
         assert "class WebSocketClient" in script and "innerHTML" not in script.replace("never innerHTML", "")

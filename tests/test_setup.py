@@ -47,7 +47,8 @@ def _name(requirement: str) -> tuple[str, str]:
 
 def test_environment_yml_matches_pyproject() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = dict(_name(r) for r in project["dependencies"] + project["optional-dependencies"]["course"])
+    extras = project["optional-dependencies"]
+    wanted = dict(_name(r) for r in project["dependencies"] + extras["course"] + extras["hub"])
     listed: dict[str, str] = {}
     for line in (ROOT / "environment.yml").read_text().splitlines():
         item = re.match(r"\s+- (.+)$", line)
@@ -57,6 +58,14 @@ def test_environment_yml_matches_pyproject() -> None:
         if name not in ("python", "pip", "conda-forge"):
             listed[name] = spec
     assert listed == wanted
+
+
+def test_binder_gets_a_jupyter_server_proxy_without_the_websocket_auth_bypass() -> None:
+    """repo2docker reads environment.yml; jupyter-server-proxy < 4.1.1 skips auth on WebSockets (CVE-2024-28179)."""
+    text = (ROOT / "environment.yml").read_text()
+    assert re.search(r"^  - jupyter-server-proxy>=4\.1\.1$", text, re.M)
+    # repo2docker reads only binder/ (or .binder/) when one exists: none may hide the top-level file
+    assert not (ROOT / "binder").exists() and not (ROOT / ".binder").exists()
 
 
 def test_python_floor_is_the_same_everywhere() -> None:

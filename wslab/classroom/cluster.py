@@ -102,6 +102,9 @@ def _worker_argv(options: ServeOptions, url: str, port: int) -> list[str]:
         argv += ["--token", cfg.token]
     for origin in cfg.allowed_origins:
         argv += ["--origin", origin]
+    argv += ["--admin-token", options.admin_token]  # one admin token for the room, whichever worker answers
+    if cfg.certfile is not None:
+        argv += ["--certfile", cfg.certfile] + (["--keyfile", cfg.keyfile] if cfg.keyfile else [])
     return argv
 
 

@@ -1,12 +1,18 @@
 """The instructor's dashboard: one room of a running server, as ipywidgets.
 
-A pure view over :meth:`ServerHandle.snapshot <wslab.runtime.ServerHandle.snapshot>`:
-it holds no chat state of its own. Each :meth:`InstructorDashboard.refresh`
-reads one :class:`~wslab.hub.RoomSnapshot` and shows it:
+It watches a server in this kernel (a :class:`~wslab.net.runtime.ServerHandle`)
+or, by URL and admin token, a running ``wslab serve`` over its admin channel
+(:mod:`wslab.classroom.admin`). It is a pure view: it holds no chat state of
+its own. Each :meth:`InstructorDashboard.refresh` reads one report and shows it:
 
-* who is connected, one row per person, with *Mute*/*Unmute* and *Kick* buttons;
+* who is connected, one row per person, with *Mute*/*Unmute* and *Kick*
+  buttons, and who is flooding (over the rate limit) or slow (their queue on
+  the server grows);
 * messages in the last minute and in total;
-* who is typing (the same sentence learners see).
+* who is typing (the same sentence learners see);
+* the server's health: uptime, connections, rooms, TLS, its latest notable
+  log lines;
+* a box to post an announcement to the room.
 
 It refreshes when you press *Refresh*, after every button, and, if asked, on
 a timer that is bounded twice: ``interval`` seconds apart (at least
@@ -15,11 +21,14 @@ stops by itself (start it again with :meth:`~InstructorDashboard.start_auto_refr
 The timer thread never blocks the kernel, and each read of the server waits at
 most :data:`wslab.runtime.CALL_TIMEOUT` seconds.
 
-Names are shown in ``Label`` widgets, which render text, never HTML::
+Names and log lines are shown in ``Label`` and ``Textarea`` widgets, which
+render text, never HTML::
 
     server = wslab.start_server(host="0.0.0.0", token="...")
     from wslab.classroom.instructor import InstructorDashboard
     InstructorDashboard(server, room="lobby")
+    # or a wslab serve running elsewhere, with the admin token its banner printed:
+    InstructorDashboard("ws://127.0.0.1:8765/admin", admin_token="...", room="workshop")
 """
 
 from __future__ import annotations
@@ -31,7 +40,9 @@ from typing import Any, Protocol
 
 import ipywidgets as widgets
 
+from wslab.classroom.admin import admin_source
 from wslab.core import protocol as p
+from wslab.core.admin import AdminReport, Health, MemberInfo
 from wslab.core.clock import SYSTEM_CLOCK, Clock
 from wslab.core.hub import RoomSnapshot
 from wslab.core.typing_status import typing_text
@@ -61,6 +72,7 @@ class PersonRow:
         self.typing = False
         self.name_label = widgets.Label(value=name, layout=widgets.Layout(width="16em"))
         self.state = widgets.Label(value="", layout=widgets.Layout(width="8em"))
+        self.load = widgets.Label(value="", layout=widgets.Layout(width="14em"))
         self.mute_button = widgets.Button(
             description="Mute", tooltip=f"Mute {name}", layout=widgets.Layout(width="7em")
         )
@@ -70,17 +82,23 @@ class PersonRow:
         )
         self.mute_button.on_click(lambda _: on_mute(self))
         self.kick_button.on_click(lambda _: on_kick(self))
-        self.widget = widgets.HBox([self.name_label, self.state, self.mute_button, self.kick_button])
+        self.widget = widgets.HBox([self.name_label, self.state, self.load, self.mute_button, self.kick_button])
 
-    def show(self, *, muted: bool, typing: bool) -> None:
-        """Show this person's state from the latest snapshot."""
+    def show(self, *, muted: bool, typing: bool, info: MemberInfo | None = None) -> None:
+        """Show this person's state from the latest snapshot (and, when the source says, their load)."""
         self.muted, self.typing = muted, typing
         self.state.value = "muted" if muted else ("typing…" if typing else "")
+        warnings = []
+        if info is not None and info.flooding:
+            warnings.append(f"flooding ({info.strikes} dropped)")
+        if info is not None and info.slow:
+            warnings.append(f"slow ({info.queued_bytes // 1024} KiB queued)")
+        self.load.value = ", ".join(warnings)
         self.mute_button.description = "Unmute" if muted else "Mute"
         self.mute_button.tooltip = f"{'Unmute' if muted else 'Mute'} {self.name}"
 
     def close(self) -> None:
-        for widget in (self.name_label, self.state, self.mute_button, self.kick_button, self.widget):
+        for widget in (self.name_label, self.state, self.load, self.mute_button, self.kick_button, self.widget):
             widget.close()
 
 
@@ -88,9 +106,13 @@ class InstructorDashboard:
     """Watch and moderate one room of a running server.
 
     Args:
-        source: the server, usually the :class:`~wslab.runtime.ServerHandle`
-            from :func:`wslab.start_server`.
+        source: the server: the :class:`~wslab.runtime.ServerHandle` from
+            :func:`wslab.start_server` (or ``start_classroom``), or the admin
+            URL of a running ``wslab serve`` (``ws://HOST:PORT/admin``).
         room: the room to show; change it later in the dashboard's text box.
+        admin_token: with an admin URL: the admin token ``wslab serve``
+            printed (the learners' token is refused).
+        cafile: with a ``wss://`` admin URL: a PEM CA to trust besides the system's.
         auto_refresh: seconds between automatic refreshes, or ``None`` for
             the *Refresh* button only.
         refresh_for: the automatic refresh stops after this many seconds.
@@ -107,14 +129,17 @@ class InstructorDashboard:
         source: DashboardSource,
         room: str = p.DEFAULT_ROOM,
         *,
+        admin_token: str | None = None,
+        cafile: str | None = None,
         auto_refresh: float | None = 2.0,
         refresh_for: float = 2 * 3600.0,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self.source = source
+        self.source = admin_source(source, admin_token=admin_token, cafile=cafile)
         self.clock = clock
         self.rows: dict[str, PersonRow] = {}
         self.last: RoomSnapshot | None = None
+        self.last_report: AdminReport | None = None
         self.on_refresh: list[Callable[[RoomSnapshot], None]] = []
         self._lock = threading.RLock()
         self._ticker: threading.Thread | None = None
@@ -129,14 +154,32 @@ class InstructorDashboard:
         self.typing_label = widgets.Label(value="")
         self.status = widgets.Label(value="")
         self.people = widgets.VBox([])
+        self.health_label = widgets.Label(value="")
+        self.log_view = widgets.Textarea(
+            value="", disabled=True, rows=4, layout=widgets.Layout(width="100%"),
+            placeholder="the server's notable events appear here",
+        )
+        self.announce_input = widgets.Text(
+            placeholder="Announcement to the room…", layout=widgets.Layout(flex="1 1 auto", width="auto")
+        )
+        self.announce_button = widgets.Button(
+            description="Announce", icon="bullhorn", layout=widgets.Layout(width="9em")
+        )
+        self.announce_button.on_click(lambda _: self.announce())
         self.refresh_button.on_click(lambda _: self.refresh())
         self.room_input.observe(lambda _: self.refresh(), names="value")
+        extras: list[Any] = []
+        if callable(getattr(self.source, "announce", None)):
+            extras.append(widgets.HBox([self.announce_input, self.announce_button]))
+        if callable(getattr(self.source, "report", None)):
+            extras += [self.health_label, self.log_view]
         self.widget = widgets.VBox(
             [
                 widgets.HBox([self.room_input, self.refresh_button]),
                 widgets.HBox([self.online_label, self.rate_label]),
                 self.typing_label,
                 self.people,
+                *extras,
                 self.status,
             ]
         )
@@ -162,18 +205,27 @@ class InstructorDashboard:
             except p.ProtocolError as exc:
                 self.status.value = exc.message
                 return None
+            report: AdminReport | None = None
             try:
-                snapshot = self.source.snapshot(room)
-            except (RuntimeError, TimeoutError) as exc:
+                if callable(getattr(self.source, "report", None)):
+                    report = self.source.report(room)
+                    snapshot = report.snapshot
+                else:
+                    snapshot = self.source.snapshot(room)
+            except (RuntimeError, TimeoutError, ValueError) as exc:
                 self.status.value = f"cannot read the server: {exc}"
                 return None
-            self._show(snapshot)
+            self.last_report = report
+            self._show(snapshot, report)
         for listener in list(self.on_refresh):
             listener(snapshot)
         return snapshot
 
-    def _show(self, snapshot: RoomSnapshot) -> None:
+    def _show(self, snapshot: RoomSnapshot, report: AdminReport | None = None) -> None:
         self.last = snapshot
+        details = {m.name: m for m in report.members} if report is not None else {}
+        if report is not None:
+            self._show_health(report.health)
         muted = set(snapshot.muted)  # casefolded names
         typing = set(snapshot.typing)
         count = len(snapshot.online)
@@ -189,7 +241,7 @@ class InstructorDashboard:
             row = self.rows.get(name)
             if row is None:
                 row = self.rows[name] = PersonRow(name, self._toggle_mute, self._kick)
-            row.show(muted=name.casefold() in muted, typing=name in typing)
+            row.show(muted=name.casefold() in muted, typing=name in typing, info=details.get(name))
         children = tuple(self.rows[name].widget for name in snapshot.online)
         if self.people.children != children:
             self.people.children = children
@@ -197,6 +249,15 @@ class InstructorDashboard:
             self.status.value = f"No one is in room {snapshot.room!r}. Updated {self._now()}."
         else:
             self.status.value = f"Updated {self._now()}." + (" Auto-refresh on." if self.auto_refreshing else "")
+
+    def _show_health(self, health: Health) -> None:
+        minutes, seconds = divmod(int(health.uptime), 60)
+        rooms = ", ".join(health.rooms) or "none yet"
+        self.health_label.value = (
+            f"Server: up {minutes} min {seconds} s · {health.connections} connection"
+            f"{'s' if health.connections != 1 else ''} · rooms: {rooms}" + (" · TLS" if health.tls else "")
+        )
+        self.log_view.value = "\n".join(health.recent)
 
     def _now(self) -> str:
         return datetime.fromtimestamp(self.clock.wall()).strftime("%H:%M:%S")
@@ -209,13 +270,34 @@ class InstructorDashboard:
     def _kick(self, row: PersonRow) -> None:
         self._act(lambda: self.source.kick(self.room, row.name))
 
-    def _act(self, action: Callable[[], None]) -> None:
+    def _act(self, action: Callable[[], object]) -> bool:
         try:
             action()
-        except (RuntimeError, TimeoutError) as exc:
-            self.status.value = f"cannot reach the server: {exc}"
-            return
+        except (RuntimeError, TimeoutError, ValueError) as exc:
+            self.status.value = f"the server did not do it: {exc}"
+            return False
         self.refresh()
+        return True
+
+    def announce(self, content: str | None = None) -> bool:
+        """Post ``content`` (by default: what is in the announcement box) to the room; True if it was posted.
+
+        The box is emptied once the server took it; on a refusal it keeps the
+        text and :attr:`status` says why.
+        """
+        text = self.announce_input.value if content is None else content
+        if not text.strip():
+            self.status.value = "Type the announcement first."
+            return False
+        send = getattr(self.source, "announce", None)
+        if not callable(send):
+            self.status.value = "This server cannot take announcements."
+            return False
+        if self._act(lambda: send(self.room, text)):
+            if content is None:
+                self.announce_input.value = ""
+            return True
+        return False
 
     # ------------------------------------------------------------ the timer
 
@@ -258,12 +340,16 @@ class InstructorDashboard:
     def close(self) -> None:
         """Stop the timer and close every widget."""
         self.stop_auto_refresh()
+        closer = getattr(self.source, "close", None)
+        if callable(closer):
+            closer()
         for row in self.rows.values():
             row.close()
         self.rows.clear()
         for widget in (
             self.room_input, self.refresh_button, self.online_label, self.rate_label, self.typing_label,
-            self.status, self.people, self.widget,
+            self.status, self.people, self.health_label, self.log_view, self.announce_input,
+            self.announce_button, self.widget,
         ):
             widget.close()
 

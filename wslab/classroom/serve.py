@@ -11,6 +11,14 @@ kernel, with the safeguards a room full of people needs:
 * per-connection rate and size limits, unique names, slow consumers closed
   with 4008 (all from :class:`~wslab.server.ServerConfig`);
 * ``GET /`` serves the browser chat page (``wslab/static/chat.html``);
+* ``/admin`` is the instructor's admin channel (:mod:`wslab.net.admin`),
+  behind an admin token of its own (``--admin-token``, else generated and
+  printed), never the learners' token;
+* with ``--certfile``/``--keyfile`` it speaks TLS only: ``wss://`` and
+  ``https://`` on the same port (:mod:`wslab.net.tls`);
+* under a Jupyter server with jupyter-server-proxy (a JupyterLab terminal on
+  JupyterHub, say), the browser link on this machine goes through the proxy
+  (:mod:`wslab.net.jupyter`);
 * Ctrl-C or SIGTERM closes every client with 1001 and exits with status 0.
 
 This is a command-line program, so it prints: the URLs to join when it starts,
@@ -37,13 +45,16 @@ import socket
 import struct
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TextIO
 from urllib.parse import quote, urlsplit
 
 from wslab.core import protocol as p
+from wslab.core.admin import ADMIN_PATH
+from wslab.net.admin import install_admin
 from wslab.net.backplane import Backplane, BackplaneError
+from wslab.net.jupyter import proxied_url
 from wslab.net.runtime import ServerHandle, start_server
 from wslab.net.server import (
     STATIC_DIR,
@@ -54,6 +65,7 @@ from wslab.net.server import (
     generate_token,
     is_loopback,
 )
+from wslab.net.tls import server_context
 
 __all__ = [
     "DEFAULT_PORT",
@@ -100,6 +112,9 @@ class ServeOptions:
     config: ServerConfig
     room: str
     token_generated: bool
+    admin_token: str = field(default_factory=generate_token)
+    """The admin channel's token (``/admin``); never the learners' token."""
+    admin_token_generated: bool = True
     redis: str | None = None
     """``--redis``: the Redis or Valkey that holds the rooms (None: none, or an embedded one)."""
     workers: int = 1
@@ -117,6 +132,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "  wslab serve                           # this machine only, no token needed\n"
         "  wslab serve --host 0.0.0.0            # the whole room: a token is generated and printed\n"
         "  wslab serve --host 0.0.0.0 --token s3cret --room workshop\n"
+        "  wslab serve --host 0.0.0.0 --certfile cert.pem --keyfile key.pem   # wss:// and https://\n"
         "\nPress Ctrl-C to stop: every client is closed with code 1001 (going away)."
     )
     parser.add_argument(
@@ -160,6 +176,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep the rooms' history in DIR through the embedded Valkey's append-only file, "
         "so a restart (even after kill -9) loses nothing sent more than a second before",
     )
+    parser.add_argument(
+        "--admin-token",
+        help="the secret of the instructor's admin channel (/admin, for InstructorDashboard); "
+        "generated and printed when not given; must differ from --token",
+    )
+    parser.add_argument(
+        "--certfile", help="a PEM certificate (chain): serve wss:// and the page over https:// on the same port"
+    )
+    parser.add_argument("--keyfile", help="the certificate's private key (PEM), if it is not in --certfile")
     # Internal: how --workers starts each worker.
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-banner", action="store_true", help=argparse.SUPPRESS)
@@ -167,7 +192,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options_from_args(args: argparse.Namespace) -> ServeOptions:
     """Validate parsed arguments into a :class:`ServeOptions`; raises :class:`ValueError` with a clear message."""
-    options = classroom_options(args.host, args.port, token=args.token, room=args.room, origins=args.origin)
+    options = classroom_options(
+        args.host, args.port, token=args.token, room=args.room, origins=args.origin,
+        admin_token=getattr(args, "admin_token", None), certfile=getattr(args, "certfile", None),
+        keyfile=getattr(args, "keyfile", None),
+    )
     workers, redis, data = getattr(args, "workers", 1), getattr(args, "redis", None), getattr(args, "data", None)
     if not 1 <= workers <= 64:
         raise ValueError(f"--workers must be 1 to 64, got {workers}")
@@ -193,11 +222,17 @@ def classroom_options(
     token: str | None = None,
     room: str = p.DEFAULT_ROOM,
     origins: Iterable[str] = (),
+    admin_token: str | None = None,
+    certfile: str | None = None,
+    keyfile: str | None = None,
 ) -> ServeOptions:
     """The rules of ``wslab serve``, as a :class:`ServeOptions`; raises :class:`ValueError` with a clear message.
 
     Off loopback there is always a token: ``token``, or a generated one
     (``token_generated`` is then true). ``/`` serves the chat page for ``room``.
+    The admin token is ``admin_token`` or a generated one, and never equals
+    the learners' token. ``certfile`` (and ``keyfile``) turn on TLS; they are
+    loaded here once, so a bad file is reported before anything listens.
     """
     host = str(host).strip()
     if not host:
@@ -215,14 +250,33 @@ def classroom_options(
             raise ValueError("--token must be 1 to 256 characters with no spaces")
     elif not is_loopback(host):
         token, generated = generate_token(), True
+    admin_generated = admin_token is None
+    if admin_token is None:
+        admin_token = generate_token()
+    elif not admin_token or len(admin_token) > 256 or any(ch.isspace() for ch in admin_token):
+        raise ValueError("--admin-token must be 1 to 256 characters with no spaces")
+    if admin_token == token:
+        raise ValueError("--admin-token must differ from --token: learners must not be able to moderate")
+    if keyfile is not None and certfile is None:
+        raise ValueError("--keyfile needs --certfile")
+    if certfile is not None:
+        try:
+            server_context(certfile, keyfile)
+        except ValueError as exc:
+            raise ValueError(f"--certfile/--keyfile: {exc}") from None
     config = ServerConfig(
         host=host,
         port=port,
         token=token,
         allowed_origins=allowed,
         index_html=chat_page(room),
+        certfile=certfile,
+        keyfile=keyfile,
     )
-    return ServeOptions(config=config, room=room, token_generated=generated)
+    return ServeOptions(
+        config=config, room=room, token_generated=generated,
+        admin_token=admin_token, admin_token_generated=admin_generated,
+    )
 
 
 def start_classroom(
@@ -232,6 +286,8 @@ def start_classroom(
     token: str | None = None,
     room: str = p.DEFAULT_ROOM,
     origins: Iterable[str] = (),
+    certfile: str | None = None,
+    keyfile: str | None = None,
 ) -> ServerHandle:
     """The ``wslab serve`` server, but in the kernel (a daemon thread), so a dashboard can watch it.
 
@@ -241,13 +297,17 @@ def start_classroom(
     :class:`~wslab.dashboard.InstructorDashboard`, and see
     :func:`join_urls` for the links to share.
     """
-    config = classroom_options(host, port, token=token, room=room, origins=origins).config
+    config = classroom_options(
+        host, port, token=token, room=room, origins=origins, certfile=certfile, keyfile=keyfile
+    ).config
     return start_server(
         config.host,
         config.port,
         token=config.token,
         allowed_origins=config.allowed_origins,
         index_html=config.index_html,
+        certfile=config.certfile,
+        keyfile=config.keyfile,
     )
 
 
@@ -262,11 +322,18 @@ def _check_origin(origin: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def join_urls(host: str, port: int, token: str | None, room: str) -> list[tuple[str, str, str]]:
+def join_urls(
+    host: str, port: int, token: str | None, room: str, *, tls: bool = False
+) -> list[tuple[str, str, str]]:
     """Where learners join: ``(where, browser page URL, notebook chat URL)`` for each address.
 
     A wildcard host (``0.0.0.0``, ``::``) lists this machine's own network
     addresses, found without sending anything (or its hostname), then loopback.
+    With ``tls`` the URLs are ``https://`` and ``wss://``. When this process
+    runs under a Jupyter server with jupyter-server-proxy, the browser page
+    on this machine is given through the proxy
+    (:func:`wslab.net.jupyter.proxied_url`), as a browser elsewhere cannot
+    reach this machine's loopback; the notebook URLs stay direct.
     """
     query = f"?token={quote(token, safe='')}" if token else ""
     page_query = f"{query}&room={room}" if query else f"?room={room}"
@@ -277,10 +344,14 @@ def join_urls(host: str, port: int, token: str | None, room: str) -> list[tuple[
         hosts.append(("on this machine", "127.0.0.1"))
     else:
         hosts.append(("on this machine" if is_loopback(host) else "on the network", host))
+    http, ws = ("https", "wss") if tls else ("http", "ws")
     urls = []
     for where, address in hosts:
         shown = f"[{address}]" if ":" in address else address
-        urls.append((where, f"http://{shown}:{port}/{page_query}", f"ws://{shown}:{port}/chat{query}"))
+        page = f"{http}://{shown}:{port}/{page_query}"
+        if is_loopback(address):
+            page = proxied_url(port, page_query, direct=page)
+        urls.append((where, page, f"{ws}://{shown}:{port}/chat{query}"))
     return urls
 
 
@@ -310,7 +381,8 @@ def _print_banner(options: ServeOptions, port: int, out: TextIO, rooms: Sequence
     print(f"wslab serve: listening on {cfg.host}:{port}, room {options.room!r}", file=out)
     for line in rooms:  # which engine serves the rooms, and where their data lives
         print(f"  {line}", file=out)
-    urls = join_urls(cfg.host, port, cfg.token, options.room)
+    tls = cfg.certfile is not None
+    urls = join_urls(cfg.host, port, cfg.token, options.room, tls=tls)
     for where, page_url, chat_url in urls:
         print(f"  {f'Browser ({where}):':<30} {page_url}", file=out)
         print(f"  {f'Notebook ({where}):':<30} {chat_url}  (room {options.room!r})", file=out)
@@ -329,6 +401,18 @@ def _print_banner(options: ServeOptions, port: int, out: TextIO, rooms: Sequence
         print("  Token: the one given with --token.", file=out)
     if cfg.allowed_origins:
         print(f"  Browser origins allowed besides this page: {', '.join(cfg.allowed_origins)}", file=out)
+    admin_url = f"{'wss' if tls else 'ws'}://127.0.0.1:{port}{ADMIN_PATH}"
+    print(f"  {'Admin (instructor only):':<30} {admin_url}", file=out)
+    made = "generated; keep it to yourself" if options.admin_token_generated else "the one given with --admin-token"
+    print(f"  Admin token ({made}): {options.admin_token}", file=out)
+    print(
+        f"  Dashboard: from wslab.classroom.instructor import InstructorDashboard; "
+        f"InstructorDashboard({admin_url!r}, admin_token={options.admin_token!r}, room={options.room!r}"
+        f"{', cafile=...' if tls else ''})",
+        file=out,
+    )
+    if tls:
+        print(f"  TLS: wss:// and https:// only, certificate {cfg.certfile}", file=out)
     print("Press Ctrl-C to stop.", file=out, flush=True)
 
 
@@ -356,6 +440,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     server = ChatServer(options.config, backplane=backplane)
+    install_admin(server, options.admin_token)
     try:
         await server.start()
     except BackplaneError as exc:

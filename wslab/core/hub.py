@@ -676,6 +676,17 @@ class Hub:
             messages_last_minute=recent,
         )
 
+    def members(self, room: str) -> list[tuple[Conn, str, int]]:
+        """``(connection, name, rate-limit strikes)`` for everyone in ``room``, in join order.
+
+        Strikes count the frames dropped for going over the rate limit; at
+        ``flood_strikes`` the connection is closed with 1008. For dashboards.
+        """
+        target = self._rooms.get(room)
+        if target is None:
+            return []
+        return [(conn, name, self._members[conn].strikes) for conn, name in target.members.items()]
+
     def history(self, room: str) -> list[dict[str, Any]]:
         """The chat messages ``room`` keeps, oldest first (copies)."""
         target = self._rooms.get(room)

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from wslab.core import protocol as p
 from wslab.core.clock import SYSTEM_CLOCK, Clock
 from wslab.core.hub import RoomSnapshot
+from wslab.net.jupyter import proxied_url
 from wslab.net.server import ChatServer, ServerConfig, ServerEvent
 
 __all__ = [
@@ -50,8 +51,9 @@ _registry_lock = threading.Lock()
 class ServerHandle:
     """A running server and its thread; what :func:`start_server` returns.
 
-    Attributes: ``host``, ``port``, and the URLs ``url`` (``ws://host:port``),
-    ``echo_url``, ``chat_url``, ``http_url``, ``healthz_url``.
+    Attributes: ``host``, ``port``, and the URLs ``url`` (``ws://host:port``,
+    ``wss://`` with TLS), ``echo_url``, ``chat_url``, ``http_url``, ``healthz_url``,
+    and ``browser_url`` (the page for a browser, proxied under JupyterHub).
     Use it as a context manager to stop it at the end of a block.
     """
 
@@ -166,7 +168,7 @@ class ServerHandle:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}"
+        return f"{'wss' if self.config.certfile else 'ws'}://{host}:{self.port}"
 
     @property
     def echo_url(self) -> str:
@@ -183,6 +185,14 @@ class ServerHandle:
     @property
     def healthz_url(self) -> str:
         return self.http_url + "healthz"
+
+    @property
+    def browser_url(self) -> str:
+        """The page at ``/`` for a browser: through jupyter-server-proxy under such a Jupyter server, else ``http_url``.
+
+        See :mod:`wslab.net.jupyter`. From the kernel itself, use ``http_url``.
+        """
+        return proxied_url(self.port, "", direct=self.http_url)
 
     # ------------------------------------------------------------ faults, for the reconnect lessons
 

@@ -37,7 +37,7 @@ import random
 import re
 import secrets
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -54,6 +54,7 @@ from wslab.core.clock import SYSTEM_CLOCK, Clock
 from wslab.core.errors import WslabError
 from wslab.core.hub import Action, Close, Commit, Hub, NeedRoom, Send, Share
 from wslab.net.backplane import BACKPLANE_TIMEOUT, Backplane, BackplaneError, MemoryBackplane
+from wslab.net.tls import server_context
 
 __all__ = [
     "ServerConfig",
@@ -122,6 +123,10 @@ class ServerConfig:
     """The epoch of the hub's rooms (see :class:`~wslab.core.hub.Hub`); None: a fresh random one."""
     reuse_port: bool = False
     """Bind with SO_REUSEPORT, so several processes share the port (``wslab serve --workers``)."""
+    certfile: str | None = None
+    """A PEM certificate (chain): serve ``wss://`` and ``https://`` on the port (see :mod:`wslab.net.tls`)."""
+    keyfile: str | None = None
+    """The certificate's private key, when it is not in ``certfile``."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -138,6 +143,8 @@ class ServerConfig:
             raise ValueError("token must not be empty")
         if self.epoch is not None:
             p.validate_epoch(self.epoch)
+        if self.keyfile is not None and self.certfile is None:
+            raise ValueError("keyfile needs certfile: give the certificate too")
 
 
 @dataclass(frozen=True)
@@ -219,6 +226,10 @@ class ChatServer:
         self.port: int = config.port
         self.refusing = False
         self.close_on_open: int | None = None
+        self.routes: dict[str, Callable[[ServerConnection], Awaitable[None]]] = {}
+        """More WebSocket paths (e.g. ``/admin``): path -> handler, which checks its own credentials."""
+        self.started_at: float | None = None
+        """The clock's monotonic reading when :meth:`start` bound the port."""
         self._server: Server | None = None
         self._locals: dict[LocalPeer, None] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -254,6 +265,7 @@ class ChatServer:
         except BaseException:
             await self.backplane.stop()
             raise
+        self.started_at = self.clock.monotonic()
         self._loop = asyncio.get_running_loop()
         self._arm_timer()
         self._spawn(self._watchdog(), "slow-consumer watchdog")
@@ -289,6 +301,7 @@ class ChatServer:
                 open_timeout=10,
                 logger=log,
                 reuse_port=cfg.reuse_port,
+                ssl=server_context(cfg.certfile, cfg.keyfile) if cfg.certfile else None,
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
@@ -399,7 +412,7 @@ class ChatServer:
                 HTTPStatus.NOT_FOUND,
                 _INDEX.replace("<h1>wslab server</h1>", f"<h1>Not found: {html.escape(path[:200])}</h1>"),
             )
-        if path not in ("/echo", "/chat"):
+        if path not in ("/echo", "/chat") and path not in self.routes:
             return connection.respond(
                 HTTPStatus.NOT_FOUND, f"unknown WebSocket path {path[:200]!r}; use /echo or /chat\n"
             )
@@ -436,6 +449,10 @@ class ChatServer:
     async def _handler(self, ws: ServerConnection) -> None:
         if self.close_on_open is not None:
             await ws.close(self.close_on_open, "closing at once on purpose")
+            return
+        route = self.routes.get(ws.request.path.partition("?")[0] if ws.request else "")
+        if route is not None:
+            await route(ws)
             return
         if not self._token_ok(ws.request):
             self._event("refused", f"wrong or missing token from {_peer(ws)}")
@@ -607,6 +624,10 @@ class ChatServer:
 
     # ------------------------------------------------------------ log
 
+    def record(self, kind: str, text: str) -> None:
+        """Add one line to the server's log (:attr:`events`, listeners, :mod:`logging`), e.g. an admin action."""
+        self._event(kind, text)
+
     def _event(self, kind: str, text: str) -> None:
         event = ServerEvent(self.clock.wall(), kind, text)
         self.events.append(event)
@@ -648,9 +669,10 @@ def _static_response(name: str) -> Response:
 
 
 _CSP = (
-    "default-src 'self'; connect-src 'self' ws: wss:; "
-    "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"
+    "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'"
 )
+"""No inline script or style anywhere: the page's code and style are files under /static/."""
 
 
 def _html_response(status: HTTPStatus, body: str, content_type: str = "text/html; charset=utf-8") -> Response:

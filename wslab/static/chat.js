@@ -1244,8 +1244,13 @@ if (typeof document !== "undefined") {
     const params = new URLSearchParams(location.search);
     const token = params.get("token");
     const room = params.get("room") || document.body.dataset.room || "lobby";
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const url = `${scheme}//${location.host}/chat${token ? `?token=${encodeURIComponent(token)}` : ""}`;
+    // "chat" next to this page, not "/chat": behind jupyter-server-proxy the page is
+    // {base_url}proxy/PORT/ and its WebSocket must be {base_url}proxy/PORT/chat.
+    const endpoint = new URL("chat", location.href);
+    endpoint.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    endpoint.search = token ? `?token=${encodeURIComponent(token)}` : "";
+    endpoint.hash = "";
+    const url = endpoint.href;
 
     $("room").textContent = room;
     const nameInput = $("name-input");
