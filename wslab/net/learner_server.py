@@ -116,6 +116,7 @@ class LearnerServer:
         self._ready = threading.Event()
         self._failure: BaseException | None = None
         self._stopped = threading.Event()
+        self._stopping = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -146,11 +147,13 @@ class LearnerServer:
             loop.run_forever()
         finally:
             try:
-                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    loop.run_until_complete(asyncio.wait(pending, timeout=0.2))
+                for _ in range(3):  # a cancelled handler may still have a close to finish
+                    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+                    if not pending:
+                        break
+                    for task in pending:
+                        task.cancel()
+                    loop.run_until_complete(asyncio.wait(pending, timeout=0.05))
             finally:
                 loop.close()
                 self._stopped.set()
@@ -161,6 +164,10 @@ class LearnerServer:
             await self.handler(ws)
         except ConnectionClosed:
             pass  # the client went away: not the handler's fault
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # stopping, and the handler ignored the close: end quietly (no traceback from this thread)
         except Exception as exc:
             error = HandlerError(self.name, exc, _learner_frames(exc))
             self.errors.append(error)
@@ -187,11 +194,12 @@ class LearnerServer:
         if loop is None or server is None or self._stopped.is_set() or loop.is_closed():
             return
         deadline = time.monotonic() + timeout
+        self._stopping = True
 
         async def close() -> None:
             server.close(close_connections=True)
             try:
-                await asyncio.wait_for(server.wait_closed(), max(0.1, timeout - 0.2))
+                await asyncio.wait_for(server.wait_closed(), max(0.05, timeout * 0.6))
             except TimeoutError:
                 for conn in list(server.connections):
                     conn.transport.abort()
