@@ -31,16 +31,22 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import inspect
 import logging
+import sysconfig
 import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, cast
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 __all__ = [
     "Handler",
@@ -49,9 +55,11 @@ __all__ = [
     "serve_handler",
     "stop_handlers",
     "STOP_TIMEOUT",
+    "TINY_CHAT_PAGE",
 ]
 
 log = logging.getLogger("wslab.learner")
+log.addHandler(logging.NullHandler())  # never Python's last-resort stderr: that would land in whichever cell runs
 
 STOP_TIMEOUT = 2.0
 """Seconds a learner's server may take to stop (clients closed with 1001) before it is abandoned."""
@@ -81,11 +89,14 @@ class HandlerError:
         return f"handler {self.handler!r} raised {self.text}"
 
 
+_LIBRARY_DIRS = tuple({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]})
+
+
 def _learner_frames(exc: BaseException) -> tuple[str, ...]:
     frames = []
     for frame in traceback.extract_tb(exc.__traceback__):
-        # the learner's code lives in a notebook cell or a plain file, never in a library
-        if "site-packages" in frame.filename or frame.filename == __file__ or "/asyncio/" in frame.filename:
+        # the learner's code lives in a notebook cell or a file of their own, never in a library
+        if frame.filename == __file__ or frame.filename.startswith(_LIBRARY_DIRS) or "site-packages" in frame.filename:
             continue
         frames.append(f"{frame.name}, line {frame.lineno}")
     return tuple(frames)
@@ -99,7 +110,9 @@ class LearnerServer:
     (how many connections the handler has served).
     """
 
-    def __init__(self, handler: Handler, *, name: str, host: str, port: int, **serve_options: Any) -> None:
+    def __init__(
+        self, handler: Handler, *, name: str, host: str, port: int, page: bool | str = False, **serve_options: Any
+    ) -> None:
         if not callable(handler):
             raise TypeError(f"the handler must be an async function taking one connection, got {handler!r}")
         self.handler = handler
@@ -108,6 +121,9 @@ class LearnerServer:
         self.port = port
         self.errors: list[HandlerError] = []
         self.connections = 0
+        self.page = _page_html(page)
+        if self.page is not None:
+            serve_options["process_request"] = _serving_page(self.page, serve_options.get("process_request"))
         self._options = serve_options
         self._reported = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -117,6 +133,7 @@ class LearnerServer:
         self._failure: BaseException | None = None
         self._stopped = threading.Event()
         self._stopping = False
+        self._open: set[ServerConnection] = set()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -160,6 +177,7 @@ class LearnerServer:
 
     async def _wrapped(self, ws: ServerConnection) -> None:
         self.connections += 1
+        self._open.add(ws)
         try:
             await self.handler(ws)
         except ConnectionClosed:
@@ -176,6 +194,8 @@ class LearnerServer:
                 await asyncio.wait_for(ws.close(1011, f"handler error: {type(exc).__name__}"[:120]), STOP_TIMEOUT)
             except Exception:
                 pass
+        finally:
+            self._open.discard(ws)
 
     @property
     def running(self) -> bool:
@@ -201,7 +221,10 @@ class LearnerServer:
             try:
                 await asyncio.wait_for(server.wait_closed(), max(0.05, timeout * 0.6))
             except TimeoutError:
-                for conn in list(server.connections):
+                # Clients that did not finish the close handshake in time (one whose event loop is
+                # the very thread blocked in this call, for instance) are cut off: they still got
+                # the close frame, so they see 1001.
+                for conn in list(self._open):
                     conn.transport.abort()
 
         try:
@@ -244,10 +267,55 @@ class LearnerServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"ws://{host}:{self.port}"
 
+    @property
+    def http_url(self) -> str:
+        """The page's address (``http://host:port/``), when started with ``page=``."""
+        return "http" + self.url[2:] + "/"
+
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         errors = f", {len(self.errors)} handler error(s)" if self.errors else ""
         return f"<{self.name} server {state} at {self.url}{errors}>"
+
+
+TINY_CHAT_PAGE = Path(__file__).resolve().parent.parent / "static" / "tiny-chat.html"
+"""The page ``page=True`` serves: the seed's ``WebSocketClient``, verbatim, in a tiny chat UI
+that speaks lesson 6's protocol (``join`` → ``welcome``, ``chat``, ``error``)."""
+
+
+def _page_html(page: bool | str) -> str | None:
+    if page is True:
+        return TINY_CHAT_PAGE.read_text(encoding="utf-8")
+    if page is False:
+        return None
+    if not isinstance(page, str):
+        raise TypeError(f"page must be True, False or the HTML to serve, got {type(page).__name__}")
+    return page
+
+
+def _serving_page(page: str, then: Any) -> Any:
+    """A ``process_request`` that answers plain HTTP GETs with ``page``, and hands the rest to ``then``."""
+    body = page.encode()
+
+    async def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            headers = Headers(
+                [
+                    ("Content-Type", "text/html; charset=utf-8"),
+                    ("Content-Length", str(len(body))),
+                    ("Connection", "close"),
+                    ("Cache-Control", "no-store"),
+                ]
+            )
+            return Response(HTTPStatus.OK.value, HTTPStatus.OK.phrase, headers, body)
+        if then is None:
+            return None
+        result = then(connection, request)
+        if inspect.isawaitable(result):
+            result = await result
+        return cast("Response | None", result)
+
+    return process_request
 
 
 def serve_handler(
@@ -256,6 +324,7 @@ def serve_handler(
     name: str | None = None,
     host: str = "127.0.0.1",
     port: int | None = None,
+    page: bool | str = False,
     stop_timeout: float = STOP_TIMEOUT,
     start_timeout: float = 5.0,
     **serve_options: Any,
@@ -270,6 +339,8 @@ def serve_handler(
         host: loopback by default: nothing outside this machine can connect.
         port: ``None`` reuses the port of the server of that name, or lets the
             system choose a free one the first time.
+        page: ``True`` serves :data:`TINY_CHAT_PAGE` to browsers at ``http_url``
+            (plain HTTP GETs); a string serves that HTML instead.
         serve_options: passed to :func:`~websockets.asyncio.server.serve`
             (``ping_interval=...``, ``process_request=...``, ``ssl=...``).
 
@@ -283,7 +354,7 @@ def serve_handler(
         if port is None:
             port = old.port
         old.stop(stop_timeout)
-    new = LearnerServer(handler, name=name, host=host, port=port or 0, **serve_options)
+    new = LearnerServer(handler, name=name, host=host, port=port or 0, page=page, **serve_options)
     new._start(start_timeout)
     with _lock:
         _servers[name] = new
