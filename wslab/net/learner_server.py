@@ -264,12 +264,14 @@ class LearnerServer:
 
     @property
     def url(self) -> str:
+        """``ws://host:port``, or ``wss://`` when served with ``ssl=``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}"
+        scheme = "wss" if self._options.get("ssl") is not None else "ws"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def http_url(self) -> str:
-        """The page's address (``http://host:port/``), when started with ``page=``."""
+        """The page's address (``http://host:port/``, ``https://`` over TLS), when started with ``page=``."""
         return "http" + self.url[2:] + "/"
 
     def __repr__(self) -> str:
