@@ -104,6 +104,18 @@ async def _until_finished(served: _Served, count: int) -> None:
         await asyncio.sleep(0.02)
 
 
+async def _until_members(room: Any, count: int) -> None:
+    """Wait (at most WAIT s) until ``room.members`` holds ``count`` connections; no error if it never does."""
+    for _ in range(int(WAIT / 0.01)):
+        members = getattr(room, "members", None)
+        try:
+            if members is not None and len(members) >= count:
+                return
+        except TypeError:
+            return  # not a collection: the check itself will say what is wrong
+        await asyncio.sleep(0.01)
+
+
 # ---------------------------------------------------------------- echo
 
 
@@ -168,7 +180,7 @@ async def room_everyone_once(ctx: Context) -> None:
     room = ctx.get("Room", "class")()
     async with _serving(room.handler) as served:
         members = [await _open(served.url) for _ in range(3)]
-        await asyncio.sleep(0.05)  # let the server register the third member before anyone speaks
+        await _until_members(room, 3)  # every handler has run up to its first await before anyone speaks
         for i, ws in enumerate(members):
             await ws.send(f"message {i}")
             # each member hears message i before the next one is sent: the order is known
@@ -188,7 +200,7 @@ async def room_leaver_removed(ctx: Context) -> None:
     room = ctx.get("Room", "class")()
     async with _serving(room.handler) as served:
         a, b, c = [await _open(served.url) for _ in range(3)]
-        await asyncio.sleep(0.05)
+        await _until_members(room, 3)
         c.transport.abort()  # gone without a goodbye
         await _until_finished(served, 1)
         members = getattr(room, "members", None)
