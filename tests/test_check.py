@@ -32,7 +32,9 @@ def definitions(folder: str, notebook: str) -> dict[str, Any]:
     return ns
 
 
-@pytest.mark.parametrize("name", ["basics", "readystate", "reconnect", "chat", "updates", "scaling"])
+@pytest.mark.parametrize(
+    "name", ["basics", "readystate", "reconnect", "chat", "updates", "server", "production", "scaling"]
+)
 def test_the_solution_passes_every_public_check(name: str) -> None:
     ex = get_exercise(name)
     report = check(name, namespace=definitions("solutions", ex.notebook))
@@ -41,7 +43,9 @@ def test_the_solution_passes_every_public_check(name: str) -> None:
     assert report.points == report.max_points == sum(c.points for c in ex.public_checks())
 
 
-@pytest.mark.parametrize("name", ["basics", "readystate", "reconnect", "chat", "updates", "scaling"])
+@pytest.mark.parametrize(
+    "name", ["basics", "readystate", "reconnect", "chat", "updates", "server", "production", "scaling"]
+)
 def test_the_released_exercise_fails_every_public_check_and_says_what_to_write(name: str) -> None:
     ex = get_exercise(name)
     report = check(name, namespace=definitions("exercises", ex.notebook))

@@ -179,7 +179,9 @@ def test_gradebook_columns_follow_the_exercises_present() -> None:
     text = gradebook_text([])
     assert text == "submission,exercise,status,total,max\n"
     assert [c.column for c in get_exercise("basics").checks][0] == "basics/parses_objects"
-    assert {ex.name for ex in exercises()} == {"basics", "readystate", "reconnect", "chat", "updates", "scaling"}
+    assert {ex.name for ex in exercises()} == {
+        "basics", "readystate", "reconnect", "chat", "updates", "server", "production", "scaling"
+    }
 
 
 def test_the_worker_does_not_run_magics_or_shell_commands() -> None:

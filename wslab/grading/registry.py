@@ -41,7 +41,7 @@ __all__ = [
 DEFAULT_CHECK_TIMEOUT = 3.0
 """Seconds one check may take unless it says otherwise."""
 
-CHECK_MODULES = ("basics", "readystate", "reconnect", "chat", "updates", "scaling")
+CHECK_MODULES = ("basics", "readystate", "reconnect", "chat", "updates", "server", "production", "scaling")
 """Modules under ``wslab.grading.checks`` that register the course's exercises, in lesson order."""
 
 

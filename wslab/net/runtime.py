@@ -235,6 +235,18 @@ class ServerHandle:
         """Answer new WebSocket handshakes with HTTP 503 (or stop doing so)."""
         self.server.refusing = refuse
 
+    def stall(self) -> int:
+        """Make every open connection half-open (see :meth:`ChatServer.stall`); returns how many.
+
+        TCP stays open, but the server stops reading them and stops answering
+        their pings: only a client heartbeat notices. New connections are served.
+        """
+
+        async def run() -> int:
+            return self.server.stall()
+
+        return self.call(run())
+
     def close_on_open(self, code: int | None = p.CLOSE_SERVICE_RESTART) -> None:
         """Accept each new connection, then close it at once with ``code`` (None stops this)."""
         self.server.close_on_open = code

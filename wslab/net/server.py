@@ -36,6 +36,7 @@ import logging
 import random
 import re
 import secrets
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -230,6 +231,7 @@ class ChatServer:
         """More WebSocket paths (e.g. ``/admin``): path -> handler, which checks its own credentials."""
         self.started_at: float | None = None
         """The clock's monotonic reading when :meth:`start` bound the port."""
+        self._stalled: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self._server: Server | None = None
         self._locals: dict[LocalPeer, None] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -351,6 +353,32 @@ class ChatServer:
         await asyncio.sleep(seconds)
         await self._bind(port)
         self._event("fault", f"back up on port {port}")
+
+    def stall(self) -> int:
+        """Make every open connection half-open: TCP stays up, the server stops reading and writing.
+
+        The server stops reading from those connections, so it answers neither
+        their frames nor their pings, and sends them nothing more (no chat, no
+        updates, no pings of its own). The client sees no close frame and no TCP
+        reset: only a heartbeat (a ping that gets no pong) notices. Connections
+        opened afterwards are served as usual. A stalled connection ends when the
+        server stops, or when the client gives up and closes it. Returns how many
+        connections were stalled.
+        """
+        conns = [c for c in (self._server.connections if self._server else ()) if c not in self._stalled]
+        for conn in conns:
+            self._stalled.add(conn)
+            if conn.transport is not None:
+                conn.transport.pause_reading()
+            if conn.keepalive_task is not None:
+                conn.keepalive_task.cancel()  # a stalled server sends no pings either
+        self._event("fault", f"stalled {len(conns)} connection(s): not reading, not answering pings")
+        return len(conns)
+
+    @property
+    def stalled(self) -> int:
+        """How many stalled connections (see :meth:`stall`) are still open."""
+        return len(self._stalled)
 
     async def wait_up(self, timeout: float) -> None:
         """Wait until the server listens, at most ``timeout`` seconds."""
@@ -532,6 +560,8 @@ class ChatServer:
                 self._perform([action])
 
     def _send(self, action: Send) -> None:
+        if self._stalled:
+            action = Send(tuple(c for c in action.to if c not in self._stalled), action.frame)
         if self._locals:
             sockets = [cast(ServerConnection, c) for c in action.to if not isinstance(c, LocalPeer)]
             for conn in action.to:

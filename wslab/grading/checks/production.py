@@ -1,0 +1,222 @@
+"""Checks for ``07-production``: a client that notices a stalled server, and a handshake guard.
+
+The stall checks use real half-open connections: the checks' wslab server's
+``stall()`` and a server of their own that stops reading each connection after its
+first echo. The guard checks serve an echo behind the learner's ``process_request``
+on loopback and open real handshakes with and without an Origin and a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.protocol import State
+
+from wslab.grading.registry import exercise
+from wslab.grading.runner import Context
+
+ex = exercise("production", title="Keep it alive, keep it safe: heartbeats and a handshake guard",
+              notebook="07-production")
+
+DETECT_WITHIN = 1.5
+"""Seconds within which a stalled server must be noticed (the exercise asks for 1 s)."""
+
+_quiet = logging.getLogger("wslab.grading.production")
+_quiet.addHandler(logging.NullHandler())
+_quiet.propagate = False
+
+
+def _todo(exc: BaseException | None) -> None:
+    if isinstance(exc, NotImplementedError):
+        raise exc
+
+
+# ---------------------------------------------------------------- heartbeat
+
+
+@ex.check(points=2, title="open_with_heartbeat notices a stalled server within 1 s", timeout=6,
+          hint="websockets' `connect` sends pings for you: choose `ping_interval`, `ping_timeout` and "
+               "`close_timeout` so that their sum is under a second.")
+async def heartbeat_notices_stall(ctx: Context) -> None:
+    opener = ctx.get("open_with_heartbeat", "async")
+    server = ctx.server()
+    ws = await ctx.within(opener(server.echo_url), 2.0, "open_with_heartbeat(url)")
+    await asyncio.wait_for(ws.send("ping?"), 1)
+    assert await asyncio.wait_for(ws.recv(), 1) == "ping?", "the connection did not echo before the stall"
+    await asyncio.to_thread(server.stall)
+    start = time.monotonic()
+    try:
+        await asyncio.wait_for(ws.wait_closed(), DETECT_WITHIN + 1.0)
+    except TimeoutError:
+        ws.transport.abort()
+        raise AssertionError(
+            f"{DETECT_WITHIN + 1:g} s after the server stalled, the connection still looked open: no heartbeat?"
+        ) from None
+    took = time.monotonic() - start
+    assert took <= DETECT_WITHIN, f"the stall was noticed after {took:.1f} s; aim for under 1 s"
+
+
+@ex.check(points=1, title="open_with_heartbeat keeps a quiet but healthy connection open", public=False, timeout=6,
+          hint="A server that sends nothing is not dead: only a missing pong is. Do not close on silence.")
+async def heartbeat_keeps_quiet_connection(ctx: Context) -> None:
+    opener = ctx.get("open_with_heartbeat", "async")
+    async with ctx.silent_server() as url:
+        ws = await ctx.within(opener(url), 2.0, "open_with_heartbeat(url)")
+        await asyncio.sleep(1.2)  # the quiet period under test, not synchronisation
+        state = ws.state
+        ws.transport.abort()
+        assert state is State.OPEN, f"a healthy server that sent nothing for 1.2 s left the connection {state.name}"
+
+
+@contextlib.asynccontextmanager
+async def _stalls_after_one() -> AsyncIterator[tuple[str, list[int]]]:
+    """An echo server that answers each connection's first message, then stalls it (half-open)."""
+    connections: list[int] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        connections.append(1)
+        with contextlib.suppress(ConnectionClosed):
+            message = await ws.recv()
+            await ws.send(message)
+            ws.transport.pause_reading()
+            if ws.keepalive_task is not None:
+                ws.keepalive_task.cancel()
+            await asyncio.sleep(10)
+
+    server = await asyncio.wait_for(
+        serve(handler, "127.0.0.1", 0, logger=_quiet, ping_interval=None, close_timeout=0.2), 2
+    )
+    try:
+        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/", connections
+    finally:
+        for conn in list(server.connections):
+            conn.transport.abort()
+        server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), 1)
+
+
+@ex.check(points=3, title="echo_all reconnects after a stall and gets every echo", timeout=6,
+          hint="Wrap one send-and-receive in try/except for ConnectionClosed and TimeoutError; on either, "
+               "open a new connection and send the same text again.")
+async def echo_all_survives_stalls(ctx: Context) -> None:
+    echo_all = ctx.get("echo_all", "async")
+    async with _stalls_after_one() as (url, connections):
+        got = await ctx.within(echo_all(url, ["a", "b", "c"]), 4.5, 'echo_all(url, ["a", "b", "c"])')
+        assert got == ["a", "b", "c"], (
+            f"echo_all returned {got!r} from a server that stalls each connection after one echo"
+        )
+        assert len(connections) == 3, f"{len(connections)} connections were opened for 3 texts; expected 3"
+
+
+@ex.check(points=1, title="echo_all gives up with ConnectionError when the server never answers", public=False,
+          timeout=6, hint="Count the connections tried for one text; after `attempts` raise ConnectionError.")
+async def echo_all_gives_up(ctx: Context) -> None:
+    echo_all = ctx.get("echo_all", "async")
+    async with ctx.silent_server() as url:
+        try:
+            got = await ctx.within(echo_all(url, ["x"], reply_timeout=0.3, attempts=2), 4.0,
+                                   "echo_all(silent_url, ['x'], reply_timeout=0.3, attempts=2)")
+        except ConnectionError:
+            return
+        raise AssertionError(f"echo_all returned {got!r} from a server that never answers")
+
+
+# ---------------------------------------------------------------- handshake guard
+
+ALLOWED = ("http://127.0.0.1:8000",)
+TOKEN = "s3cret-t0ken"
+
+
+@contextlib.asynccontextmanager
+async def _guarded(make_guard: Callable[..., Any]) -> AsyncIterator[tuple[str, list[BaseException]]]:
+    errors: list[BaseException] = []
+    guard = make_guard(ALLOWED, TOKEN)
+
+    def process_request(connection: ServerConnection, request: Any) -> Any:
+        try:
+            return guard(connection, request)
+        except Exception as exc:
+            errors.append(exc)
+            raise
+
+    async def echo(ws: ServerConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for message in ws:
+                await ws.send(message)
+
+    server = await asyncio.wait_for(serve(echo, "127.0.0.1", 0, process_request=process_request, logger=_quiet), 2)
+    try:
+        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/", errors
+    finally:
+        server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), 1)
+
+
+async def _status(url: str, errors: list[BaseException], **kwargs: Any) -> int:
+    """101 if the handshake succeeded (and an echo came back), else the HTTP status of the refusal."""
+    try:
+        ws = await asyncio.wait_for(connect(url, open_timeout=1.5, close_timeout=0.5, **kwargs), 2)
+    except InvalidStatus as exc:
+        _todo(errors[0] if errors else None)
+        return exc.response.status_code
+    try:
+        await asyncio.wait_for(ws.send("hi"), 1)
+        assert await asyncio.wait_for(ws.recv(), 1) == "hi"
+    finally:
+        await asyncio.wait_for(ws.close(), 1)
+    return 101
+
+
+def _describe(kwargs: dict[str, Any], url_suffix: str) -> str:
+    parts = [f"Origin {kwargs['origin']!r}" if "origin" in kwargs else "no Origin"]
+    parts.append(f"URL ...{url_suffix}" if url_suffix else "no token")
+    if "additional_headers" in kwargs:
+        parts.append(f"headers {kwargs['additional_headers']}")
+    return ", ".join(parts)
+
+
+async def _expect(url: str, errors: list[BaseException], suffix: str, want: int, **kwargs: Any) -> None:
+    got = await _status(url + suffix, errors, **kwargs)
+    assert got == want, f"a handshake with {_describe(kwargs, suffix)} got {got}; expected {want}"
+
+
+@ex.check(points=2, title="the guard answers a foreign Origin with 403, even with the right token", timeout=6,
+          hint="Browsers send `Origin` on every WebSocket handshake; compare it with the allowed ones and "
+               "`return connection.respond(HTTPStatus.FORBIDDEN, ...)`.")
+async def guard_refuses_foreign_origin(ctx: Context) -> None:
+    make_guard = ctx.get("make_guard")
+    async with _guarded(make_guard) as (url, errors):
+        await _expect(url, errors, f"?token={TOKEN}", 403, origin="https://evil.example")
+        await _expect(url, errors, f"?token={TOKEN}", 403, origin="http://127.0.0.1:8000.evil.example")
+        await _expect(url, errors, f"?token={TOKEN}", 101, origin=ALLOWED[0])
+
+
+@ex.check(points=2, title="the guard answers a missing or wrong token with 401", timeout=6,
+          hint="Read `token` from the query string of `request.path` (urllib.parse); compare with "
+               "hmac.compare_digest; no Origin (a non-browser client) is allowed, a missing token is not.")
+async def guard_refuses_missing_token(ctx: Context) -> None:
+    make_guard = ctx.get("make_guard")
+    async with _guarded(make_guard) as (url, errors):
+        await _expect(url, errors, "", 401, origin=ALLOWED[0])
+        await _expect(url, errors, "?token=wrong", 401, origin=ALLOWED[0])
+        await _expect(url, errors, "?token=", 401)
+        await _expect(url, errors, f"?token={TOKEN}", 101)
+
+
+@ex.check(points=1, title="the guard also takes the token from a cookie", public=False, timeout=6,
+          hint="A browser page on the same site can send a cookie with the handshake: `http.cookies.SimpleCookie`.")
+async def guard_takes_cookie(ctx: Context) -> None:
+    make_guard = ctx.get("make_guard")
+    async with _guarded(make_guard) as (url, errors):
+        await _expect(url, errors, "", 101, origin=ALLOWED[0], additional_headers={"Cookie": f"token={TOKEN}"})
+        await _expect(url, errors, "", 401, origin=ALLOWED[0], additional_headers={"Cookie": "token=nope"})
