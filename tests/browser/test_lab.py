@@ -5,14 +5,19 @@ a scratch root folder holding a copy of ``notebooks/04-chat.ipynb`` so the
 committed lesson is never saved over), opens the lesson, runs all cells,
 types into the chat window, and checks that Ada's typing indicator and then
 her answer appear, and that the ``<script>``/``<img onerror>`` message shows
-as text. Screenshots go to ``test-artifacts/``. Every wait is bounded; the
+as text. Another test runs the README's course command (its ``jupyter lab``
+arguments, verbatim) in a scratch copy of the course and checks that lesson 1
+opens with the course root, notebooks/ and exercises/ in it, in the file
+browser. Screenshots go to ``test-artifacts/``. Every wait is bounded; the
 JupyterLab process is stopped at the end, killed if it does not stop.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -29,7 +34,8 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "04-chat.ipynb"
+COURSE = Path(__file__).resolve().parents[2]
+NOTEBOOK = COURSE / "notebooks" / "04-chat.ipynb"
 LAB_START_TIMEOUT = 90.0
 """Seconds JupyterLab may take to answer its status API (a busy 2-core CI machine)."""
 RUN_ALL_TIMEOUT_MS = 120_000
@@ -47,8 +53,10 @@ def _free_port() -> int:
 class Lab:
     """A JupyterLab server process started for one test module."""
 
-    def __init__(self, root: Path, settings: Path) -> None:
+    def __init__(self, root: Path, settings: Path, args: list[str] | None = None) -> None:
+        """Start JupyterLab in ``root``; ``args`` replace the default ``--ServerApp.root_dir=ROOT``."""
         self.root = root
+        self.runtime = root.parent / "runtime"
         self.port = _free_port()
         self.token = secrets.token_hex(16)
         self.log = root.parent / "jupyterlab.log"
@@ -56,7 +64,7 @@ class Lab:
         env.update(
             JUPYTERLAB_SETTINGS_DIR=str(settings),
             JUPYTERLAB_WORKSPACES_DIR=str(root.parent / "workspaces"),
-            JUPYTER_RUNTIME_DIR=str(root.parent / "runtime"),
+            JUPYTER_RUNTIME_DIR=str(self.runtime),
             PYTHONUNBUFFERED="1",
         )
         self._log_file = self.log.open("wb")
@@ -68,13 +76,13 @@ class Lab:
                 f"--ServerApp.port={self.port}",
                 "--ServerApp.port_retries=0",
                 f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={root}",
                 "--LabApp.expose_app_in_browser=True",
                 "--LabApp.news_url=",
                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                 "--LabApp.extension_manager=readonly",
                 "--ServerApp.terminals_enabled=False",
             ]
+            + (args if args is not None else [f"--ServerApp.root_dir={root}"])
             + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
             cwd=root,
             env=env,
@@ -125,13 +133,8 @@ class Lab:
         self._log_file.close()
 
 
-@pytest.fixture(scope="module")
-def lab(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """JupyterLab serving a scratch copy of the chat lesson (needs ``browser``: skipped with it)."""
-    base = tmp_path_factory.mktemp("jupyterlab")
-    root = base / "root"
-    root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+def _settings(base: Path) -> Path:
+    """JupyterLab user settings for the tests: every cell rendered, no news toast."""
     settings = base / "settings"
     tracker = settings / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True)
@@ -141,12 +144,75 @@ def lab(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]
     apputils = settings / "@jupyterlab" / "apputils-extension"
     apputils.mkdir(parents=True)
     (apputils / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    server = Lab(root, settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def lab(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """JupyterLab serving a scratch copy of the chat lesson (needs ``browser``: skipped with it)."""
+    base = tmp_path_factory.mktemp("jupyterlab")
+    root = base / "root"
+    root.mkdir()
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    server = Lab(root, _settings(base))
     try:
         server.wait_ready()
         yield server
     finally:
         server.stop()
+
+
+def course_command_lab_args() -> list[str]:
+    """What the README's course command passes to ``jupyter lab`` (after ``lab``), verbatim."""
+    from test_setup import readme_command
+
+    words = readme_command("course-command").split("&&")[-1].split()
+    assert "lab" in words, f"the course command does not run jupyter lab: {words}"
+    return words[words.index("lab") + 1 :]
+
+
+def test_course_command_opens_lesson_1_with_the_course_root_in_the_file_browser(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory, artifacts: Path
+) -> None:
+    """The README's course command, run in a scratch copy of the course, shows notebooks/ and exercises/."""
+    from playwright.sync_api import expect
+
+    base = tmp_path_factory.mktemp("course")
+    root = base / "course"
+    root.mkdir()
+    for folder in ("notebooks", "exercises", "docs"):
+        shutil.copytree(COURSE / folder, root / folder)
+    lab = Lab(root, _settings(base), args=course_command_lab_args())
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        lab.wait_ready()
+        # The page JupyterLab asks the browser to open (what a learner's browser shows first).
+        opened = sorted(lab.runtime.glob("jpserver-*-open.html"))
+        assert opened, f"JupyterLab wrote no page for the browser to open\n{lab.tail()}"
+        match = re.search(r'href="([^"]+)"', opened[-1].read_text())
+        assert match, opened[-1].read_text()
+        url = html.unescape(match.group(1))
+        assert "/lab/tree/notebooks/01-basics.ipynb" in url, url
+        page.goto(url, timeout=60_000)
+        page.wait_for_function(
+            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+            " && window.jupyterapp.shell.currentWidget.context"
+            " && window.jupyterapp.shell.currentWidget.context.path === 'notebooks/01-basics.ipynb'",
+            timeout=60_000,
+        )
+        listing = page.locator(".jp-FileBrowser .jp-DirListing-content .jp-DirListing-itemText")
+        for name in ("docs", "exercises", "notebooks"):
+            expect(listing.filter(has_text=re.compile(rf"^{name}$"))).to_have_count(1, timeout=WAIT_MS)
+        expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).not_to_contain_text("notebooks")
+        page.screenshot(path=str(artifacts / "course-root.png"))
+    except Exception:
+        page.screenshot(path=str(artifacts / "course-root-failure.png"))
+        print(lab.tail())
+        raise
+    finally:
+        context.close()
+        lab.stop()
 
 
 def test_chat_lesson_runs_in_jupyterlab_and_ada_answers(lab: Lab, browser: Any, artifacts: Path) -> None:
