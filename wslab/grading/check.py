@@ -38,7 +38,7 @@ from typing import Any
 from wslab.grading.registry import Exercise, get_exercise
 from wslab.grading.runner import STATUSES, CheckResult, run_check
 
-__all__ = ["check", "CheckReport", "CellError", "CellErrors", "GRADING_ENV"]
+__all__ = ["check", "CheckReport", "CellError", "CellErrors", "CELL_ERRORS", "GRADING_ENV"]
 
 GRADING_ENV = "WSLAB_GRADING"
 """Set to ``1`` by the grader: ``check()`` then does nothing (the grader runs every check itself)."""
