@@ -343,6 +343,48 @@ async def join_gets_welcome(ctx: Context) -> None:
                 await asyncio.wait_for(closing, 2.0)
 
 
+async def _close_quietly(ws: Any) -> None:
+    close = getattr(ws, "close", None)
+    if close is not None:  # websockets' close() is a coroutine, the browser-style one is not
+        try:
+            closing = close()
+            if inspect.isawaitable(closing):
+                await asyncio.wait_for(closing, 2.0)
+        except Exception:
+            pass
+
+
+@ex.check(points=1, title="join_room reports an error frame instead of waiting", public=False, timeout=8.0,
+          hint="The server may answer a join with an error frame (name-taken): raise ConnectionError with its message.")
+async def join_reports_errors(ctx: Context) -> None:
+    join_room = ctx.get("join_room", "async")
+    url = ctx.server().chat_url
+    name = f"Checker{next(_names)}"
+    first = await ctx.within(join_room(url, name, timeout=2.0), 4.0, f"join_room(chat_url, {name!r}, timeout=2.0)")
+    try:
+        try:
+            second = await ctx.within(join_room(url, name, timeout=2.0), 4.0,
+                                      f"join_room(chat_url, {name!r}) while {name} is in the room")
+        except ConnectionError as exc:
+            assert "already in room" in str(exc), (
+                f"expected the ConnectionError to carry the server's message (\"{name!r} is already in room "
+                f"'lobby'; choose another name\"), got {exc!s:.200}"
+            )
+            return
+        except TimeoutError:
+            raise AssertionError(
+                "expected ConnectionError with the server's message (it answered the second join with an "
+                "error frame, code name-taken), got TimeoutError: the error frame was ignored"
+            ) from None
+        await _close_quietly(second[0] if isinstance(second, tuple) and second else second)
+        raise AssertionError(
+            f"expected ConnectionError (the name {name!r} was taken), but join_room returned {second!r:.200}"
+        )
+    finally:
+        if isinstance(first, tuple) and first:
+            await _close_quietly(first[0])
+
+
 @ex.check(points=2, title="join_room gives up after `timeout` when no welcome comes", timeout=5.0,
           hint="Bound the wait for the welcome frame with `timeout` and raise TimeoutError when it passes.")
 async def join_times_out(ctx: Context) -> None:
