@@ -77,7 +77,8 @@ def test_a_failure_shows_why_and_a_hint_without_the_answer() -> None:
     report = check("chat", namespace=ns)
     by_name = {r.check.name: r for r in report.results}
     assert by_name["render_shows_time"].status == "fail"
-    assert "shows no 09:52" in by_name["render_shows_time"].message
+    assert "expected 09:52" in by_name["render_shows_time"].message
+    assert "got '<b>Ada</b>: Hello, Bob!'" in by_name["render_shows_time"].message
     assert by_name["render_escapes_html"].status == "fail"
     assert by_name["typing_one_and_two"].passed
     text = repr(report)
@@ -249,3 +250,63 @@ def test_a_join_room_written_with_the_course_browser_style_client_passes() -> No
     ns["join_room"] = join_room
     report = check("chat", namespace=ns)
     assert report.all_passed, repr(report)
+
+
+# ----------------------------------------------------------------- cells that raised
+
+
+class _Info:
+    def __init__(self, source: str, cell_id: str | None) -> None:
+        self.raw_cell, self.cell_id = source, cell_id
+
+
+class _Result:
+    def __init__(self, source: str, cell_id: str | None, count: int, error: BaseException | None = None) -> None:
+        self.info, self.execution_count = _Info(source, cell_id), count
+        self.error_in_exec, self.error_before_exec = error, None
+
+
+def test_cell_errors_keep_the_latest_run_of_each_cell_and_number_it_as_jupyterlab_does(tmp_path: Path) -> None:
+    import nbformat
+
+    from wslab.grading.check import CellErrors
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_markdown_cell("more"), nbformat.v4.new_code_cell("demo()")]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    errors = CellErrors(notebook=path)
+    errors.record(_Result("x = 1", nb.cells[1].id, 1))
+    errors.record(_Result("demo()", nb.cells[3].id, 2, NameError("name 'demo' is not defined")))
+    [only] = errors.errors()
+    assert only.position == (4, 4) and only.execution_count == 2
+    assert only.label() == "cell 4 of 4 (shown as [2]), `demo()`: NameError: name 'demo' is not defined"
+    errors.record(_Result("demo()", nb.cells[3].id, 3))  # fixed and run again
+    assert errors.errors() == []
+    errors.record(_Result("1/0", None, 4, ZeroDivisionError("division by zero")))  # a cell of no known notebook
+    assert errors.errors()[0].label() == "a cell (shown as [4]), `1/0`: ZeroDivisionError: division by zero"
+
+
+@pytest.mark.timeout(120)
+def test_check_in_a_notebook_reports_a_cell_that_raised(tmp_path: Path) -> None:
+    """A notebook whose checks cannot all pass anyway still gets told which demo cell broke, and where."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# exercise"),
+        nbformat.v4.new_code_cell("from wslab import check"),
+        nbformat.v4.new_markdown_cell("a demo"),
+        nbformat.v4.new_code_cell("await ws.send('hi')"),
+        nbformat.v4.new_code_cell("report = check('basics')\nprint(repr(report))"),
+    ]
+    path = tmp_path / "exercise.ipynb"
+    nbformat.write(nb, path)
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env={"JPY_SESSION_NAME": str(path), "PATH": __import__("os").environ.get("PATH", "")})
+    text = "".join(o.get("text", "") for o in nb.cells[4].outputs)
+    assert "1 cell of this notebook raised when last run" in text, text
+    assert "cell 4 of 5 (shown as [2]), `await ws.send('hi')`: NameError: name 'ws' is not defined" in text, text

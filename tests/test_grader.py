@@ -107,7 +107,7 @@ def test_feedback_says_why(graded: dict[str, Outcome]) -> None:
     assert "did not stop after its time limit and was killed; it was skipped" in fb("chat-bare-except-loop.ipynb")
     assert "`TypingSender` is not defined" in fb("chat-deleted-cell.ipynb")
     assert "SyntaxError" in fb("chat-syntax-error.ipynb")
-    assert "a message stamped 2026-11-27T09:52:04.123Z shows no 09:52" in fb("chat-missing-timestamp.ipynb")
+    assert "expected 09:52 for a message stamped 2026-11-27T09:52:04.123Z" in fb("chat-missing-timestamp.ipynb")
     assert "not a Jupyter notebook (not valid JSON" in fb("not-a-notebook.ipynb")
     assert "cannot tell which exercise this is" in fb("mystery.ipynb")
     assert "(graded only)" in fb("chat-typing-never-cleared.ipynb")

@@ -72,3 +72,18 @@ def test_python_floor_is_the_same_everywhere() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["requires-python"] == ">=3.11"
     assert "python>=3.11" in (ROOT / "environment.yml").read_text()
+
+
+COURSE_URL = "/lab/tree/notebooks/01-basics.ipynb?file-browser-path=/"
+"""Lesson 1 open, and the file browser at the course root (the folder the command runs in)."""
+
+
+def test_course_opens_at_the_course_root_with_lesson_1() -> None:
+    """Not ``jupyter lab notebooks/``: that root hides exercises/ and docs/ (tests/browser/test_lab.py runs it)."""
+    course = readme_command("course-command")
+    lab = course.split("&&")[-1].split()
+    assert lab[lab.index("lab") + 1 :] == [f"--LabApp.default_url={COURSE_URL}"], lab
+    assert (ROOT / "notebooks" / "01-basics.ipynb").is_file()
+    conda = f"jupyter lab --LabApp.default_url={COURSE_URL}"
+    assert conda in (ROOT / "README.md").read_text().split("Prefer conda?")[1].splitlines()[0]
+    assert conda in (ROOT / "environment.yml").read_text()

@@ -72,6 +72,9 @@ _EXPORTS = {
     "LiveDashboard": "wslab.ui.live",
     "ReadyStateLight": "wslab.ui.readystate",
     "TimelinePlot": "wslab.ui.timeline",
+    "snapshot": "wslab.ui.snapshot",
+    "herd_histogram": "wslab.ui.figures",
+    "flapping_timeline": "wslab.ui.figures",
     # tools
     "InstructorDashboard": "wslab.classroom.instructor",
     "check": "wslab.grading.check",

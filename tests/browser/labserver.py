@@ -33,8 +33,10 @@ def _free_port() -> int:
 class Lab:
     """A JupyterLab server process started for one test module."""
 
-    def __init__(self, root: Path, settings: Path) -> None:
+    def __init__(self, root: Path, settings: Path, args: list[str] | None = None) -> None:
+        """Start JupyterLab in ``root``; ``args`` replace the default ``--ServerApp.root_dir=ROOT``."""
         self.root = root
+        self.runtime = root.parent / "runtime"
         self.port = _free_port()
         self.token = secrets.token_hex(16)
         self.log = root.parent / "jupyterlab.log"
@@ -42,7 +44,7 @@ class Lab:
         env.update(
             JUPYTERLAB_SETTINGS_DIR=str(settings),
             JUPYTERLAB_WORKSPACES_DIR=str(root.parent / "workspaces"),
-            JUPYTER_RUNTIME_DIR=str(root.parent / "runtime"),
+            JUPYTER_RUNTIME_DIR=str(self.runtime),
             PYTHONUNBUFFERED="1",
         )
         self._log_file = self.log.open("wb")
@@ -54,13 +56,13 @@ class Lab:
                 f"--ServerApp.port={self.port}",
                 "--ServerApp.port_retries=0",
                 f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={root}",
                 "--LabApp.expose_app_in_browser=True",
                 "--LabApp.news_url=",
                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                 "--LabApp.extension_manager=readonly",
                 "--ServerApp.terminals_enabled=False",
             ]
+            + (args if args is not None else [f"--ServerApp.root_dir={root}"])
             + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
             cwd=root,
             env=env,

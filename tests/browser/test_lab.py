@@ -5,12 +5,17 @@ a scratch root folder holding a copy of ``notebooks/04-chat.ipynb`` so the
 committed lesson is never saved over), opens the lesson, runs all cells,
 types into the chat window, and checks that Ada's typing indicator and then
 her answer appear, and that the ``<script>``/``<img onerror>`` message shows
-as text. Screenshots go to ``test-artifacts/``. Every wait is bounded; the
+as text. Another test runs the README's course command (its ``jupyter lab``
+arguments, verbatim) in a scratch copy of the course and checks that lesson 1
+opens with the course root, notebooks/ and exercises/ in it, in the file
+browser. Screenshots go to ``test-artifacts/``. Every wait is bounded; the
 JupyterLab process is stopped at the end, killed if it does not stop.
 """
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +26,8 @@ from labserver import Lab, scratch_folders
 
 pytestmark = pytest.mark.browser
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "04-chat.ipynb"
+COURSE = Path(__file__).resolve().parents[2]
+NOTEBOOK = COURSE / "notebooks" / "04-chat.ipynb"
 RUN_ALL_TIMEOUT_MS = 120_000
 """Bound on running the whole lesson in the browser, kernel start included."""
 WAIT_MS = 20_000
@@ -39,6 +45,57 @@ def lab(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]
         yield server
     finally:
         server.stop()
+
+
+def course_command_lab_args() -> list[str]:
+    """What the README's course command passes to ``jupyter lab`` (after ``lab``), verbatim."""
+    from test_setup import readme_command
+
+    words = readme_command("course-command").split("&&")[-1].split()
+    assert "lab" in words, f"the course command does not run jupyter lab: {words}"
+    return words[words.index("lab") + 1 :]
+
+
+def test_course_command_opens_lesson_1_with_the_course_root_in_the_file_browser(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory, artifacts: Path
+) -> None:
+    """The README's course command, run in a scratch copy of the course, shows notebooks/ and exercises/."""
+    from playwright.sync_api import expect
+
+    root, settings = scratch_folders(tmp_path_factory.mktemp("course"))
+    for folder in ("notebooks", "exercises", "docs"):
+        shutil.copytree(COURSE / folder, root / folder)
+    lab = Lab(root, settings, args=course_command_lab_args())
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        lab.wait_ready()
+        # The page JupyterLab asks the browser to open (what a learner's browser shows first).
+        opened = sorted(lab.runtime.glob("jpserver-*-open.html"))
+        assert opened, f"JupyterLab wrote no page for the browser to open\n{lab.tail()}"
+        match = re.search(r'href="([^"]+)"', opened[-1].read_text())
+        assert match, opened[-1].read_text()
+        url = html.unescape(match.group(1))
+        assert "/lab/tree/notebooks/01-basics.ipynb" in url, url
+        page.goto(url, timeout=60_000)
+        page.wait_for_function(
+            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+            " && window.jupyterapp.shell.currentWidget.context"
+            " && window.jupyterapp.shell.currentWidget.context.path === 'notebooks/01-basics.ipynb'",
+            timeout=60_000,
+        )
+        listing = page.locator(".jp-FileBrowser .jp-DirListing-content .jp-DirListing-itemText")
+        for name in ("docs", "exercises", "notebooks"):
+            expect(listing.filter(has_text=re.compile(rf"^{name}$"))).to_have_count(1, timeout=WAIT_MS)
+        expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).not_to_contain_text("notebooks")
+        page.screenshot(path=str(artifacts / "course-root.png"))
+    except Exception:
+        page.screenshot(path=str(artifacts / "course-root-failure.png"))
+        print(lab.tail())
+        raise
+    finally:
+        context.close()
+        lab.stop()
 
 
 def test_chat_lesson_runs_in_jupyterlab_and_ada_answers(lab: Lab, browser: Any, artifacts: Path) -> None:

@@ -112,7 +112,8 @@ def _(nb):
     replace(nb, "typing-sender", "if not self.typing or now - self.last_sent >= self.refresh:", "if True:")
 
 
-@submission("chat-awaits-forever.ipynb", "04-chat.ipynb", "ok", ["join_times_out", "join_closes_on_timeout"])
+@submission("chat-awaits-forever.ipynb", "04-chat.ipynb", "ok",
+            ["join_times_out", "join_closes_on_timeout", "join_reports_errors"])
 def _(nb):
     replace(
         nb,
@@ -139,7 +140,7 @@ def _(nb):
     )
 
 
-@submission("chat-never-awaits.ipynb", "04-chat.ipynb", "cell-error", ["join_gets_welcome"])
+@submission("chat-never-awaits.ipynb", "04-chat.ipynb", "cell-error", ["join_gets_welcome", "join_reports_errors"])
 def _(nb):
     replace(nb, "join-room", 'await ws.send(json.dumps({"type": "join"', 'ws.send(json.dumps({"type": "join"')
 

@@ -9,6 +9,9 @@ produce those files, so they differ only where a lesson changed:
 * with ``--twice`` the notebook runs a second time in the same kernel (what a
   learner does after an edit) and must not fail either; the first run's
   outputs are the ones saved;
+* with ``--allow-stubs`` (for released exercises) a cell that raises
+  ``NotImplementedError``, the stub ``wslab release`` leaves for the learner,
+  does not stop the run; any other error still fails it;
 * timing metadata is not recorded, and the kernel's ``language_info`` is
   reduced to its name, so a re-run on another machine or Python version does
   not show up in ``git diff``.
@@ -24,24 +27,32 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_arguments", "run", "execute_notebook", "NotebookFailed"]
+__all__ = ["add_arguments", "run", "execute_notebook", "NotebookFailed", "cell_label"]
 
 
 class NotebookFailed(Exception):
     """A cell raised (or timed out) while a notebook ran; the message names the notebook and the cell."""
 
 
-def _failed(path: Path, run: int, cell: int, exc: BaseException) -> NotebookFailed:
-    where = f"cell {cell}"
+def cell_label(index: int, total: int) -> str:
+    """A cell as a learner finds it: ``cell 9 of 27`` (JupyterLab's status bar: from 1, markdown
+    included), with the 0-based index nbformat uses after it."""
+    return f"cell {index + 1} of {total} (index {index})"
+
+
+def _failed(path: Path, run: int, cell: int, total: int, exc: BaseException) -> NotebookFailed:
+    where = cell_label(cell, total)
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
     last = text[-1] if text else type(exc).__name__
     return NotebookFailed(f"{path}: {where} failed on run {run}: {last}")
 
 
-def execute_notebook(path: Path, *, timeout: float = 60.0, twice: bool = False) -> Any:
+def execute_notebook(path: Path, *, timeout: float = 60.0, twice: bool = False, allow_stubs: bool = False) -> Any:
     """Run ``path`` in a fresh kernel (twice in the same kernel with ``twice``); return the executed notebook.
 
-    Raises :class:`NotebookFailed` naming the cell (0-based, as nbformat counts) that raised.
+    Raises :class:`NotebookFailed` naming the cell that raised (from 1, as JupyterLab
+    counts, and its 0-based index). With ``allow_stubs`` a cell raising
+    ``NotImplementedError`` (an exercise's stub) is not a failure.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -62,8 +73,12 @@ def execute_notebook(path: Path, *, timeout: float = 60.0, twice: bool = False) 
             for index, cell in enumerate(client.nb.cells):
                 try:
                     client.execute_cell(cell, index)
-                except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
-                    raise _failed(path, run, index, exc) from None
+                except CellExecutionError as exc:
+                    if allow_stubs and exc.ename == "NotImplementedError":
+                        continue
+                    raise _failed(path, run, index, len(client.nb.cells), exc) from None
+                except (CellTimeoutError, DeadKernelError) as exc:
+                    raise _failed(path, run, index, len(client.nb.cells), exc) from None
             if first is None:
                 first = copy.deepcopy(client.nb)
     assert first is not None
@@ -76,6 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds each cell may take (default 60)")
     parser.add_argument("--twice", action="store_true", help="also run each a second time in the same kernel")
     parser.add_argument("--check", action="store_true", help="run, but do not save")
+    parser.add_argument("--allow-stubs", action="store_true",
+                        help="a cell raising NotImplementedError (an exercise's stub) is not a failure")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     for path in args.notebooks:
         started = time.monotonic()
         try:
-            nb = execute_notebook(path, timeout=args.timeout, twice=args.twice)
+            nb = execute_notebook(path, timeout=args.timeout, twice=args.twice, allow_stubs=args.allow_stubs)
         except NotebookFailed as exc:
             print(f"FAILED {exc}", file=sys.stderr)
             failed += 1

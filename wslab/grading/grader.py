@@ -475,7 +475,8 @@ def feedback_text(outcome: Outcome) -> str:
         lines += [
             "## How your notebook ran",
             "",
-            "Every code cell ran in order in a fresh Python; these did not run cleanly:",
+            "Every code cell ran in order in a fresh Python; these did not run cleanly "
+            "(cells counted from 1, markdown cells included, as JupyterLab's status bar shows \"Cell N/M\"):",
             "",
         ]
         for index, cell_id, status, detail in problems:

@@ -3,7 +3,10 @@
 * :class:`ReadyStateLight`: a WebSocket's readyState, live, with its event log;
 * :class:`TimelinePlot`: a reconnecting client's attempts, delays and outages;
 * :class:`ChatUI`: a chat window joined to a room (local or classroom server);
-* :class:`LiveDashboard`: a live view of a channel of updates.
+* :class:`LiveDashboard`: a live view of a channel of updates, and its connection state;
+* :func:`snapshot`: any widget as static HTML, for readers of a saved notebook;
+* :func:`herd_histogram`, :func:`flapping_timeline`: reconnect pictures simulated
+  with the sans-I/O backoff (deterministic SVG).
 
 Each has a ``repr`` without ports or times (nbval compares it), and shows every
 string that came from a person as text. The widgets are imported on first use,
@@ -21,6 +24,10 @@ _EXPORTS = {
     "ReadyStateLight": "wslab.ui.readystate",
     "TimelinePlot": "wslab.ui.timeline",
     "timeline_svg": "wslab.ui.timeline",
+    "snapshot": "wslab.ui.snapshot",
+    "Snapshot": "wslab.ui.snapshot",
+    "herd_histogram": "wslab.ui.figures",
+    "flapping_timeline": "wslab.ui.figures",
 }
 
 __all__ = list(_EXPORTS)

@@ -40,6 +40,10 @@ class LiveDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
 
             client = ReconnectingClient(url)
         self.client = client
+        self.connection = "connecting"
+        """What the headline shows of the connection: connecting, connected, offline (reconnecting) or closed."""
+        for event, state in (("connect", "connected"), ("disconnect", "offline, reconnecting…"), ("closed", "closed")):
+            client.on(event, lambda *_args, state=state: self._set_connection(state))
         client.on("message", self._on_message)
         client.subscribe(channel)
         self._render()
@@ -56,7 +60,13 @@ class LiveDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         if self.model.received < count:
             await self.client.wait_for("update", timeout, where=lambda m: self.model.received >= count)
 
+    def _set_connection(self, state: str) -> None:
+        self.connection = state
+        self._render()
+
     def _on_message(self, message: Any, *rest: Any) -> None:
+        if self.connection == "connecting":
+            self.connection = "connected"  # a frame arrived: connected (a client= may have connected before)
         if isinstance(message, dict):
             self.model.apply(message)
 
@@ -77,9 +87,12 @@ class LiveDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             label = esc(data.get("symbol", model.value_key))
             shown = esc(value if value is not None else data)
             value_html = f"<b>{label}</b> <span style='font-size:22px'>{shown}</span>{change_html}"
+        dot = {"connected": "#5cb85c", "closed": "#999"}.get(self.connection, "#f0ad4e")
+        state_html = (f'<span class="wslab-connection" style="color:{dot}">● {esc(self.connection)}</span>')
         self.headline.value = (
             f'<div style="font-family:sans-serif"><div style="color:#666;font-size:12px">'
-            f"#{esc(self.title)}{' · subscribed' if model.subscribed else ''}</div>{value_html}</div>"
+            f"#{esc(self.title)}{' · subscribed' if model.subscribed and self.connection == 'connected' else ''}"
+            f" · {state_html}</div>{value_html}</div>"
         )
         self.chart.value = sparkline(model.values)
         last = esc(latest.timestamp) if latest else "–"

@@ -21,10 +21,10 @@ def _backoff(ctx: Context, clock: FakeClock | None = None, **kwargs: Any) -> Any
 def delays_grow(ctx: Context) -> None:
     backoff = _backoff(ctx, base=1.0, factor=2.0, cap=30.0)
     got = [backoff.next_delay() for _ in range(7)]
-    assert got == [1, 2, 4, 8, 16, 30, 30], f"seven next_delay() calls gave {got}"
+    assert got == [1, 2, 4, 8, 16, 30, 30], f"seven next_delay() calls: expected [1, 2, 4, 8, 16, 30, 30], got {got}"
     other = _backoff(ctx, base=0.5, factor=3.0, cap=10.0)
     got = [other.next_delay() for _ in range(4)]
-    assert got == [0.5, 1.5, 4.5, 10.0], f"with base=0.5, factor=3, cap=10 the delays were {got}"
+    assert got == [0.5, 1.5, 4.5, 10.0], f"with base=0.5, factor=3, cap=10: expected [0.5, 1.5, 4.5, 10.0], got {got}"
 
 
 @ex.check(points=1, title="Backoff refuses nonsense settings", public=False,
@@ -49,7 +49,7 @@ def no_reset_on_flap(ctx: Context) -> None:
         backoff.opened()
         clock.advance(0.5)
         backoff.closed()
-    assert delays == [1, 2, 4, 8], f"open-then-drop after 0.5 s, four times, gave delays {delays}"
+    assert delays == [1, 2, 4, 8], f"open-then-drop after 0.5 s, four times: expected delays [1, 2, 4, 8], got {delays}"
 
 
 @ex.check(points=1, title="Backoff resets after a connection stayed up",
@@ -94,22 +94,33 @@ async def retry_waits(ctx: Context) -> None:
     connect, sleep = _FlakyConnect(failures=3), _Sleep()
     got = await ctx.within(retry(connect, _backoff(ctx), sleep, attempts=5), 2.0, "connect_with_retry(...)")
     assert got == "connection", f"connect_with_retry returned {got!r}, not what connect() returned"
-    assert connect.calls == 4, f"connect() was called {connect.calls} times for 3 failures and a success"
-    assert sleep.delays == [1, 2, 4], f"sleep was awaited with {sleep.delays}; expected [1, 2, 4]"
+    assert connect.calls == 4, f"expected 4 calls to connect() (3 failures, then a success), got {connect.calls}"
+    assert sleep.delays == [1, 2, 4], f"expected sleep awaited with [1, 2, 4], got {sleep.delays}"
 
 
 @ex.check(points=1, title="connect_with_retry gives up after `attempts` tries", public=False,
-          hint="Count the tries; after the last one raise ConnectionError (chain the last error with `from`).")
+          hint="Count the tries; after the last one raise ConnectionError itself, chained to the last error (`from`).")
 async def retry_gives_up(ctx: Context) -> None:
     retry = ctx.get("connect_with_retry", "async")
     connect, sleep = _FlakyConnect(failures=100), _Sleep()
     try:
         got = await ctx.within(retry(connect, _backoff(ctx), sleep, attempts=3), 2.0, "connect_with_retry(...)")
-    except ConnectionError:
-        assert connect.calls == 3, f"connect() was called {connect.calls} times with attempts=3"
-        assert len(sleep.delays) == 2, f"slept {len(sleep.delays)} times between 3 tries; expected 2"
+    except ConnectionError as exc:
+        assert type(exc) is ConnectionError, (
+            f"expected ConnectionError itself after the last try, got {type(exc).__name__}: {exc} "
+            "(re-raising the last error does not say that you gave up: raise ConnectionError(...) from it)"
+        )
+        assert isinstance(exc.__cause__, ConnectionRefusedError), (
+            f"expected the ConnectionError chained to the last error (raise ... from it); "
+            f"its __cause__ is {exc.__cause__!r}"
+        )
+        assert connect.calls == 3, f"expected 3 calls to connect() with attempts=3, got {connect.calls}"
+        # Both readings of "after a failed try, wait": a wait between tries only (2), or after the last too (3).
+        assert len(sleep.delays) in (2, 3), (
+            f"expected 2 waits between 3 tries (3 if you also wait after the last), got {len(sleep.delays)}"
+        )
         return
-    raise AssertionError(f"connect_with_retry returned {got!r} although every try failed")
+    raise AssertionError(f"expected ConnectionError after 3 failed tries, but connect_with_retry returned {got!r}")
 
 
 @ex.check(points=1, title="connect_with_retry also retries a failed handshake", public=False,
