@@ -91,7 +91,10 @@ def test_released_exercise_keeps_the_spec_and_hides_the_answers(path: Path) -> N
         assert "# YOUR CODE HERE:" in released
         for line in _solution_lines(src):
             assert line not in released, f"answer line leaked into {path.name} ({sol['id']}): {line}"
-        # What stays is the spec: every def/class line and docstring of the solution.
+        # What stays is the spec: every def/class line and docstring of the solution. Exercise 4's
+        # `pieces` cell is the exception: its answer is the learner's classes from earlier exercises.
+        if sol["id"] == "pieces":
+            continue
         for line in src.splitlines():
             if re.match(r"\s*(async def|def|class) ", line):
                 assert line in released.splitlines(), f"signature lost: {line}"

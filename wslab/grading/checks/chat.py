@@ -1,13 +1,17 @@
 """Checks for the capstone, ``04-chat``: the seed's chat UI with "is typing" indicators.
 
 The learner writes ``render_message``, ``typing_line``, ``TypingSender``,
-``ChatView`` and ``join_room``; everything but ``join_room`` is sans-I/O and
-checked with a :class:`~wslab.clock.FakeClock`, so these checks are exact and fast.
+``ChatView``, ``join_room`` and ``ChatClient`` (the seed's ``WebSocketClient``
+composed from their own ``Outbox``, ``Backoff`` and ``Emitter``); the first four
+are sans-I/O and checked with a :class:`~wslab.clock.FakeClock`, so those checks
+are exact and fast. ``ChatClient`` runs against a fresh server of the checks' own
+that goes down (``outage``) while the client is in the room.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import json
@@ -403,3 +407,208 @@ async def join_closes_on_timeout(ctx: Context) -> None:
         await ctx.gives_up(join_room(url, "Ada", timeout=0.5), 2.0, "join_room(silent_url, 'Ada', timeout=0.5)",
                            "join_room returned although the server never sent a welcome")
         await ctx.closed_within(closed, "after join_room gave up, the connection was still open")
+
+
+# ----------------------------------------------------------------- ChatClient through an outage
+
+OUTAGE = 1.0
+"""Seconds the checks' server stays down."""
+
+
+class _Outage:
+    """What one run of the learner's ``ChatClient`` through ``server.outage(OUTAGE)`` showed."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self.bounds: list[float] = []
+        self.joins: list[list[str]] = []
+        self.drops = 0
+        self.said: list[str] = []
+        self.heard_by_cy: list[str] = []
+        self.errors: list[str] = []
+        self.raised: list[BaseException] = []
+        self.changed = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    def note(self) -> None:
+        self.changed.set()
+
+    def stub(self, client: Any) -> bool:
+        """True if the client stopped on a stub (NotImplementedError), in its task or reported as an error."""
+        task = getattr(client, "task", None)
+        if isinstance(task, asyncio.Future) and task.done() and not task.cancelled() and isinstance(
+            task.exception(), NotImplementedError
+        ):
+            return True
+        return any(isinstance(exc, NotImplementedError) for exc in self.raised)
+
+    def raise_stub(self, client: Any) -> None:
+        if self.stub(client):
+            raise NotImplementedError("ChatClient is not finished: a method still raises NotImplementedError")
+
+    async def until(self, condition: Any, seconds: float, what: str) -> None:
+        """Wait, at most ``seconds``, until ``condition()``; fail with ``what`` otherwise."""
+        try:
+            async with asyncio.timeout(seconds):
+                while not condition():
+                    self.changed.clear()
+                    await self.changed.wait()
+        except TimeoutError:
+            raise AssertionError(f"{what} (waited {seconds:g} s); {self.summary()}") from None
+
+    def summary(self) -> str:
+        return (f"the client joined {len(self.joins)} time(s), was dropped {self.drops} time(s), "
+                f"heard {self.said}, waited {[round(d, 3) for d in self.delays]} between tries"
+                + (f", reported errors {self.errors[:3]}" if self.errors else ""))
+
+
+def _make_backoff(ctx: Context) -> Any:
+    cls = ctx.get("Backoff", "class")
+    try:
+        return cls(base=0.05, factor=2.0, cap=0.4, stable_after=5.0, jitter=True)
+    except TypeError:  # a Backoff without jitter is checked in exercise 3; its bounds hold here too
+        return cls(base=0.05, factor=2.0, cap=0.4, stable_after=5.0)
+
+
+async def _through_outage(ctx: Context) -> _Outage:
+    """Run the learner's ChatClient on a fresh server through ``outage(OUTAGE)``, with Cy talking while it is away."""
+    from websockets.asyncio.client import connect
+
+    from wslab.grading.checks.reconnect import ceilings
+    from wslab.grading.runner import Missing
+    from wslab.net.runtime import ServerHandle
+    from wslab.net.server import ServerConfig
+
+    client_cls = ctx.get("ChatClient", "class")
+    ctx.get("join_room", "async")
+    for piece, where in (("Outbox", "exercise 2"), ("Backoff", "exercise 3"), ("Emitter", "exercise 5")):
+        try:
+            ctx.get(piece, "class")
+        except Missing:  # the pieces are the learner's to bring: that is work still to do
+            raise NotImplementedError(f"paste your {piece} ({where}) into the cell under section 7") from None
+    rec = _Outage()
+    rec.bounds = ceilings(0.05, 2.0, 0.4, 100)
+
+    async def sleep(delay: float) -> None:
+        rec.delays.append(delay)
+        rec.note()
+        await asyncio.sleep(min(max(float(delay), 0.0), 1.0))
+        if len(rec.delays) >= 4:  # from the 4th try on, wait until Cy has spoken (so it is said while away)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rec.gate.wait(), 3.0)
+
+    def on_join(welcome: Any) -> None:
+        rec.joins.append(list(welcome.get("online", [])) if isinstance(welcome, dict) else [])
+        rec.note()
+
+    def on_drop(_: Any) -> None:
+        rec.drops += 1
+        rec.note()
+
+    def on_chat(msg: Any) -> None:
+        rec.said.append(str(msg.get("content")) if isinstance(msg, dict) else repr(msg))
+        rec.note()
+
+    def on_error(exc: Any) -> None:
+        rec.errors.append(f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, BaseException):
+            rec.raised.append(exc)
+        rec.note()
+
+    server = ServerHandle(ServerConfig(update_interval=None, typing_timeout=1.0))
+    await asyncio.wait_for(asyncio.to_thread(server._start), 5)
+    client = None
+    cy = None
+    try:
+        client = client_cls(server.chat_url, "Grace", _make_backoff(ctx), sleep=sleep)
+        client.on("connect", on_join)
+        client.on("disconnect", on_drop)
+        client.on("chat", on_chat)
+        client.on("error", on_error)
+        client.start()
+        task = getattr(client, "task", None)
+        if isinstance(task, asyncio.Future):  # a client that stops on a stub is noticed at once
+            task.add_done_callback(lambda _: rec.note())
+        try:
+            await rec.until(lambda: rec.joins or rec.stub(client), 3.0, "ChatClient.start() never joined the room")
+        finally:
+            rec.raise_stub(client)
+        client.send({"type": "chat", "content": "before"})
+        await rec.until(lambda: "before" in rec.said, 2.0, "a message sent while joined never came back")
+
+        back = asyncio.ensure_future(asyncio.to_thread(server.outage, OUTAGE, wait=True))
+        await rec.until(lambda: rec.drops >= 1, 2.0, "the server went down, but the client never emitted 'disconnect'")
+        client.send({"type": "chat", "content": "offline-1"})
+        client.send({"type": "chat", "content": "offline-2"})
+        await asyncio.wait_for(back, OUTAGE + 3)
+
+        # Cy speaks while Grace is still away (her 4th wait holds until then).
+        cy = await asyncio.wait_for(connect(server.chat_url, open_timeout=2, close_timeout=1), 3)
+        await asyncio.wait_for(cy.send(json.dumps({"type": "join", "name": "Cy"})), 2)
+        async with asyncio.timeout(2):
+            while json.loads(await cy.recv()).get("type") != "welcome":
+                pass
+        await asyncio.wait_for(cy.send(json.dumps({"type": "chat", "content": "while-away"})), 2)
+        async with asyncio.timeout(2):
+            while True:
+                frame = json.loads(await cy.recv())
+                if frame.get("type") == "chat" and frame.get("content") == "while-away":
+                    break
+        rec.gate.set()
+
+        await rec.until(lambda: len(rec.joins) >= 2, 4.0, "after the outage the client never joined the room again")
+        await rec.until(lambda: {"offline-1", "offline-2", "while-away"} <= set(rec.said), 3.0,
+                        "after re-joining, the client did not hear everything said while it was offline")
+        # Cy hears Grace's two offline messages too (each once): the room got them.
+        async with asyncio.timeout(2):
+            while rec.heard_by_cy.count("offline-2") < 1:
+                frame = json.loads(await cy.recv())
+                if frame.get("type") == "chat" and frame.get("sender") == "Grace":
+                    rec.heard_by_cy.append(frame.get("content"))
+        # A moment for anything sent twice to arrive twice, bounded by an echo round trip from Cy.
+        await asyncio.wait_for(cy.send(json.dumps({"type": "chat", "content": "last"})), 2)
+        await rec.until(lambda: "last" in rec.said, 2.0, "the client stopped hearing the room after re-joining")
+    finally:
+        if cy is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(cy.close(), 2)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.close(), 3)
+        await asyncio.wait_for(asyncio.to_thread(server.stop, 3), 5)
+    return rec
+
+
+@ex.check(points=3, title="ChatClient comes back after an outage and re-joins the room", timeout=12.0,
+          hint="run(): after each session that ends or fails, `await self.sleep(self.backoff.next_delay())` "
+               "and try again; _session() joins with your join_room and flushes your Outbox once joined.")
+async def client_rejoins_after_outage(ctx: Context) -> None:
+    from wslab.grading.checks.reconnect import delays_within
+
+    rec = await _through_outage(ctx)
+    assert len(rec.joins) == 2, f"expected 2 joins (before and after the outage), got: {rec.summary()}"
+    assert rec.joins[-1] and "Grace" in rec.joins[-1], (
+        f"the second welcome's `online` should name Grace, got {rec.joins[-1]!r}"
+    )
+    assert len(rec.delays) >= 2, (
+        f"the server was down {OUTAGE:g} s: expected at least 2 waits between tries, got: {rec.summary()}"
+    )
+    delays_within(rec.delays, rec.bounds, "Backoff(base=0.05, factor=2, cap=0.4) in your ChatClient")
+
+
+@ex.check(points=3, title="ChatClient loses nothing said while offline and delivers nothing twice",
+          public=False, timeout=12.0,
+          hint="Keep sends in your Outbox while offline and flush it after the re-join; the welcome replays "
+               "history you already have, so deliver a `seq` only once (skip seq <= last_seq).")
+async def client_loses_nothing(ctx: Context) -> None:
+    rec = await _through_outage(ctx)
+    want = ["before", "offline-1", "offline-2", "while-away", "last"]
+    twice = sorted({text for text in rec.said if rec.said.count(text) > 1})
+    assert not twice, f"delivered more than once: {twice}; {rec.summary()}"
+    assert sorted(rec.said) == sorted(want), f"expected each of {want} heard once, got {rec.said}"
+    assert rec.said.index("offline-1") < rec.said.index("offline-2"), (
+        f"what was said offline should go out in order (offline-1, then offline-2), got {rec.said}"
+    )
+    assert rec.heard_by_cy == ["offline-1", "offline-2"], (
+        f"the room should get Grace's offline messages once each, in order; Cy heard {rec.heard_by_cy}"
+    )

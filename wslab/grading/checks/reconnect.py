@@ -1,4 +1,8 @@
-"""Checks for ``03-reconnect``: exponential backoff that resets only after a stable connection."""
+"""Checks for ``03-reconnect``: exponential backoff, jittered, that resets only after a stable connection.
+
+The exact-delay checks build ``Backoff(jitter=False)``; jitter itself is checked by
+bounds (every delay within ``[0, min(cap, base * factor**(n-1))]``), never by value.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,24 @@ ex = exercise("reconnect", title="Backoff and a retry loop that waits", notebook
 
 def _backoff(ctx: Context, clock: FakeClock | None = None, **kwargs: Any) -> Any:
     cls = ctx.get("Backoff", "class")
+    kwargs.setdefault("jitter", False)
     return cls(clock=clock or FakeClock(), **kwargs)
+
+
+def ceilings(base: float, factor: float, cap: float, count: int) -> list[float]:
+    """The upper bound of each of the first ``count`` delays: ``min(cap, base * factor**(n-1))``, without overflow."""
+    out, ceiling = [], float(base)
+    for _ in range(count):
+        out.append(min(cap, ceiling))
+        ceiling = min(cap, ceiling * factor)
+    return out
+
+
+def delays_within(delays: list[float], bounds: list[float], what: str) -> None:
+    """Fail with a sentence naming the first delay outside ``[0, bound]``."""
+    for n, (delay, bound) in enumerate(zip(delays, bounds, strict=False), 1):
+        ok = isinstance(delay, (int, float)) and 0 <= delay <= bound * (1 + 1e-9)
+        assert ok, f"{what}: delay {n} was {delay!r}, expected a number within [0, {bound:g}]"
 
 
 @ex.check(points=2, title="Backoff delays double up to the cap",
@@ -25,6 +46,43 @@ def delays_grow(ctx: Context) -> None:
     other = _backoff(ctx, base=0.5, factor=3.0, cap=10.0)
     got = [other.next_delay() for _ in range(4)]
     assert got == [0.5, 1.5, 4.5, 10.0], f"with base=0.5, factor=3, cap=10: expected [0.5, 1.5, 4.5, 10.0], got {got}"
+
+
+@ex.check(points=2, title="Backoff with jitter stays within its bounds, and varies",
+          hint="Full jitter: the delay without jitter, times rng() (a number in [0, 1)); keep the doubling "
+               "and the cap as they were.")
+def jitter_within_bounds(ctx: Context) -> None:
+    backoff = _backoff(ctx, base=1.0, factor=2.0, cap=30.0, jitter=True)
+    got = [backoff.next_delay() for _ in range(200)]
+    delays_within(got, ceilings(1.0, 2.0, 30.0, 200), "Backoff(base=1, factor=2, cap=30, jitter=True)")
+    assert len({round(d, 6) for d in got}) > 20, (
+        f"with jitter=True, 200 delays took only {len({round(d, 6) for d in got})} distinct values: "
+        f"expected each drawn at random, e.g. {got[:5]}"
+    )
+    assert any(d < 0.9 * b for d, b in zip(got, ceilings(1.0, 2.0, 30.0, 200), strict=True)), (
+        "with jitter=True, every delay was (nearly) its maximum: expected delays spread over [0, maximum]"
+    )
+    seeded = _backoff(ctx, base=1.0, factor=2.0, cap=30.0, jitter=True, rng=lambda: 0.5)
+    half = [seeded.next_delay() for _ in range(6)]
+    assert half == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0], (
+        f"with rng=lambda: 0.5, expected half of each delay, [0.5, 1, 2, 4, 8, 15], got {half}"
+    )
+
+
+@ex.check(points=1, title="Backoff keeps its bounds after thousands of tries", public=False,
+          hint="base * factor ** attempt overflows near attempt 1100: stop growing once you reach the cap.")
+def no_overflow(ctx: Context) -> None:
+    for jitter in (False, True):
+        backoff = _backoff(ctx, base=0.5, factor=3.0, cap=10.0, jitter=jitter)
+        try:
+            got = [backoff.next_delay() for _ in range(5000)]
+        except OverflowError as exc:
+            raise AssertionError(
+                f"Backoff(jitter={jitter}) raised OverflowError after thousands of tries: {exc}"
+            ) from None
+        delays_within(got, ceilings(0.5, 3.0, 10.0, 5000), f"Backoff(base=0.5, factor=3, cap=10, jitter={jitter})")
+        if not jitter:
+            assert got[-1] == 10.0, f"Backoff(jitter=False): the 5000th delay was {got[-1]!r}, expected the cap, 10"
 
 
 @ex.check(points=1, title="Backoff refuses nonsense settings", public=False,
