@@ -98,7 +98,14 @@ async def test_dashboard_watches_and_moderates_a_running_wslab_serve() -> None:
             # Kick Ada: closed with 4003, gone from the dashboard.
             await asyncio.to_thread(dash.rows["Ada"].kick_button.click)
             assert (await _closed_with(ada))[0] == 4003
-            await asyncio.to_thread(dash.refresh)
+            # The server forgets Ada once her handler ends, a moment after her close frame: ask
+            # again until it has (bounded), as an instructor pressing Refresh would.
+            deadline = asyncio.get_running_loop().time() + WAIT
+            while True:
+                await asyncio.to_thread(dash.refresh)
+                if list(dash.rows) != ["Ada", "Bob", "Cy"] or asyncio.get_running_loop().time() > deadline:
+                    break
+                await asyncio.sleep(0.05)  # polling a subprocess's state, which sends no event
             assert list(dash.rows) == ["Bob", "Cy"]
         finally:
             await asyncio.to_thread(dash.close)
