@@ -525,8 +525,9 @@ class ReconnectingClient:
                 delay, self._retry_delay = self._retry_delay, None
                 if delay is not None:
                     self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), delay)
+                    try:  # asyncio.timeout: on 3.11 wait_for may turn a cancel into TimeoutError
+                        async with asyncio.timeout(delay):
+                            await self._wake.wait()
                     except TimeoutError:
                         pass
         finally:

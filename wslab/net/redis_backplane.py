@@ -332,9 +332,12 @@ class RedisBackplane(Backplane):
         """Write this node's members (at once when they change, and every refresh); read the others'."""
         assert self._redis is not None and self._hub is not None
         last_full = 0.0
-        while True:
+        while not self._stopping:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can turn a cancel that meets its
+            # timeout into TimeoutError, and this loop would then outlive stop() (a hang seen in CI).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.presence_refresh)
+                async with asyncio.timeout(self.presence_refresh):
+                    await self._wake.wait()
             self._wake.clear()
             now = time.monotonic()
             full = now - last_full >= self.presence_refresh
@@ -394,7 +397,7 @@ class RedisBackplane(Backplane):
         """Follow the hints of other nodes; resubscribe after a lost link."""
         assert self._redis is not None and self._hub is not None
         delay = 0.05
-        while True:
+        while not self._stopping:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 async with asyncio.timeout(COMMAND_TIMEOUT):
@@ -410,8 +413,9 @@ class RedisBackplane(Backplane):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
             finally:
-                with contextlib.suppress(*_RETRY):
-                    await asyncio.wait_for(pubsub.aclose(), COMMAND_TIMEOUT)  # type: ignore[no-untyped-call]
+                with contextlib.suppress(*_RETRY, TimeoutError):
+                    async with asyncio.timeout(COMMAND_TIMEOUT):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _on_event(self, data: Any) -> None:
         assert self._hub is not None
