@@ -583,16 +583,7 @@ class Hub:
         if room.typing.pop(sender, None) is not None:
             self._deadline_stale = True
             actions.extend(self._typing_changed(room, local=room.remote_typing.pop(sender, None) is None))
-        room.seq = seq
-        if "id" in chat:
-            room.recent_ids[(sender, chat["id"])] = seq
-            if len(room.recent_ids) > RECENT_IDS:
-                room.recent_ids.popitem(last=False)
-        if self.history_size:
-            room.history.append(chat)
-            while len(room.history) > self.history_size:
-                room.history.popleft()
-        room.sent_times.append(self.clock.monotonic())
+        self._store(room, chat, seq, sender, chat.get("id"))
         if room.members:
             actions.append(Send(tuple(room.members), frame))
         pending = room.pending_acks.pop(seq, None)
@@ -702,6 +693,19 @@ class Hub:
             return Send((conn,), p.encode(exc.to_message()))
         except ValueError:  # messages quote client values safely; this is a last resort
             return Send((conn,), p.encode({"type": "error", "code": exc.code, "message": "frame refused"}))
+
+    def _store(self, room: _Room, chat: dict[str, Any], seq: int, sender: str, id_: str | None) -> None:
+        """Record a delivered chat: the room's seq, its client id (for dedupe), history and rate."""
+        room.seq = seq
+        if id_ is not None:
+            room.recent_ids[(sender, id_)] = seq
+            if len(room.recent_ids) > RECENT_IDS:
+                room.recent_ids.popitem(last=False)
+        if self.history_size:
+            room.history.append(chat)
+            while len(room.history) > self.history_size:
+                room.history.popleft()
+        room.sent_times.append(self.clock.monotonic())
 
     def _typing_update(self, room: _Room) -> Send:
         frame = p.encode({"type": "typing", "room": room.name, "typing": list(room.typing)})
@@ -877,16 +881,7 @@ class Hub:
         if room.typing.pop(member.name, None) is not None:
             self._deadline_stale = True
             actions.append(self._typing_update(room))
-        room.seq = seq
-        if message.id is not None:
-            room.recent_ids[(member.name, message.id)] = seq
-            if len(room.recent_ids) > RECENT_IDS:
-                room.recent_ids.popitem(last=False)
-        if self.history_size:
-            room.history.append(chat)
-            while len(room.history) > self.history_size:
-                room.history.popleft()
-        room.sent_times.append(self.clock.monotonic())
+        self._store(room, chat, seq, member.name, message.id)
         actions.append(Send(tuple(room.members), frame))
         if ack is not None:
             actions.append(Send((conn,), ack))
