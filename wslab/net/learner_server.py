@@ -48,6 +48,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from wslab.net.runtime import end_loop_thread
+
 __all__ = [
     "Handler",
     "HandlerError",
@@ -232,12 +234,7 @@ class LearnerServer:
         except (concurrent.futures.TimeoutError, RuntimeError):
             pass
         finally:
-            try:
-                loop.call_soon_threadsafe(loop.stop)
-            except RuntimeError:
-                pass  # already closed
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(max(0.0, deadline - time.monotonic()))
+            end_loop_thread(loop, self._thread, deadline)
 
     def __enter__(self) -> LearnerServer:
         return self

@@ -27,6 +27,7 @@ from wslab.net.jupyter import proxied_url
 from wslab.net.server import ChatServer, ServerConfig, ServerEvent
 
 __all__ = [
+    "end_loop_thread",
     "ServerHandle",
     "start_server",
     "running_servers",
@@ -46,6 +47,21 @@ CALL_TIMEOUT = 10.0
 
 _registry: dict[tuple[str, int], ServerHandle] = {}
 _registry_lock = threading.Lock()
+
+
+def end_loop_thread(loop: asyncio.AbstractEventLoop, thread: threading.Thread | None, deadline: float) -> None:
+    """Stop ``loop`` from any thread, then join ``thread`` until ``deadline`` (monotonic), unless it is this one.
+
+    The last step of stopping a server that runs in a daemon thread with its own loop
+    (this module's servers and :mod:`wslab.net.learner_server`'s): bounded, and safe on a
+    loop that is already closed.
+    """
+    try:
+        loop.call_soon_threadsafe(loop.stop)
+    except RuntimeError:
+        pass  # already closed
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class ServerHandle:
@@ -121,12 +137,7 @@ class ServerHandle:
         except (concurrent.futures.TimeoutError, TimeoutError, RuntimeError):
             pass
         finally:
-            try:
-                loop.call_soon_threadsafe(loop.stop)
-            except RuntimeError:
-                pass  # already closed
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(max(0.0, deadline - time.monotonic()))
+            end_loop_thread(loop, self._thread, deadline)
 
     def __enter__(self) -> ServerHandle:
         return self
