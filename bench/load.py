@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from wslab.core import protocol as p  # noqa: E402
 from wslab.core.clock import SYSTEM_CLOCK, Clock  # noqa: E402
-from wslab.net.runtime import start_server  # noqa: E402
+from wslab.kernel.course_server import start_server  # noqa: E402
 
 __all__ = ["Learner", "LoadReport", "StallReport", "run_load", "run_stall", "main"]
 

@@ -242,7 +242,7 @@ def run_scaling_block(kind: str, plan: dict[str, Any], log_path: Path, timeout: 
     if kind == "memory":
         return run_block("hub", plan, log_path, timeout)
     sys.path.insert(0, str(ROOT))
-    from wslab.net.engine import EmbeddedValkey, EngineUnavailable
+    from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable
 
     try:
         engine = EmbeddedValkey().start()

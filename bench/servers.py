@@ -109,12 +109,12 @@ def iso_now() -> str:
 
 
 async def run_hub(compression: str | None, redis_url: str | None = None, port: int = 0) -> None:
-    from wslab.net.backplane import Backplane
-    from wslab.net.server import ChatServer, ServerConfig
+    from wslab.server.backplane import Backplane
+    from wslab.server.chat_server import ChatServer, ServerConfig
 
     backplane: Backplane | None = None
     if redis_url is not None:  # rooms in Redis/Valkey (docs/scaling.md); workers share the port
-        from wslab.net.redis_backplane import RedisBackplane
+        from wslab.cluster.redis_backplane import RedisBackplane
 
         backplane = RedisBackplane(redis_url)
     config = ServerConfig(

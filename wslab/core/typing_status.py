@@ -39,7 +39,7 @@ class TypingNotifier:
     * the first key press sends ``typing: true`` (not every key press: that
       would be a frame per letter for everyone in the room);
     * while keys keep coming, ``true`` is sent again every :attr:`refresh`
-      seconds, before the server's :data:`~wslab.protocol.TYPING_TIMEOUT`
+      seconds, before the server's :data:`~wslab.core.protocol.TYPING_TIMEOUT`
       clears it;
     * :attr:`idle` seconds without a key press send ``typing: false``
       (call :meth:`tick` at :meth:`next_deadline`);

@@ -29,11 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from wslab.core.errors import NotebookFailed
+
 __all__ = ["add_arguments", "run", "execute_notebook", "NotebookFailed", "cell_label"]
 
-
-class NotebookFailed(Exception):
-    """A cell raised (or timed out) while a notebook ran; the message names the notebook and the cell."""
 
 
 def cell_label(index: int, total: int) -> str:

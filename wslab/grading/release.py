@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wslab.core.errors import WslabError
+from wslab.core.errors import ReleaseError
 
 __all__ = [
     "ReleaseError",
@@ -67,9 +67,6 @@ DEFAULT_HINT = "write your code here"
 
 KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info")
 
-
-class ReleaseError(WslabError, ValueError):
-    """A solution notebook whose markers do not pair up, or that names no exercise."""
 
 
 @dataclass(frozen=True)

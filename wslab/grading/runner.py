@@ -105,8 +105,8 @@ def private_server() -> Any:
     global _server
     with _server_lock:
         if _server is None or not _server.running:
-            from wslab.net.runtime import ServerHandle
-            from wslab.net.server import ServerConfig
+            from wslab.kernel.course_server import ServerHandle
+            from wslab.server.chat_server import ServerConfig
 
             handle = ServerHandle(ServerConfig(update_interval=0.05, typing_timeout=1.0))
             handle._start()

@@ -20,7 +20,7 @@ from wslab._lazy import lazy_exports
 _EXPORTS = {
     "ChatUI": "wslab.ui.chat",
     "with_token": "wslab.ui.chat",
-    "LiveDashboard": "wslab.ui.live",
+    "LiveDashboard": "wslab.ui.live_dashboard",
     "ReadyStateLight": "wslab.ui.readystate",
     "TimelinePlot": "wslab.ui.timeline",
     "timeline_svg": "wslab.ui.timeline",

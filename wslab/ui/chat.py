@@ -86,7 +86,7 @@ class ChatUI(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox
         if client is None:
             if url is None:
                 raise ValueError("ChatUI needs the server's chat URL, e.g. server.chat_url")
-            from wslab.net.reconnect import ReconnectingClient  # the client module; imported late on purpose
+            from wslab.client.reconnecting import ReconnectingClient  # the client module; imported late on purpose
 
             client = ReconnectingClient(with_token(url, token), clock=clock)
         self.client = client

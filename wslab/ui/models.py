@@ -3,7 +3,7 @@
 Each model takes events (server frames, key presses, a client's history) and a
 clock, and keeps the state a view shows. None of them touches a socket, an
 event loop or a widget, so ``tests/test_models.py`` drives them with a
-:class:`~wslab.clock.FakeClock` alone. The widgets in :mod:`wslab.widgets` are
+:class:`~wslab.core.clock.FakeClock` alone. The widgets in :mod:`wslab.ui` are
 thin views over them.
 
 * :class:`ChatModel`: what a chat window shows, read from a client session.
@@ -109,7 +109,7 @@ class ChatModel(_Observable):
     leaves, a server that started over, notes from an instructor). Who is
     online or typing, the room and :attr:`pending` are read from the session.
 
-    A shell (:class:`~wslab.net.reconnect.ReconnectingClient`) hands each of
+    A shell (:class:`~wslab.client.reconnecting.ReconnectingClient`) hands each of
     the session's events to :meth:`handle`. Without a shell, :meth:`apply`
     feeds one server frame to the session and handles what it emits (the
     frames the session would send are not sent).

@@ -64,7 +64,7 @@ class TimelinePlot(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     ``TimelinePlot(client)`` redraws on the client's connect, disconnect and
     reconnecting events; ``TimelinePlot(history=...)`` draws a history once.
-    :attr:`timeline` is the :class:`~wslab.models.ReconnectTimeline` drawn.
+    :attr:`timeline` is the :class:`~wslab.ui.models.ReconnectTimeline` drawn.
     """
 
     def __init__(self, client: Any = None, *, history: Iterable[tuple[float, str, Any]] | None = None) -> None:

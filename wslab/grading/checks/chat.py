@@ -3,7 +3,7 @@
 The learner writes ``render_message``, ``typing_line``, ``TypingSender``,
 ``ChatView``, ``join_room`` and ``ChatClient`` (the seed's ``WebSocketClient``
 composed from their own ``Outbox``, ``Backoff`` and ``Emitter``); the first four
-are sans-I/O and checked with a :class:`~wslab.clock.FakeClock`, so those checks
+are sans-I/O and checked with a :class:`~wslab.core.clock.FakeClock`, so those checks
 are exact and fast. ``ChatClient`` runs against a fresh server of the checks' own
 that goes down (``outage``) while the client is in the room.
 """
@@ -476,8 +476,8 @@ async def _through_outage(ctx: Context) -> _Outage:
 
     from wslab.grading.checks.reconnect import ceilings
     from wslab.grading.runner import Missing
-    from wslab.net.runtime import ServerHandle
-    from wslab.net.server import ServerConfig
+    from wslab.kernel.course_server import ServerHandle
+    from wslab.server.chat_server import ServerConfig
 
     client_cls = ctx.get("ChatClient", "class")
     ctx.get("join_room", "async")

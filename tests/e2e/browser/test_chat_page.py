@@ -1,0 +1,393 @@
+"""The browser chat page (``GET /``) in headless Chromium: chat, typing, escaping, reconnects.
+
+Each test starts its own server (``server_factory``) serving the page with a
+token, and opens pages in separate browser contexts (separate people). Every
+wait is Playwright's ``expect`` with a timeout; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wslab.core.backoff import Backoff, BackoffPolicy
+from wslab.core.typing_status import TypingNotifier, typing_text
+from wslab.kernel.course_server import ServerHandle
+from wslab.server.pages import chat_page
+
+pytestmark = pytest.mark.browser
+
+TOKEN = "classroom-token"
+WAIT_MS = 15_000
+"""Bound on any single wait for the page (a busy 2-core CI machine)."""
+
+
+def _expect() -> Any:
+    from playwright.sync_api import expect
+
+    return expect
+
+
+class ChatPage:
+    """One person in one browser context, with what their page logged."""
+
+    def __init__(self, page: Any, name: str) -> None:
+        self.page = page
+        self.name = name
+        self.errors: list[str] = []
+        self.sent: list[dict[str, Any]] = []
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("console", self._console)
+        page.on("websocket", self._watch)
+
+    def _console(self, message: Any) -> None:
+        # The browser itself logs each refused connection while the server is down; that is expected.
+        if message.type == "error" and not message.text.startswith("WebSocket connection to "):
+            self.errors.append(message.text)
+
+    def _watch(self, ws: Any) -> None:
+        def sent(payload: Any) -> None:
+            try:
+                self.sent.append(json.loads(payload))
+            except (TypeError, ValueError):
+                pass
+
+        ws.on("framesent", sent)
+
+    @property
+    def status(self) -> Any:
+        return self.page.locator("#status")
+
+    @property
+    def messages(self) -> Any:
+        return self.page.locator("#messages li.message")
+
+    def say(self, text: str) -> None:
+        self.page.fill("#message-input", text)
+        self.page.press("#message-input", "Enter")
+
+    def seqs(self) -> list[int]:
+        seqs = self.page.eval_on_selector_all("#messages li.message", "els => els.map(e => e.dataset.seq)")
+        return [int(s) for s in seqs]
+
+    def contents(self) -> list[str]:
+        contents = self.page.eval_on_selector_all("#messages li.message .content", "els => els.map(e => e.textContent)")
+        return [str(c) for c in contents]
+
+    def wait_online(self) -> None:
+        expect = _expect()
+        expect(self.status).to_have_attribute("data-state", "online", timeout=WAIT_MS)
+        expect(self.page.locator("#join-form")).to_be_hidden()
+        expect(self.page.locator("#message-input")).to_be_visible()
+
+
+@pytest.fixture
+def chat_server(server_factory: Callable[..., ServerHandle]) -> ServerHandle:
+    return server_factory(token=TOKEN, index_html=chat_page(), typing_timeout=5.0)
+
+
+@pytest.fixture
+def open_chat(browser: Any, chat_server: ServerHandle) -> Iterator[Callable[..., ChatPage]]:
+    contexts: list[Any] = []
+    opened: list[ChatPage] = []
+
+    def open_chat(name: str, *, token: str | None = TOKEN, join: bool = True) -> ChatPage:
+        context = browser.new_context(viewport={"width": 900, "height": 700})
+        contexts.append(context)
+        chat = ChatPage(context.new_page(), name)
+        opened.append(chat)
+        query = f"?token={token}" if token else ""
+        chat.page.goto(chat_server.http_url + query, timeout=WAIT_MS)
+        if join:
+            chat.page.fill("#name-input", name)
+            chat.page.click("#join-form button")
+            chat.wait_online()
+        return chat
+
+    yield open_chat
+    for context in contexts:
+        context.close()
+    for chat in opened:
+        assert chat.errors == [], f"{chat.name}'s page logged errors: {chat.errors}"
+
+
+def test_two_pages_chat(open_chat: Callable[..., ChatPage], artifacts: Path) -> None:
+    expect = _expect()
+    ada, bob = open_chat("Ada"), open_chat("Bob")
+    # Bob's welcome has the full list; Ada's page applies the presence delta that Bob joined.
+    expect(ada.page.locator("#online-list li")).to_have_text(["Ada", "Bob"], timeout=WAIT_MS)
+    expect(ada.page.locator("#online-count")).to_have_text("2")
+    expect(bob.page.locator("#online-list li")).to_have_text(["Ada", "Bob"])
+    expect(ada.page.locator("#messages li.notice")).to_have_text(["Bob joined"], timeout=WAIT_MS)
+    expect(bob.page.locator("#messages li.notice")).to_have_count(0)  # you are not told that you joined
+
+    ada.say("Hello Bob, can you see this?")
+    bob.say("Loud and clear, Ada.")
+    for chat in (ada, bob):
+        expect(chat.messages).to_have_count(2, timeout=WAIT_MS)
+        expect(chat.messages.locator(".sender")).to_have_text(["Ada", "Bob"])
+        expect(chat.messages.locator(".content")).to_have_text(["Hello Bob, can you see this?", "Loud and clear, Ada."])
+        times = chat.page.eval_on_selector_all("#messages time", "els => els.map(e => [e.dateTime, e.textContent])")
+        assert all(iso.endswith("Z") and shown for iso, shown in times), times
+    assert ada.seqs() == bob.seqs() == [1, 2]
+    bob.page.screenshot(path=str(artifacts / "chat-two-pages.png"))
+
+    bob.page.close()  # Bob leaves: Ada's page removes him
+    expect(ada.page.locator("#online-list li")).to_have_text(["Ada"], timeout=WAIT_MS)
+    expect(ada.page.locator("#online-count")).to_have_text("1")
+    expect(ada.page.locator("#messages li.notice")).to_have_text(["Bob joined", "Bob left"])
+
+
+def test_typing_shows_and_clears(open_chat: Callable[..., ChatPage], artifacts: Path) -> None:
+    expect = _expect()
+    ada, bob, cy = open_chat("Ada"), open_chat("Bob"), open_chat("Cy")
+
+    ada.page.locator("#message-input").press_sequentially("hello there", delay=20)
+    expect(bob.page.locator("#typing")).to_have_text("Ada is typing…", timeout=WAIT_MS)
+    expect(ada.page.locator("#typing")).to_have_text("")  # you are not told about yourself
+    typing_frames = [m for m in ada.sent if m.get("type") == "typing" and m.get("typing") is True]
+    assert len(typing_frames) == 1, "typing: true is sent once, not on every key"
+
+    bob.page.locator("#message-input").press_sequentially("hi", delay=20)
+    expect(cy.page.locator("#typing")).to_have_text("Ada and Bob are typing…", timeout=WAIT_MS)
+    cy.page.screenshot(path=str(artifacts / "chat-typing.png"))
+
+    ada.page.press("#message-input", "Enter")  # sending clears Ada at once
+    expect(cy.page.locator("#typing")).to_have_text("Bob is typing…", timeout=WAIT_MS)
+    # Bob stops typing: his page sends typing false after ~2 s idle, long before the server's 5 s expiry.
+    expect(cy.page.locator("#typing")).to_have_text("", timeout=4_500)
+    assert {"type": "typing", "typing": False} in bob.sent
+    expect(cy.messages.locator(".content")).to_have_text(["hello there"])
+
+
+def test_user_content_renders_as_text(open_chat: Callable[..., ChatPage], artifacts: Path) -> None:
+    expect = _expect()
+    ada, bob = open_chat("Ada"), open_chat("Bob")
+    attacks = [
+        "<script>window.__pwned = 'script'</script>",
+        "<img src=x onerror=\"window.__pwned = 'img'\">",
+        "<b>not bold</b> & &amp; \u202e",
+    ]
+    for attack in attacks:
+        ada.say(attack)
+    for chat in (ada, bob):
+        expect(chat.messages.locator(".content")).to_have_text(attacks, timeout=WAIT_MS)
+        assert chat.page.locator("#messages img, #messages script, #messages b").count() == 0
+        assert chat.page.evaluate("window.__pwned") is None
+    bob.page.screenshot(path=str(artifacts / "chat-escaping.png"))
+
+
+def test_outage_reconnects_and_catches_up_without_duplicates(
+    open_chat: Callable[..., ChatPage], chat_server: ServerHandle, artifacts: Path
+) -> None:
+    expect = _expect()
+    ada, bob = open_chat("Ada"), open_chat("Bob")
+    ada.say("before the outage 1")
+    bob.say("before the outage 2")
+    for chat in (ada, bob):
+        expect(chat.messages).to_have_count(2, timeout=WAIT_MS)
+
+    chat_server.outage(4.0)  # closes every client with 1012; back on the same port after 4 s
+    for chat in (ada, bob):
+        expect(chat.status).to_have_attribute("data-state", "reconnecting", timeout=WAIT_MS)
+    # While the pages are away, the room goes on: a tutor inside the server posts three messages...
+    _post_as(chat_server, "Tutor", [f"while you were away {i}" for i in range(1, 4)])
+    # ...and Ada sends one, which waits in her outbox instead of being dropped (the seed dropped it).
+    ada.say("sent while offline")
+    expect(ada.page.locator("#pending")).to_have_text("1 message waiting to be sent")
+    ada.page.screenshot(path=str(artifacts / "chat-outage.png"))
+
+    for chat in (ada, bob):
+        chat.wait_online()
+        expect(chat.messages).to_have_count(6, timeout=WAIT_MS)
+    expect(ada.page.locator("#pending")).to_have_text("")
+    for chat in (ada, bob):
+        assert chat.seqs() == [1, 2, 3, 4, 5, 6], chat.seqs()
+        contents = chat.contents()
+        assert contents[:5] == [
+            "before the outage 1",
+            "before the outage 2",
+            "while you were away 1",
+            "while you were away 2",
+            "while you were away 3",
+        ]
+        assert contents[5] == "sent while offline"
+        rejoins = [m for m in chat.sent if m.get("type") == "join" and "since" in m]
+        assert rejoins and rejoins[0]["since"] == 2, rejoins  # catch-up asked only for what was missed
+    # The room's history agrees: one copy of everything.
+    history = chat_server.server.hub.history("lobby")
+    assert [m["seq"] for m in history] == [1, 2, 3, 4, 5, 6]
+    bob.page.screenshot(path=str(artifacts / "chat-after-outage.png"))
+
+
+def test_a_fresh_server_on_the_same_port_is_followed(
+    open_chat: Callable[..., ChatPage], chat_server: ServerHandle, server_factory: Callable[..., ServerHandle]
+) -> None:
+    """The instructor restarts ``wslab serve``: numbering starts again, and new messages must still show."""
+    expect = _expect()
+    ada, bob = open_chat("Ada"), open_chat("Bob")
+    ada.say("old 1")
+    ada.say("old 2")
+    for chat in (ada, bob):
+        expect(chat.messages).to_have_count(2, timeout=WAIT_MS)
+    port = chat_server.port
+    chat_server.stop()  # every page is closed with 1001 and starts retrying
+    for chat in (ada, bob):
+        expect(chat.status).to_have_attribute("data-state", "reconnecting", timeout=WAIT_MS)
+    server_factory(port=port, token=TOKEN, index_html=chat_page())
+    for chat in (ada, bob):
+        chat.wait_online()
+        # The new server's rooms have a new epoch: the page says the history starts over.
+        expect(chat.page.locator("#messages li.notice")).to_contain_text(
+            ["the server restarted: its history starts over"], timeout=WAIT_MS
+        )
+    bob.say("new 1")
+    for chat in (ada, bob):
+        expect(chat.messages.locator(".content")).to_have_text(["old 1", "old 2", "new 1"], timeout=WAIT_MS)
+        assert chat.seqs() == [1, 2, 1]
+
+
+def test_final_close_codes_stop_reconnecting(open_chat: Callable[..., ChatPage], chat_server: ServerHandle) -> None:
+    expect = _expect()
+    stranger = open_chat("Eve", token="wrong", join=False)
+    stranger.page.fill("#name-input", "Eve")
+    stranger.page.click("#join-form button")
+    expect(stranger.status).to_have_attribute("data-state", "closed", timeout=WAIT_MS)
+    expect(stranger.status).to_contain_text("refused the token")
+
+    ada = open_chat("Ada")
+    chat_server.kick("lobby", "Ada")
+    expect(ada.status).to_have_attribute("data-state", "closed", timeout=WAIT_MS)
+    expect(ada.status).to_contain_text("removed you")
+    assert chat_server.snapshot("lobby").online == ()
+
+
+def test_taken_name_asks_again(open_chat: Callable[..., ChatPage]) -> None:
+    expect = _expect()
+    open_chat("Ada")
+    second = open_chat("Ada", join=False)
+    second.page.fill("#name-input", "Ada")
+    second.page.click("#join-form button")
+    expect(second.page.locator("#join-error")).to_contain_text("already in room", timeout=WAIT_MS)
+    second.page.fill("#name-input", "Ada 2")
+    second.page.click("#join-form button")
+    second.wait_online()
+
+
+def test_pure_pieces_match_their_python_twins(open_chat: Callable[..., ChatPage]) -> None:
+    """The page's copies of the sans-I/O pieces give what the Python ones give (the transcripts check the rest)."""
+    page = open_chat("Ada", join=False).page
+    cases = [
+        [], ["Ada"], ["Bob"], ["Ada", "Bob"], ["Bob", "Cy"], ["Bob", "Cy", "Di"], ["Bob", "Bob"], ["Bob", "Cy", "Ada"],
+    ]
+    got = page.evaluate("cases => cases.map(c => wslab.typingText(c, 'Ada'))", cases)
+    assert got == [typing_text(c, me="Ada") for c in cases]
+
+    delays = page.evaluate(
+        """() => {
+            const b = new wslab.Backoff({jitter: "none"});
+            const first = [1, 2, 3, 4, 5, 6, 7].map(() => b.nextDelay());
+            b.onOpen(100); b.onClose(100.1);   // opened then closed at once: no reset
+            const after_flap = b.nextDelay();
+            b.onOpen(200); b.onClose(260);     // stayed up a minute: reset
+            const jittered = new wslab.Backoff({}, () => 0.5);
+            const full = [1, 2, 3, 4, 5, 6].map(() => jittered.nextDelay());
+            return {first, after_flap, after_stable: b.nextDelay(), full};
+        }"""
+    )
+    python = Backoff(BackoffPolicy(jitter="none"))
+    first = [python.next_delay() for _ in range(7)]
+    python.on_open(100)
+    python.on_close(100.1)
+    after_flap = python.next_delay()
+    python.on_open(200)
+    python.on_close(260)
+    ceilings = [BackoffPolicy().ceiling(n) for n in range(1, 7)]
+    assert delays == {
+        "first": first,
+        "after_flap": after_flap,
+        "after_stable": python.next_delay(),
+        "full": [c / 2 for c in ceilings],  # full jitter: uniform in [0, ceiling]; random() = 0.5 gives the middle
+    }
+    assert first == [1, 2, 4, 8, 16, 30, 30]
+
+    steps = [("keystroke", "h", 0), ("keystroke", "he", 0.1), ("tick", None, 1), ("keystroke", "hel", 3.1),
+             ("tick", None, 5), ("tick", None, 5.1), ("keystroke", "x", 6), ("sent", None, None), ("sent", None, None),
+             ("keystroke", "y", 7), ("keystroke", "", 7.5)]
+    got_typing = page.evaluate(
+        """steps => {
+            const t = new wslab.TypingNotifier();
+            return steps.map(([call, text, now]) =>
+                call === "keystroke" ? t.keystroke(text, now) : call === "tick" ? t.tick(now) : t.sent());
+        }""",
+        steps,
+    )
+    notifier = TypingNotifier()
+    expected = [
+        notifier.keystroke(text, now=now)
+        if call == "keystroke"
+        else notifier.tick(now)
+        if call == "tick"
+        else notifier.sent()
+        for call, text, now in steps
+    ]
+    assert got_typing == expected
+
+    session = page.evaluate(
+        """() => {
+            const s = new wslab.ClientSession({idPrefix: "t"});
+            return [s.join("Ada", "lobby", 0), s.say("hi", 0), s.connecting(0), s.connected(0).map(a => a.frame)];
+        }"""
+    )
+    assert session == [[], [], [], ['{"type":"join","name":"Ada","room":"lobby"}']]
+
+
+def _post_as(handle: ServerHandle, name: str, contents: list[str]) -> None:
+    """Post chat messages from an in-server participant (works while the port is down)."""
+
+    async def post() -> None:
+        peer = handle.server.attach_local(lambda frame: None, label=name)
+        peer.send(json.dumps({"type": "join", "name": name, "room": "lobby"}))
+        for content in contents:
+            peer.send(json.dumps({"type": "chat", "content": content}))
+        peer.close()
+
+    handle.call(post())
+
+
+def test_strict_csp_no_inline_code_and_nothing_blocked(
+    browser: Any, chat_server: ServerHandle, open_chat: Callable[..., ChatPage]
+) -> None:
+    """The page works under a CSP without 'unsafe-inline': it has no inline script or style to allow."""
+    import urllib.request
+
+    with urllib.request.urlopen(chat_server.http_url, timeout=WAIT_MS / 1000) as response:
+        csp = response.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in csp and "script-src 'self'" in csp and "style-src 'self'" in csp
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.add_init_script(
+            "window.__violations = [];"
+            "document.addEventListener('securitypolicyviolation', e => window.__violations.push(e.violatedDirective));"
+        )
+        page.goto(chat_server.http_url + f"?token={TOKEN}", timeout=WAIT_MS)
+        page.fill("#name-input", "Ada")
+        page.click("#join-form button")
+        _expect()(page.locator("#status")).to_have_attribute("data-state", "online", timeout=WAIT_MS)
+        inline = page.evaluate(
+            "() => document.querySelectorAll('script:not([src]), style, [style]').length"
+            " + [...document.querySelectorAll('*')]"
+            "     .filter(el => [...el.attributes].some(a => a.name.startsWith('on'))).length"
+        )
+        assert inline == 0
+        # The stylesheet applied (it would not, were it blocked): the chat grid is laid out by chat.css.
+        assert page.evaluate("() => getComputedStyle(document.querySelector('main')).display") == "grid"
+        assert page.evaluate("() => window.__violations") == []
+    finally:
+        context.close()

@@ -1,0 +1,282 @@
+"""``wslab serve --workers N``, ``--redis URL`` and ``--data DIR``, driven as real processes.
+
+The engine is a real Valkey: embedded (started by wslab serve itself) or, for ``--redis``,
+one these tests start on loopback. Clients here behave like the course's client session: on
+a lost connection they reconnect, re-join with ``since`` and ``epoch``, and resend what was
+not acknowledged with the same id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as redis
+from test_serve import ROOT, START_WAIT, ServeProcess, _env
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from support import WAIT, Peer
+from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable, find_engine
+
+pytestmark = pytest.mark.slow
+
+try:
+    find_engine()
+except EngineUnavailable as exc:  # pragma: no cover - a platform without the binary
+    pytest.skip(str(exc), allow_module_level=True)
+
+
+def banner_value(proc: ServeProcess, label: str) -> str:
+    for line in proc.lines:
+        if line.strip().startswith(f"{label}:"):
+            return line.strip()[len(label) + 1 :].strip()
+    raise AssertionError(f"no {label!r} line in the banner: {proc.lines}")
+
+
+def engine_url(proc: ServeProcess) -> str:
+    match = re.search(r"redis://127\.0\.0\.1:\d+/0", banner_value(proc, "Rooms"))
+    assert match, proc.lines
+    return match.group(0)
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie (not reaped yet) is gone too
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+async def until(condition: Any, timeout: float = START_WAIT) -> None:
+    """Wait (bounded) for ``condition()``; the processes under test give no other signal."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+class Client:
+    """A chat client that reconnects, re-joins with since and epoch, and resends unacked chats."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url, self.name = url, name
+        self.peer: Peer | None = None
+        self.epoch: str | None = None
+        self.chats: list[dict[str, Any]] = []
+        self.unacked: dict[str, str] = {}
+        self.reconnects = 0
+
+    @property
+    def last_seq(self) -> int:
+        return self.chats[-1]["seq"] if self.chats else 0
+
+    async def connect(self) -> None:
+        for _ in range(100):
+            try:
+                self.peer = await Peer.open(self.url)
+                since = {"since": self.last_seq, "epoch": self.epoch} if self.epoch else {}
+                welcome = await self.peer.join(self.name, **since)
+                break
+            except (OSError, ConnectionClosed, InvalidHandshake, AssertionError, TimeoutError):
+                await asyncio.sleep(0.1)  # the port may be between workers: try again, bounded
+        else:
+            raise AssertionError(f"{self.name} could not reconnect")
+        self.epoch = welcome["epoch"]
+        self.chats += welcome["history"]
+        for ident, content in list(self.unacked.items()):
+            await self.peer.send({"type": "chat", "content": content, "id": ident})
+
+    async def say(self, content: str, ident: str) -> None:
+        self.unacked[ident] = content
+        assert self.peer is not None
+        try:
+            await self.peer.send({"type": "chat", "content": content, "id": ident})
+        except ConnectionClosed:
+            pass  # resent after the reconnect
+
+    async def run_until(self, count: int) -> None:
+        """Receive (reconnecting as needed) until ``count`` chats were seen and nothing is unacked."""
+        while len(self.chats) < count or self.unacked:
+            assert self.peer is not None
+            try:
+                message = await self.peer.recv()
+            except TimeoutError:
+                raise AssertionError(
+                    f"{self.name}: nothing for {WAIT} s; seen {[m['seq'] for m in self.chats]}, "
+                    f"unacked {self.unacked}, {self.reconnects} reconnects; last frames {self.peer.seen[-3:]}"
+                ) from None
+            except ConnectionClosed:
+                self.reconnects += 1
+                await self.connect()
+                continue
+            if message["type"] == "chat":
+                self.chats.append(message)
+            elif message["type"] == "ack":
+                self.unacked.pop(message["id"], None)
+
+    async def close(self) -> None:
+        if self.peer is not None:
+            await self.peer.close()
+
+
+async def test_workers_share_rooms_and_a_worker_killed_with_sigkill_loses_no_message() -> None:
+    proc = await ServeProcess.start("--workers", "2")
+    try:
+        workers = banner_value(proc, "Workers")
+        assert workers.startswith("2 processes on port") and "Valkey" in banner_value(proc, "Rooms")
+        assert banner_value(proc, "Data").startswith("not kept")
+        pids = [int(pid) for pid in re.findall(r"\d+", workers.partition("pids")[2])]
+        clients = [Client(proc.url(), f"u{i}") for i in range(8)]
+        for client in clients:
+            await client.connect()
+        await clients[0].say("before", "u0-0")
+        await asyncio.wait_for(asyncio.gather(*(c.run_until(1) for c in clients)), WAIT * 2)
+        os.kill(pids[0], signal.SIGKILL)
+        for i, client in enumerate(clients):
+            await client.say(f"after {i}", f"u{i}-1")
+        await asyncio.wait_for(asyncio.gather(*(c.run_until(9) for c in clients)), START_WAIT * 2)
+        orders = [[m["seq"] for m in c.chats] for c in clients]
+        assert all(order == list(range(1, 10)) for order in orders), orders  # every one, once, one order
+        assert {m["content"] for m in clients[0].chats} == {"before", *(f"after {i}" for i in range(8))}
+        assert sum(c.reconnects for c in clients) >= 1  # some were on the killed worker
+        for client in clients:
+            await client.close()
+        status, out = await proc.stop(signal.SIGTERM)
+        assert status == 0 and "wslab serve: stopped" in out
+        await until(lambda: all(gone(pid) for pid in pids))
+    finally:
+        await proc.kill()
+
+
+async def test_the_embedded_engine_and_workers_die_with_the_parent_killed_with_sigkill() -> None:
+    proc = await ServeProcess.start("--workers", "2")
+    try:
+        pids = [int(pid) for pid in re.findall(r"\d+", banner_value(proc, "Workers").partition("pids")[2])]
+        engine_port = int(engine_url(proc).rsplit(":", 1)[1].split("/")[0])
+        found = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, timeout=WAIT).stdout
+        engine_pids = [int(line.split()[0]) for line in found.splitlines() if f"127.0.0.1:{engine_port}" in line]
+        assert engine_pids, found
+        proc.proc.kill()
+        await asyncio.wait_for(proc.proc.wait(), WAIT)
+        await until(lambda: all(gone(pid) for pid in pids + engine_pids))
+    finally:
+        await proc.kill()
+
+
+def test_an_unreachable_redis_is_one_line_and_status_1() -> None:
+    for extra in ([], ["--workers", "2"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "wslab.cli", "serve", "--port", "0", "--redis", "redis://127.0.0.1:1/0", *extra],
+            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=START_WAIT,
+        )
+        assert done.returncode == 1
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("wslab serve: cannot reach Redis at redis://127.0.0.1:1/0")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workers", "0"], "--workers must be 1 to 64"),
+        (["--redis", "http://x"], "is not a Redis URL"),
+        (["--redis", "redis://127.0.0.1:1/0", "--data", "d"], "with --redis the data lives in that engine"),
+    ],
+)
+def test_bad_scaling_options_exit_2(args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wslab.cli", "serve", "--port", "0", *args],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=START_WAIT,
+    )
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.fixture
+def valkey(tmp_path: Path) -> Iterator[EmbeddedValkey]:
+    engine = EmbeddedValkey(tmp_path / "engine").start()
+    try:
+        yield engine
+    finally:
+        engine.stop()
+
+
+async def test_two_servers_on_one_redis_share_a_room_like_two_machines(valkey: EmbeddedValkey) -> None:
+    one = await ServeProcess.start("--redis", valkey.url)
+    two = await ServeProcess.start("--redis", valkey.url)
+    try:
+        assert banner_value(one, "Rooms").startswith("Valkey ") and valkey.url.removesuffix("/0") in banner_value(
+            one, "Rooms"
+        )
+        ann, bob = Client(one.url(), "ann"), Client(two.url(), "bob")
+        await ann.connect()
+        await bob.connect()
+        await ann.say("across", "a1")
+        await bob.say("and back", "b1")
+        await asyncio.wait_for(asyncio.gather(ann.run_until(2), bob.run_until(2)), WAIT * 2)
+        assert [m["content"] for m in ann.chats] == [m["content"] for m in bob.chats]
+        await ann.close()
+        await bob.close()
+    finally:
+        for proc in (one, two):
+            await proc.kill()
+
+
+async def test_data_dir_survives_sigkill_of_the_process_group(tmp_path: Path) -> None:
+    data = tmp_path / "rooms"
+
+    async def start() -> ServeProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "wslab.cli", "serve", "--port", "0", "--data", str(data),
+            cwd=ROOT, env=_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its own process group, to kill it whole
+        )
+        served = ServeProcess(process)
+        await asyncio.wait_for(served._read_banner(), START_WAIT)
+        return served
+
+    first = await start()
+    try:
+        assert banner_value(first, "Data").startswith(str(data.resolve()))
+        ann = Client(first.url(), "ann")
+        await ann.connect()
+        for i in range(3):
+            await ann.say(f"m{i}", f"a{i}")
+        await asyncio.wait_for(ann.run_until(3), WAIT)
+        # "More than a second before": the engine fsyncs every second. WAITAOF waits for it instead.
+        client = redis.Redis.from_url(engine_url(first), socket_timeout=WAIT)
+        try:
+            assert await client.execute_command("WAITAOF", 1, 0, 3000) == [1, 0]
+        finally:
+            await client.aclose()
+        os.killpg(first.proc.pid, signal.SIGKILL)
+        await asyncio.wait_for(first.proc.wait(), WAIT)
+    finally:
+        await first.kill()
+    second = await start()
+    try:
+        back = Client(second.url(), "ann")
+        back.epoch, back.chats = ann.epoch, ann.chats[:1]  # it had seen m0 only, say
+        await back.connect()
+        assert back.epoch == ann.epoch  # the same run of history
+        assert [m["content"] for m in back.chats] == ["m0", "m1", "m2"]  # exactly what it missed, once
+        await back.say("m3", "a3")
+        await asyncio.wait_for(back.run_until(4), WAIT)
+        assert back.chats[-1]["seq"] == 4  # seq continues
+        await back.close()
+        status, _ = await second.stop(signal.SIGTERM)
+        assert status == 0
+    finally:
+        await second.kill()

@@ -1,0 +1,100 @@
+"""Several chat servers in one kernel sharing their rooms through a Redis/Valkey (lesson 08).
+
+    engine = EmbeddedValkey().start()          # wslab.cluster.engine: a real Valkey on 127.0.0.1
+    one = start_node(engine.url)                # a ServerHandle, rooms in the engine
+    two = start_node(engine.url)
+    ...
+    two.stop(); one.stop(); engine.stop()
+
+Each node is an ordinary :class:`~wslab.kernel.course_server.ServerHandle` (a daemon
+thread, its own loop, 127.0.0.1, every cross-thread call bounded) whose
+:class:`~wslab.server.chat_server.ChatServer` has a
+:class:`~wslab.cluster.redis_backplane.RedisBackplane`. Unlike
+:func:`~wslab.kernel.course_server.start_server`, each call starts a new node: two
+nodes are the point. :func:`stop_nodes` stops every node still running.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from typing import Any
+
+from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable
+from wslab.cluster.redis_backplane import RedisBackplane
+from wslab.kernel.course_server import ServerHandle
+from wslab.server.chat_server import ChatServer, ServerConfig
+
+__all__ = ["NodeHandle", "start_node", "stop_nodes", "lesson_engine"]
+
+_nodes: list[NodeHandle] = []
+_lock = threading.Lock()
+_engine: EmbeddedValkey | None = None
+
+
+def lesson_engine() -> EmbeddedValkey | None:
+    """A fresh embedded Valkey for a lesson, stopping the nodes and engine of a previous run first.
+
+    Where no Valkey can run here, it prints one line saying so, and (in IPython)
+    every later cell of the notebook is skipped; it returns None.
+    """
+    global _engine
+    stop_nodes()
+    if _engine is not None:
+        _engine.stop()
+        _engine = None
+    try:
+        _engine = EmbeddedValkey().start()
+    except EngineUnavailable as exc:
+        print(f"Skipped: this lesson needs a Valkey server, which cannot run here ({exc}).")
+        shell = getattr(builtins, "get_ipython", lambda: None)()
+        if shell is not None:  # the rest of the notebook becomes `pass`
+            shell.input_transformers_post.append(lambda lines: ["pass\n"])
+        return None
+    return _engine
+
+
+class NodeHandle(ServerHandle):
+    """A :class:`~wslab.kernel.course_server.ServerHandle` whose rooms live in the engine at ``redis_url``."""
+
+    def __init__(self, config: ServerConfig, redis_url: str, **backplane: Any) -> None:
+        super().__init__(config)
+        self.backplane = RedisBackplane(redis_url, **backplane)
+        self.server = ChatServer(config, backplane=self.backplane)
+
+    @property
+    def node(self) -> str:
+        """This node's id in the engine (it names its presence keys)."""
+        return self.backplane.node
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<wslab node {state}, rooms in {self.backplane.engine}>"
+
+
+def start_node(redis_url: str, *, presence_ttl: float | None = None, **options: Any) -> NodeHandle:
+    """Start one more node on a free port of 127.0.0.1, its rooms in the engine at ``redis_url``.
+
+    ``options`` are fields of :class:`~wslab.server.chat_server.ServerConfig` (the demo
+    publisher is off unless ``update_interval`` is given); ``presence_ttl``: see
+    :data:`~wslab.cluster.redis_backplane.PRESENCE_TTL`. Raises
+    :class:`~wslab.server.backplane.BackplaneError` (one line) when the engine
+    cannot be reached.
+    """
+    options.setdefault("update_interval", None)
+    extra: dict[str, Any] = {}
+    if presence_ttl is not None:
+        extra = {"presence_ttl": presence_ttl, "presence_refresh": presence_ttl / 5}
+    handle = NodeHandle(ServerConfig(**options), redis_url, **extra)
+    handle._start()
+    with _lock:
+        _nodes.append(handle)
+    return handle
+
+
+def stop_nodes(timeout: float = 5.0) -> None:
+    """Stop every node :func:`start_node` started that still runs."""
+    with _lock:
+        nodes, _nodes[:] = list(_nodes), []
+    for handle in nodes:
+        handle.stop(timeout)

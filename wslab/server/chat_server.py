@@ -1,0 +1,664 @@
+"""The asyncio shell around :class:`~wslab.core.hub.Hub`: one port, HTTP and WebSocket routes.
+
+Routes on one port:
+
+* ``/echo``: echoes every text and binary frame back;
+* ``/chat``: the chat protocol (``docs/protocol.md``), driven by a :class:`Hub`;
+* ``GET /healthz``: ``200 ok``;
+* any other plain HTTP GET: a short page naming the endpoints (``/`` may be
+  replaced by a page of your own, see ``index_html``);
+* a WebSocket handshake on any other path: rejected with HTTP 404.
+
+This module is thin on purpose: it reads frames, hands them to the hub and
+performs the actions the hub returns. It runs on whatever event loop awaits
+:meth:`ChatServer.start`; :mod:`wslab.kernel.course_server` gives it a thread of its own.
+Output goes to :mod:`logging` (logger ``"wslab.server"``) and to
+:attr:`ChatServer.events`, never to ``print``.
+
+Contracts:
+
+* a failure to deliver to one connection (a write error, a bot that raises)
+  is logged and skipped: it never closes another connection, never stops the
+  other actions of the same event, and never changes the hub's state;
+* the hub's timers (typing expiry, presence frames) run on one loop timer set
+  for :meth:`Hub.next_deadline`, re-armed after every event; when the hub has
+  nothing due there is no timer at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hmac
+import ipaddress
+import logging
+import random
+import secrets
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from wslab.core import protocol as p
+from wslab.core.clock import SYSTEM_CLOCK, Clock
+from wslab.core.errors import PortInUseError
+from wslab.core.hub import Action, Close, Commit, Hub, NeedRoom, Send, Share
+from wslab.server.backplane import BACKPLANE_TIMEOUT, Backplane, BackplaneError, MemoryBackplane
+from wslab.server.pages import INDEX_HTML, STATIC_DIR, html_response, not_found_page, static_response
+from wslab.server.tls import server_context
+
+__all__ = [
+    "ServerConfig",
+    "ChatServer",
+    "LocalPeer",
+    "PortInUseError",
+    "ServerEvent",
+    "UPDATES_CHANNEL",
+    "IDLE_CLOCK_POLL",
+    "STATIC_DIR",
+    "generate_token",
+    "is_loopback",
+]
+
+log = logging.getLogger("wslab.server")
+
+UPDATES_CHANNEL = "updates"
+"""The demo publisher's channel, open from the start when ``update_interval`` is set."""
+
+IDLE_CLOCK_POLL = 0.25
+"""Seconds between looks at a clock that did not move while a hub timer waited (a FakeClock)."""
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach: 127.x, ``::1``, ``localhost``."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything a server can be told. Defaults suit a learner's kernel.
+
+    ``token`` of ``None`` means no token is needed, which is allowed on loopback
+    only: a server that other machines can reach must have a token (``wslab
+    serve`` generates one), so a config off loopback without one is a
+    :class:`ValueError`.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    history_size: int = p.HISTORY_SIZE
+    typing_timeout: float = p.TYPING_TIMEOUT
+    rate: float = p.RATE_PER_SECOND
+    burst: int = p.RATE_BURST
+    flood_strikes: int = p.FLOOD_STRIKES
+    max_frame_bytes: int = p.MAX_FRAME_BYTES
+    slow_consumer_bytes: int = p.SLOW_CONSUMER_BYTES
+    token: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    update_interval: float | None = 1.0
+    update_seed: int = 8
+    compression: str | None = None
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    close_timeout: float = 2.0
+    index_html: str | None = None
+    epoch: str | None = None
+    """The epoch of the hub's rooms (see :class:`~wslab.core.hub.Hub`); None: a fresh random one."""
+    reuse_port: bool = False
+    """Bind with SO_REUSEPORT, so several processes share the port (``wslab serve --workers``)."""
+    certfile: str | None = None
+    """A PEM certificate (chain): serve ``wss://`` and ``https://`` on the port (see :mod:`wslab.server.tls`)."""
+    keyfile: str | None = None
+    """The certificate's private key, when it is not in ``certfile``."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0 to 65535, got {self.port}")
+        if self.update_interval is not None and self.update_interval <= 0:
+            raise ValueError("update_interval must be > 0 or None")
+        if self.token is None and not is_loopback(self.host):
+            raise ValueError(
+                f"host {self.host!r} lets other machines connect, so the server needs a token: "
+                "pass token=wslab.server.generate_token() (learners add ?token=... to the URL), "
+                "or use wslab serve, which makes one"
+            )
+        if self.token is not None and not self.token:
+            raise ValueError("token must not be empty")
+        if self.epoch is not None:
+            p.validate_epoch(self.epoch)
+        if self.keyfile is not None and self.certfile is None:
+            raise ValueError("keyfile needs certfile: give the certificate too")
+
+
+@dataclass(frozen=True)
+class ServerEvent:
+    """One line of the server's own log, as shown in widgets."""
+
+    wall: float
+    kind: str
+    text: str
+
+
+class LocalPeer:
+    """A chat participant living inside the server process (a bot).
+
+    The hub sees it as one more connection. Frames for it are passed to
+    ``deliver`` on the server's loop; :meth:`send` hands a frame to the hub as
+    if it came over a socket.
+    """
+
+    def __init__(self, server: ChatServer, deliver: Callable[[str], None], label: str = "bot") -> None:
+        self._server = server
+        self.deliver = deliver
+        self.label = label
+
+    def send(self, frame: str) -> None:
+        """Send one frame to the hub (call on the server's loop)."""
+        self._server._perform(self._server.hub.receive(self, frame))
+
+    def close(self) -> None:
+        """Leave: as if the connection closed."""
+        self._server._detach_local(self)
+
+    def __repr__(self) -> str:
+        return f"LocalPeer({self.label!r})"
+
+
+class ChatServer:
+    """One wslab server: routes, the hub, the demo publisher and fault injection.
+
+    Use on a running event loop::
+
+        server = ChatServer(ServerConfig())
+        await server.start()
+        ...
+        await server.stop()
+    """
+
+    def __init__(
+        self, config: ServerConfig = ServerConfig(), *, clock: Clock = SYSTEM_CLOCK, backplane: Backplane | None = None
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.backplane = backplane or MemoryBackplane()
+        """Where the rooms live (:mod:`wslab.server.backplane`); the memory one unless told otherwise."""
+        self.hub = Hub(
+            clock=clock,
+            history_size=config.history_size,
+            typing_timeout=config.typing_timeout,
+            rate=config.rate,
+            burst=config.burst,
+            flood_strikes=config.flood_strikes,
+            epoch=config.epoch,
+            shared=self.backplane.shared,
+        )
+        if config.update_interval is not None:
+            self.hub.open_channel(UPDATES_CHANNEL)
+        self.events: deque[ServerEvent] = deque(maxlen=500)
+        self.listeners: list[Callable[[ServerEvent], None]] = []
+        self.port: int = config.port
+        self.refusing = False
+        self.close_on_open: int | None = None
+        self.routes: dict[str, Callable[[ServerConnection], Awaitable[None]]] = {}
+        """More WebSocket paths (e.g. ``/admin``): path -> handler, which checks its own credentials."""
+        self.started_at: float | None = None
+        """The clock's monotonic reading when :meth:`start` bound the port."""
+        self._stalled: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
+        self._server: Server | None = None
+        self._locals: dict[LocalPeer, None] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._up = asyncio.Event()
+        self._random = random.Random(config.update_seed)
+        self._price = 100.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_for: float | None = None  # the hub deadline self._timer is set for
+        self._armed_at: float | None = None  # the clock's reading when it was set
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def up(self) -> bool:
+        """True while the listening socket accepts connections."""
+        return self._server is not None
+
+    @property
+    def timer_deadline(self) -> float | None:
+        """The hub deadline the server's one timer is set for; None when no timer is set."""
+        return self._timer_for if self._timer is not None else None
+
+    async def start(self) -> None:
+        """Connect the backplane, bind and start serving.
+
+        Raises :class:`~wslab.server.backplane.BackplaneError` when the backplane
+        cannot be reached, :class:`PortInUseError` for a taken port.
+        """
+        await self.backplane.start(self.hub, self._perform)
+        try:
+            await self._bind(self.config.port)
+        except BaseException:
+            await self.backplane.stop()
+            raise
+        self.started_at = self.clock.monotonic()
+        self._loop = asyncio.get_running_loop()
+        self._arm_timer()
+        self._spawn(self._watchdog(), "slow-consumer watchdog")
+        if self.config.update_interval is not None:
+            self._spawn(self._publisher(), "updates publisher")
+        self._event("start", f"listening on {self.config.host}:{self.port}")
+
+    async def stop(self, code: int = p.CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
+        """Close every client with ``code`` and stop listening; bounded by ``close_timeout``."""
+        self._loop = None  # no more timers
+        self._cancel_timer()
+        for task in list(self._tasks):
+            task.cancel()
+        for peer in list(self._locals):
+            self._detach_local(peer)
+        await self._unbind(code, reason)
+        await self.backplane.stop()
+        self._event("stop", "stopped")
+
+    async def _bind(self, port: int) -> None:
+        cfg = self.config
+        try:
+            self._server = await serve(
+                self._handler,
+                cfg.host,
+                port,
+                process_request=self._process_request,
+                compression=cfg.compression,
+                max_size=cfg.max_frame_bytes,
+                ping_interval=cfg.ping_interval,
+                ping_timeout=cfg.ping_timeout,
+                close_timeout=cfg.close_timeout,
+                open_timeout=10,
+                logger=log,
+                reuse_port=cfg.reuse_port,
+                ssl=server_context(cfg.certfile, cfg.keyfile) if cfg.certfile else None,
+            )
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(
+                    exc.errno,
+                    f"port {port} on {cfg.host} is already taken by another program. "
+                    "Leave the port out to let the system choose a free one, "
+                    "or stop the program that holds it.",
+                ) from None
+            raise
+        sockets = self._server.sockets
+        self.port = sockets[0].getsockname()[1]
+        self._up.set()
+
+    async def _unbind(self, code: int, reason: str) -> None:
+        server, self._server = self._server, None
+        self._up.clear()
+        if server is None:
+            return
+        server.close(close_connections=True, code=code, reason=reason)
+        try:
+            await asyncio.wait_for(server.wait_closed(), self.config.close_timeout + 1.0)
+        except TimeoutError:
+            log.warning("some connections did not close in time")
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=f"wslab {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ------------------------------------------------------------ faults
+
+    def drop_all(self, code: int = p.CLOSE_SERVICE_RESTART, reason: str = "dropped on purpose") -> int:
+        """Close every open connection with ``code``; returns how many."""
+        conns = list(self._server.connections) if self._server else []
+        for conn in conns:
+            self._spawn(conn.close(code, reason), "close")
+        self._event("fault", f"dropped {len(conns)} connection(s) with code {code}")
+        return len(conns)
+
+    async def outage(self, seconds: float) -> None:
+        """Go down (close clients with 1012, stop listening) for ``seconds``, then come back on the same port."""
+        port = self.port
+        self._event("fault", f"going down for {seconds:g} s")
+        await self._unbind(p.CLOSE_SERVICE_RESTART, "server restarting")
+        await asyncio.sleep(seconds)
+        await self._bind(port)
+        self._event("fault", f"back up on port {port}")
+
+    def stall(self) -> int:
+        """Make every open connection half-open: TCP stays up, the server stops reading and writing.
+
+        The server stops reading from those connections, so it answers neither
+        their frames nor their pings, and sends them nothing more (no chat, no
+        updates, no pings of its own). The client sees no close frame and no TCP
+        reset: only a heartbeat (a ping that gets no pong) notices. Connections
+        opened afterwards are served as usual. A stalled connection ends when the
+        server stops, or when the client gives up and closes it. Returns how many
+        connections were stalled.
+        """
+        conns = [c for c in (self._server.connections if self._server else ()) if c not in self._stalled]
+        for conn in conns:
+            self._stalled.add(conn)
+            if conn.transport is not None:
+                conn.transport.pause_reading()
+            if conn.keepalive_task is not None:
+                conn.keepalive_task.cancel()  # a stalled server sends no pings either
+        self._event("fault", f"stalled {len(conns)} connection(s): not reading, not answering pings")
+        return len(conns)
+
+    @property
+    def stalled(self) -> int:
+        """How many stalled connections (see :meth:`stall`) are still open."""
+        return len(self._stalled)
+
+    async def wait_up(self, timeout: float) -> None:
+        """Wait until the server listens, at most ``timeout`` seconds."""
+        await asyncio.wait_for(self._up.wait(), timeout)
+
+    # ------------------------------------------------------------ server API
+
+    def publish(self, channel: str, data: Any) -> None:
+        """Publish ``data`` to the subscribers of ``channel``, opening it if needed (call on the server's loop).
+
+        Raises :class:`ValueError` for an invalid channel name or data that cannot
+        be sent as JSON; nothing is published then.
+        """
+        self._perform(self.hub.publish(channel, data))
+
+    def open_channel(self, channel: str) -> None:
+        """Open ``channel`` so that clients may subscribe before its first update (call on the server's loop).
+
+        Raises :class:`ValueError` for an invalid channel name.
+        """
+        self.hub.open_channel(channel)
+
+    def kick(self, room: str, name: str) -> None:
+        """Close ``name``'s connection in ``room`` with 4003; raises :class:`ValueError` for an invalid name."""
+        actions = self.hub.kick(room, name)
+        self._event("admin", f"kicked {name} from {room}")
+        self._perform(actions)
+
+    def mute(self, room: str, name: str, muted: bool = True) -> None:
+        """Mute (or unmute) ``name`` in ``room``; raises :class:`ValueError` for an invalid name."""
+        actions = self.hub.mute(room, name, muted)
+        self._event("admin", f"{'muted' if muted else 'unmuted'} {name} in {room}")
+        self._perform(actions)
+
+    def attach_local(self, deliver: Callable[[str], None], label: str = "bot") -> LocalPeer:
+        """Add an in-process participant (see :class:`LocalPeer`)."""
+        peer = LocalPeer(self, deliver, label)
+        self._locals[peer] = None
+        self._perform(self.hub.connect(peer))
+        return peer
+
+    def _detach_local(self, peer: LocalPeer) -> None:
+        if self._locals.pop(peer, 0) is None:
+            self._perform(self.hub.disconnect(peer))
+
+    # ------------------------------------------------------------ HTTP
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path, _, _query = request.path.partition("?")
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        if not upgrade:
+            if path == "/healthz":
+                return connection.respond(HTTPStatus.OK, "ok\n")
+            if path == "/":
+                return html_response(HTTPStatus.OK, self.config.index_html or INDEX_HTML)
+            if path.startswith("/static/"):
+                return static_response(path[len("/static/") :])
+            return html_response(HTTPStatus.NOT_FOUND, not_found_page(path))
+        if path not in ("/echo", "/chat") and path not in self.routes:
+            return connection.respond(
+                HTTPStatus.NOT_FOUND, f"unknown WebSocket path {path[:200]!r}; use /echo or /chat\n"
+            )
+        origin = request.headers.get("Origin")
+        if origin is not None and not self._origin_allowed(origin, request.headers):
+            self._event("refused", f"origin {origin[:100]!r} is not allowed")
+            return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+        if self.refusing:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "refusing new connections on purpose\n")
+        return None
+
+    def _origin_allowed(self, origin: str, headers: Headers) -> bool:
+        if origin in self.config.allowed_origins or "*" in self.config.allowed_origins:
+            return True
+        # Same origin: the page was served by this very server.
+        netloc = urlsplit(origin).netloc
+        return bool(netloc) and netloc == headers.get("Host")
+
+    def _token_ok(self, request: Request | None) -> bool:
+        expected = self.config.token
+        if expected is None:
+            return True
+        given = ""
+        if request is not None:
+            query = parse_qs(urlsplit(request.path).query)
+            given = (query.get("token") or [""])[0]
+            auth = request.headers.get("Authorization", "")
+            if not given and auth.startswith("Bearer "):
+                given = auth[len("Bearer ") :]
+        return hmac.compare_digest(given.encode(), expected.encode())
+
+    # ------------------------------------------------------------ WebSocket
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        if self.close_on_open is not None:
+            await ws.close(self.close_on_open, "closing at once on purpose")
+            return
+        route = self.routes.get(ws.request.path.partition("?")[0] if ws.request else "")
+        if route is not None:
+            await route(ws)
+            return
+        if not self._token_ok(ws.request):
+            self._event("refused", f"wrong or missing token from {_peer(ws)}")
+            await ws.close(p.CLOSE_UNAUTHORIZED, "token required: add ?token=... to the URL")
+            return
+        path = ws.request.path.partition("?")[0] if ws.request else ""
+        if path == "/echo":
+            await self._echo(ws)
+        else:
+            await self._chat(ws)
+
+    async def _echo(self, ws: ServerConnection) -> None:
+        try:
+            async for message in ws:
+                await ws.send(message)
+        except ConnectionClosed:
+            pass
+
+    async def _chat(self, ws: ServerConnection) -> None:
+        self._perform(self.hub.connect(ws))
+        try:
+            async for frame in ws:
+                actions = self.hub.receive(ws, frame)
+                if self.backplane.shared:
+                    await self._perform_shared(actions)
+                else:
+                    self._perform(actions)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._perform(self.hub.disconnect(ws))
+            code = ws.close_code
+            if code not in (None, p.CLOSE_NORMAL, p.CLOSE_GOING_AWAY):
+                self._event("closed", f"{_peer(ws)} closed with {code} {ws.close_reason or ''}".rstrip())
+
+    def _perform(self, actions: Iterable[Action]) -> None:
+        """Perform the hub's actions in order, then re-arm the timer.
+
+        Each action is performed on its own: one that fails is logged and the
+        others still happen. ``broadcast`` writes to each connection separately and
+        skips (and logs) a connection it cannot write to.
+        """
+        for action in actions:
+            try:
+                if isinstance(action, Send):
+                    self._send(action)
+                elif isinstance(action, Close):
+                    self._close(action)
+                elif isinstance(action, Share):
+                    self.backplane.share(action)
+                elif isinstance(action, NeedRoom | Commit):  # from a local peer: no reader loop to wait in
+                    self._spawn(self._perform_shared([action]), "backplane")
+            except Exception:
+                log.exception("could not perform %.200r; the other actions go on", action)
+        self._arm_timer()
+
+    async def _perform_shared(self, actions: Iterable[Action]) -> None:
+        """Shared rooms: perform ``actions``, awaiting the backplane (bounded) for loads and commits, in order."""
+        for action in actions:
+            if isinstance(action, NeedRoom):
+                try:
+                    await asyncio.wait_for(self.backplane.load(action.message.room), BACKPLANE_TIMEOUT)
+                except (BackplaneError, TimeoutError) as exc:
+                    self._event("backplane", f"cannot load room {action.message.room!r}: {exc}")
+                    self._perform([Close(action.conn, p.CLOSE_TRY_AGAIN_LATER, "the rooms are unreachable; try again")])
+                    continue
+                await self._perform_shared(self.hub.handle(action.conn, action.message))
+            elif isinstance(action, Commit):
+                try:
+                    seq, duplicate = await asyncio.wait_for(self.backplane.commit(action), BACKPLANE_TIMEOUT)
+                except (BackplaneError, TimeoutError) as exc:
+                    self._event("backplane", f"a message was not logged ({exc}); its sender will resend it")
+                    self._perform(self.hub.commit_failed(action))
+                    continue
+                self._perform(self.hub.committed(action, seq, duplicate))
+            else:
+                self._perform([action])
+
+    def _send(self, action: Send) -> None:
+        if self._stalled:
+            action = Send(tuple(c for c in action.to if c not in self._stalled), action.frame)
+        if self._locals:
+            sockets = [cast(ServerConnection, c) for c in action.to if not isinstance(c, LocalPeer)]
+            for conn in action.to:
+                if isinstance(conn, LocalPeer):
+                    self._deliver_local(conn, action.frame)
+            broadcast(sockets, action.frame)
+        else:
+            broadcast(cast("tuple[ServerConnection, ...]", action.to), action.frame)
+
+    def _close(self, action: Close) -> None:
+        conn = action.conn
+        self._event("close", f"closing {conn!r:.60} with {action.code}: {action.reason}")
+        if isinstance(conn, LocalPeer):
+            self._detach_local(conn)
+        else:
+            self._spawn(cast(ServerConnection, conn).close(action.code, action.reason), "close")
+
+    def _deliver_local(self, peer: LocalPeer, frame: str) -> None:
+        try:
+            peer.deliver(frame)
+        except Exception:
+            log.exception("local peer %r failed on a frame", peer)
+
+    # ------------------------------------------------------------ background tasks
+
+    def _arm_timer(self) -> None:
+        """Keep one loop timer set for the hub's next deadline, and none when it has nothing due."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        deadline = self.hub.next_deadline()
+        if deadline == self._timer_for and (self._timer is not None or deadline is None):
+            return  # already set for it
+        self._cancel_timer()
+        self._timer_for = deadline
+        if deadline is None:
+            return
+        now = self.clock.monotonic()
+        self._armed_at = now
+        self._timer = loop.call_later(max(0.0, deadline - now), self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_for = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        deadline = self.hub.next_deadline()
+        now = self.clock.monotonic()
+        if deadline is not None and deadline <= now:
+            self._perform(self.hub.tick())  # which re-arms
+            return
+        if deadline is not None and now == self._armed_at and self._loop is not None:
+            # The clock did not move while we waited (a FakeClock): look again now and then.
+            self._timer = self._loop.call_later(IDLE_CLOCK_POLL, self._on_timer)
+            return
+        self._timer_for = None  # woken a little early: set the timer again
+        self._arm_timer()
+
+    async def _watchdog(self) -> None:
+        """Close clients that stopped reading before they slow the room down."""
+        limit = self.config.slow_consumer_bytes
+        while True:
+            await asyncio.sleep(0.5)
+            if self._server is None:
+                continue
+            for conn in list(self._server.connections):
+                transport = conn.transport
+                if transport is not None and transport.get_write_buffer_size() > limit:
+                    self._event("slow", f"{_peer(conn)} stopped reading; closing with {p.CLOSE_SLOW_CONSUMER}")
+                    self._spawn(
+                        conn.close(p.CLOSE_SLOW_CONSUMER, "too slow: stopped reading messages"), "close"
+                    )
+
+    async def _publisher(self) -> None:
+        """The demo publisher: a made-up ticker on the ``"updates"`` channel."""
+        interval = self.config.update_interval
+        assert interval is not None
+        while True:
+            await asyncio.sleep(interval)
+            self.publish(UPDATES_CHANNEL, self.next_tick())
+
+    def next_tick(self) -> dict[str, Any]:
+        """The next value of the demo ticker (seeded, so runs repeat)."""
+        change = round(self._random.uniform(-1.5, 1.5), 2)
+        self._price = round(max(1.0, self._price + change), 2)
+        return {"symbol": "WSLB", "price": self._price, "change": change}
+
+    # ------------------------------------------------------------ log
+
+    def record(self, kind: str, text: str) -> None:
+        """Add one line to the server's log (:attr:`events`, listeners, :mod:`logging`), e.g. an admin action."""
+        self._event(kind, text)
+
+    def _event(self, kind: str, text: str) -> None:
+        event = ServerEvent(self.clock.wall(), kind, text)
+        self.events.append(event)
+        log.info("%s: %s", kind, text)
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("server event listener failed")
+
+
+def _peer(ws: ServerConnection) -> str:
+    try:
+        host, port = ws.remote_address[:2]
+        return f"{host}:{port}"
+    except Exception:
+        return "a client"
+
+
+def generate_token() -> str:
+    """A fresh random token for ``wslab serve`` (URL-safe, 16 bytes of entropy)."""
+    return secrets.token_urlsafe(16)
