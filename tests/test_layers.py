@@ -17,7 +17,7 @@ names a wslab module (the lazy export maps, the cli's subcommand table, ``import
     wslab.cli        -> anything
     wslab (__init__) -> wslab._lazy, wslab._moved; its lazy map may name anything
     wslab._lazy      -> the standard library only
-    wslab._moved     -> the standard library only; its tables of old paths may name anything
+    wslab._moved     -> wslab.core (its deprecation warnings); its tables of old paths may name anything
 
 So the client and the server never import each other, nothing below the kernel runs a
 thread-hosted server, and nothing but the tools themselves, ``wslab.cli`` and the top-level
@@ -94,7 +94,7 @@ RULES: dict[str, tuple[set[str], set[str] | None]] = {
     "cli": (EVERY_LAYER, None),
     "wslab": ({"_lazy", "_moved"}, set()),
     "_lazy": (set(), set()),
-    "_moved": (set(), set()),
+    "_moved": ({"core"}, set()),
 }
 #: what the lazy maps of the top-level package and the table of old paths may name
 LAZY_RULES = {"wslab": EVERY_LAYER, "_moved": EVERY_LAYER}

@@ -28,14 +28,12 @@ import importlib.abc
 import importlib.machinery
 import sys
 import types
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["MOVED", "RENAMED", "REMOVED_IN", "install", "renamed_attribute"]
+from wslab.core.deprecation import REMOVED_IN, warn_deprecated
 
-REMOVED_IN = "0.3"
-"""The release that drops these aliases."""
+__all__ = ["MOVED", "RENAMED", "install", "renamed_attribute"]
 
 MOVED: dict[str, tuple[str, ...]] = {
     # 0.1, the flat layout
@@ -109,44 +107,13 @@ RENAMED: dict[tuple[str, str], tuple[str, str]] = {
 }
 """(old module, old name) -> (new module, new name), for names that are not where a module move puts them."""
 
-def _internal(frame: types.FrameType) -> bool:
-    """A frame of the import system, or of wslab itself (its lazy exports, a module's ``__getattr__``)."""
-    filename = frame.f_code.co_filename
-    module = str(frame.f_globals.get("__name__", ""))
-    return (
-        filename.startswith("<frozen importlib")
-        or filename == importlib.__file__
-        or module == "wslab"
-        or module.startswith("wslab.")
-    )
-
-
-def _warn(message: str) -> None:
-    """Warn as if from the code that named the old path: the first frame outside the import system and wslab."""
-    frame: types.FrameType | None = sys._getframe(1)
-    while frame is not None and _internal(frame):
-        frame = frame.f_back
-    if frame is None:  # pragma: no cover - there is always a caller
-        warnings.warn(message, DeprecationWarning, stacklevel=2)
-        return
-    module_globals = frame.f_globals
-    warnings.warn_explicit(
-        message,
-        DeprecationWarning,
-        frame.f_code.co_filename,
-        frame.f_lineno,
-        module=module_globals.get("__name__", "<unknown>"),
-        registry=module_globals.setdefault("__warningregistry__", {}),
-    )
-
-
 def renamed_attribute(module: str, name: str) -> Any:
     """The object ``module.name`` stands for in :data:`RENAMED`, with a warning; :class:`AttributeError` if none."""
     target = RENAMED.get((module, name))
     if target is None:
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
     home, new = target
-    _warn(
+    warn_deprecated(
         f"{module}.{name} is deprecated and goes in wslab {REMOVED_IN}: use {home}.{new} "
         f"(from {home} import {new})"
     )
@@ -202,7 +169,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module: types.ModuleType) -> None:
         homes = MOVED[module.__name__]
         where = " or ".join(homes) if homes else "its modules' new homes (docs/architecture.md)"
-        _warn(f"{module.__name__} is deprecated and goes in wslab {REMOVED_IN}: import from {where}")
+        warn_deprecated(f"{module.__name__} is deprecated and goes in wslab {REMOVED_IN}: import from {where}")
 
 
 _FINDER = _Finder()
