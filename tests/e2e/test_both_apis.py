@@ -22,9 +22,9 @@ import json
 from typing import Any
 
 import pytest
-from test_check import definitions
 
 from support import ROOT
+from tests.grading.test_self_check import definitions
 from wslab.client.websocket import WebSocket
 from wslab.grading.registry import get_exercise
 from wslab.grading.runner import run_check

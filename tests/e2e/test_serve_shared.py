@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 import redis.asyncio as redis
-from test_serve import ROOT, START_WAIT, ServeProcess, _env
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from support import WAIT, Peer
+from tests.e2e.test_serve_command import ROOT, START_WAIT, ServeProcess, _env
 from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable, find_engine
 
 pytestmark = pytest.mark.slow

@@ -22,6 +22,7 @@ from support.serving import Served
 from wslab.classroom import serve as serve_mod
 from wslab.classroom.instructor_dashboard import InstructorDashboard
 from wslab.classroom.options import classroom_options
+from wslab.kernel.course_server import stop_all
 from wslab.server.tls import server_context
 
 trustme = pytest.importorskip("trustme")
@@ -105,6 +106,7 @@ async def test_wss_with_a_trusted_ca_joins_and_plain_clients_cannot(cert_files: 
 
 async def test_in_kernel_classroom_serves_tls_too(cert_files: tuple[Path, Path, Path]) -> None:
     certfile, keyfile, cafile = cert_files
+    stop_all()  # a course server another test left running would be returned instead (start_server's registry)
     handle = serve_mod.start_classroom("127.0.0.1", 0, certfile=str(certfile), keyfile=str(keyfile))
     try:
         assert handle.chat_url.startswith("wss://127.0.0.1:") and handle.http_url.startswith("https://")

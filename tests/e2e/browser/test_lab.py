@@ -51,7 +51,7 @@ def lab(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]
 
 def course_command_lab_args() -> list[str]:
     """What the README's course command passes to ``jupyter lab`` (after ``lab``), verbatim."""
-    from test_setup import readme_command
+    from tests.e2e.test_setup import readme_command
 
     words = readme_command("course-command").split("&&")[-1].split()
     assert "lab" in words, f"the course command does not run jupyter lab: {words}"

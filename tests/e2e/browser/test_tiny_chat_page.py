@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_check import definitions
 
+from tests.grading.test_self_check import definitions
 from wslab.kernel.learner_server import LearnerServer, serve_handler
 
 pytestmark = pytest.mark.browser

@@ -9,7 +9,7 @@ const assert = require("node:assert");
 const fs = require("node:fs");
 const path = require("node:path");
 
-const chat = require("../../wslab/static/chat.js");
+const chat = require("../../../wslab/static/chat.js");
 
 const TRANSCRIPTS = path.join(__dirname, "..", "..", "data", "transcripts");
 

@@ -10,11 +10,11 @@ const fs = require("node:fs");
 const path = require("node:path");
 const vm = require("node:vm");
 
-const chat = require("../../wslab/static/chat.js");
+const chat = require("../../../wslab/static/chat.js");
 const { replay } = require("./replay.js");
 
 const { Backoff, BackoffPolicy, ClientSession, CONSTANTS, WebSocketClient, shouldReconnect } = chat;
-const SOURCE = path.join(__dirname, "..", "..", "wslab", "static", "chat.js");
+const SOURCE = path.join(__dirname, "..", "..", "..", "wslab", "static", "chat.js");
 
 /** A deterministic random(): a fixed cycle of values in [0, 1). */
 function cycle(...values) {
