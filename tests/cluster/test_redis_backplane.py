@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -257,3 +258,17 @@ async def test_concurrent_first_joins_load_the_room_once_and_miss_nothing(valkey
             assert sorted(seen) == [1, 2] and len(seen) == 2, seen  # each once, from the welcome or live
         for peer in (ann, *peers):
             await peer.close()
+
+
+def test_a_lost_link_is_retried_with_the_course_backoff_jittered_and_never_at_once() -> None:
+    """The read loops wait LINK_BACKOFF's delays: doubling to a 1 s cap, each a different draw per node."""
+    from wslab.cluster.redis_backplane import LINK_BACKOFF
+    from wslab.core.backoff import Backoff
+
+    nodes = [Backoff(LINK_BACKOFF, random.Random(seed)) for seed in range(5)]
+    rounds = [[node.next_delay() for node in nodes] for _ in range(8)]
+    for attempt, delays in enumerate(rounds, start=1):
+        low, high = LINK_BACKOFF.bounds(attempt)
+        assert low > 0 and all(low <= d <= high for d in delays), (attempt, delays)
+        assert len(set(delays)) == len(delays), f"nodes retried in step at attempt {attempt}: {delays}"
+    assert LINK_BACKOFF.bounds(8)[1] == 1.0

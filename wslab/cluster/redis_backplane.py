@@ -43,6 +43,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from wslab.core import protocol as p
+from wslab.core.backoff import Backoff, BackoffPolicy
 from wslab.core.hub import Commit, Hub, Share
 from wslab.server.backplane import Backplane, BackplaneError, Perform
 
@@ -56,6 +57,7 @@ __all__ = [
     "PRESENCE_REFRESH",
     "describe",
     "engine_info",
+    "LINK_BACKOFF",
 ]
 
 log = logging.getLogger("wslab.backplane")
@@ -125,6 +127,12 @@ def engine_info(url: str) -> str:
     if "valkey_version" in info:
         return f"Valkey {info['valkey_version']} at {describe(url)}"
     return f"Redis {info.get('redis_version', '?')} at {describe(url)}"
+
+
+LINK_BACKOFF = BackoffPolicy(initial=0.05, factor=2.0, cap=1.0, jitter="equal", stay_up=0.0)
+"""How long a lost link's read loops wait between tries: the course's own backoff, doubling from
+50 ms to 1 s, with equal jitter (half fixed, half random), so the nodes of a room that all lost
+their engine at once do not retry in step, and no loop ever retries at once in a tight spin."""
 
 
 class RedisBackplane(Backplane):
@@ -294,7 +302,7 @@ class RedisBackplane(Backplane):
         """Deliver the room's log from after ``last``, in order; after a lost link, read on from there."""
         assert self._reader is not None and self._hub is not None
         cursor = f"{last}-0"
-        delay = 0.05
+        backoff = Backoff(LINK_BACKOFF)
         while not self._stopping:
             try:
                 async with asyncio.timeout(BLOCK_MS / 1000 + COMMAND_TIMEOUT):
@@ -305,15 +313,14 @@ class RedisBackplane(Backplane):
                 if self.link_up.is_set():
                     log.warning("lost the link to %s (%s); reading on from %s when it is back", self.url, exc, cursor)
                 self.link_up.clear()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                await asyncio.sleep(backoff.next_delay())
                 continue
             if not self.link_up.is_set():
                 self.reconnects += 1
                 self.link_up.set()
                 self._dirty.update(self._members)  # rewrite our presence at once
                 self._wake.set()
-            delay = 0.05
+            backoff.reset()
             for _stream, entries in reply or []:
                 for eid, fields in entries:
                     cursor = eid.decode() if isinstance(eid, bytes) else str(eid)
@@ -414,13 +421,13 @@ class RedisBackplane(Backplane):
     async def _events_loop(self) -> None:
         """Follow the hints of other nodes; resubscribe after a lost link."""
         assert self._redis is not None and self._hub is not None
-        delay = 0.05
+        backoff = Backoff(LINK_BACKOFF)
         while not self._stopping:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 async with asyncio.timeout(COMMAND_TIMEOUT):
                     await pubsub.psubscribe("wslab:{*}:events")
-                delay = 0.05
+                backoff.reset()
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None:
@@ -428,8 +435,7 @@ class RedisBackplane(Backplane):
             except asyncio.CancelledError:
                 raise
             except _RETRY:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                await asyncio.sleep(backoff.next_delay())
             finally:
                 with contextlib.suppress(*_RETRY, TimeoutError):
                     async with asyncio.timeout(COMMAND_TIMEOUT):
