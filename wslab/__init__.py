@@ -79,7 +79,7 @@ _EXPORTS = {
     "LiveDashboard": "wslab.ui.live_dashboard",
     "ReadyStateLight": "wslab.ui.readystate",
     "TimelinePlot": "wslab.ui.timeline",
-    "snapshot": "wslab.ui.snapshot",
+    "snapshot": "wslab.ui.snapshots",
     "herd_histogram": "wslab.ui.figures",
     "flapping_timeline": "wslab.ui.figures",
     # tools

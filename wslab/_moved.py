@@ -13,8 +13,8 @@ that moved still imports from where it was, as the same object:
   (``wslab.Dashboard`` is ``LiveDashboard``); a module that still exists
   answers them through :func:`renamed_attribute`, with a warning.
 
-Two old modules share their name with a function the package exports
-(``wslab.check``, ``wslab.typing_text``): importing the module rebinds the
+Three old modules share their name with a function their package exports
+(``wslab.check``, ``wslab.typing_text``, ``wslab.ui.snapshot``): importing the module rebinds the
 package's attribute to it, so those alias modules can be called, and call the
 function.
 
@@ -84,6 +84,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "wslab.classroom.instructor": ("wslab.classroom.instructor_dashboard",),
     "wslab.grading.check": ("wslab.grading.self_check",),
     "wslab.ui.live": ("wslab.ui.live_dashboard",),
+    "wslab.ui.snapshot": ("wslab.ui.snapshots",),  # its name is the function's, wslab.ui.snapshot
 }
 """Old module -> the modules its names now live in, searched in order (empty: a package that held only modules)."""
 
@@ -95,11 +96,8 @@ RENAMED: dict[tuple[str, str], tuple[str, str]] = {
     ("wslab.widgets.dashboard", "Dashboard"): ("wslab.ui.live_dashboard", "LiveDashboard"),
     ("wslab.hub", "RateLimiter"): ("wslab.core.ratelimit", "TokenBucket"),
     ("wslab.classroom.cluster", "run"): ("wslab.classroom.serve", "serve_shared"),
-    # names that left wslab.classroom.serve when it split into options, banner and serve
-    ("wslab.classroom.serve", "DEFAULT_PORT"): ("wslab.classroom.options", "DEFAULT_PORT"),
-    ("wslab.classroom.serve", "ServeOptions"): ("wslab.classroom.options", "ServeOptions"),
-    ("wslab.classroom.serve", "classroom_options"): ("wslab.classroom.options", "classroom_options"),
-    ("wslab.classroom.serve", "options_from_args"): ("wslab.classroom.options", "options_from_args"),
+    # names that left wslab.classroom.serve when it split into options, banner and serve (the options
+    # it still uses, it still exports)
     ("wslab.classroom.serve", "join_urls"): ("wslab.classroom.banner", "join_urls"),
     ("wslab.classroom.serve", "chat_page"): ("wslab.server.pages", "chat_page"),
     ("wslab.classroom.serve", "STATIC_DIR"): ("wslab.server.pages", "STATIC_DIR"),
@@ -130,8 +128,11 @@ class _Alias(types.ModuleType):
             raise AttributeError(name)
         if (self.__name__, name) in RENAMED:
             return renamed_attribute(self.__name__, name)
-        for home in self.__homes:
-            module = importlib.import_module(home)
+        modules = [importlib.import_module(home) for home in self.__homes]
+        for module in modules:  # what a home defines or lists, before anything a home would answer with a warning
+            if name in vars(module) or name in getattr(module, "__all__", ()):
+                return getattr(module, name)
+        for module in modules:
             if hasattr(module, name):
                 return getattr(module, name)
         moved = ", ".join(self.__homes)

@@ -7,7 +7,7 @@ import ipywidgets as widgets
 from wslab.core.backoff import BackoffPolicy, seed_backoff
 from wslab.ui.figures import flapping_timeline, herd_histogram, simulate_flapping, simulate_herd
 from wslab.ui.live_dashboard import LiveDashboard
-from wslab.ui.snapshot import snapshot, widget_html
+from wslab.ui.snapshots import snapshot, widget_html
 
 
 def test_a_snapshot_shows_the_widget_tree_as_it_is_now_and_names_it() -> None:

@@ -54,8 +54,12 @@ from wslab.server.backplane import Backplane, BackplaneError
 from wslab.server.chat_server import ChatServer, PortInUseError
 
 __all__ = [
+    "DEFAULT_PORT",
     "STOP_TIMEOUT",
+    "ServeOptions",
     "add_arguments",
+    "classroom_options",
+    "options_from_args",
     "main",
     "run",
     "serve",
@@ -279,8 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def __getattr__(name: str) -> object:
-    """Names that moved to :mod:`~wslab.classroom.options`, :mod:`~wslab.classroom.banner` and
-    :mod:`wslab.server.pages` in 0.2 (with a DeprecationWarning)."""
+    """Names that moved to :mod:`~wslab.classroom.banner`, :mod:`wslab.server.pages` and
+    :mod:`wslab.server.chat_server` in 0.2 (with a DeprecationWarning)."""
     return renamed_attribute(__name__, name)
 
 if __name__ == "__main__":

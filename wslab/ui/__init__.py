@@ -24,8 +24,8 @@ _EXPORTS = {
     "ReadyStateLight": "wslab.ui.readystate",
     "TimelinePlot": "wslab.ui.timeline",
     "timeline_svg": "wslab.ui.timeline",
-    "snapshot": "wslab.ui.snapshot",
-    "Snapshot": "wslab.ui.snapshot",
+    "snapshot": "wslab.ui.snapshots",
+    "Snapshot": "wslab.ui.snapshots",
     "herd_histogram": "wslab.ui.figures",
     "flapping_timeline": "wslab.ui.figures",
 }
