@@ -33,11 +33,10 @@ from typing import Any
 
 from wslab.core.deprecation import REMOVED_IN, warn_deprecated
 
-__all__ = ["MOVED", "RENAMED", "install", "renamed_attribute"]
+__all__ = ["CURRENT", "MOVED", "RENAMED", "install", "renamed_attribute"]
 
 MOVED: dict[str, tuple[str, ...]] = {
     # 0.1, the flat layout
-    "wslab.aio": ("wslab.client.aio",),
     "wslab.backoff": ("wslab.core.backoff",),
     "wslab.bots": ("wslab.server.bots",),
     "wslab.check": ("wslab.grading.self_check",),
@@ -89,6 +88,12 @@ MOVED: dict[str, tuple[str, ...]] = {
 """Old module -> the modules its names now live in, searched in order (empty: a package that held only modules)."""
 
 _PACKAGES = frozenset({"wslab.net", "wslab.widgets"})
+
+CURRENT: dict[str, tuple[str, ...]] = {
+    "wslab.aio": ("wslab.client.aio",),
+}
+"""Module paths that are current API but have no file: ``import wslab.aio`` (``wslab.aio.run`` is in
+every lesson) answers like :data:`MOVED` does, without a warning."""
 
 RENAMED: dict[tuple[str, str], tuple[str, str]] = {
     ("wslab", "Dashboard"): ("wslab.ui.live_dashboard", "LiveDashboard"),
@@ -156,18 +161,20 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in MOVED:
+        if fullname not in MOVED and fullname not in CURRENT:
             return None
         return importlib.machinery.ModuleSpec(fullname, self, is_package=fullname in _PACKAGES)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         module = _Alias(spec.name)
-        module._Alias__homes = MOVED[spec.name]  # type: ignore[attr-defined]
+        module._Alias__homes = MOVED.get(spec.name) or CURRENT[spec.name]  # type: ignore[attr-defined]
         if spec.name in _PACKAGES:
             module.__path__ = []
         return module
 
     def exec_module(self, module: types.ModuleType) -> None:
+        if module.__name__ in CURRENT:
+            return
         homes = MOVED[module.__name__]
         where = " or ".join(homes) if homes else "its modules' new homes (docs/architecture.md)"
         warn_deprecated(f"{module.__name__} is deprecated and goes in wslab {REMOVED_IN}: import from {where}")

@@ -8,7 +8,7 @@
   operations on the server's own loop, each bounded by
   :data:`~wslab.kernel.course_server.CALL_TIMEOUT`;
 * a URL (``ws://host:8765/admin``, as ``wslab serve`` prints) and the admin
-  token: an :class:`~wslab.server.admin_route.AdminClient` over the admin channel;
+  token: an :class:`~wslab.client.admin_client.AdminClient` over the admin channel;
 * anything else with ``snapshot``/``kick``/``mute`` (a test double) as it is.
 
 Either way the same operations run (:mod:`wslab.server.admin_route`), so every action

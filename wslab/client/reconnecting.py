@@ -68,7 +68,7 @@ __all__ = [
     "ClientState",
 ]
 
-log = logging.getLogger("wslab.client.reconnecting")
+log = logging.getLogger(__name__)
 
 ClientState = Literal["connecting", "open", "offline", "closed"]
 """What :attr:`ReconnectingClient.state` can be."""

@@ -60,7 +60,7 @@ __all__ = [
     "LINK_BACKOFF",
 ]
 
-log = logging.getLogger("wslab.backplane")
+log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT = 2.0
 """Seconds one Redis command may take."""

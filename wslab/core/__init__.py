@@ -1,8 +1,8 @@
 """The sans-I/O core: plain objects that take events and ``now`` and return actions.
 
 Standard library only: no sockets, no asyncio, no widgets (``tests/test_layers.py``
-holds every module here to that). The asyncio shells in :mod:`wslab.net` and the
-views in :mod:`wslab.ui` are built around these.
+holds every module here to that). The asyncio shells in :mod:`wslab.server` and
+:mod:`wslab.client`, and the views in :mod:`wslab.ui`, are built around these.
 
 * :mod:`~wslab.core.protocol`: parse and validate frames, limits and codes;
 * :mod:`~wslab.core.hub`: the server side (rooms, presence, history, typing, rate limits);

@@ -1,6 +1,6 @@
 """Run checks against a learner's definitions, each in a worker thread with a time limit.
 
-This is shared by the in-notebook :func:`wslab.check.check` and by the grading
+This is shared by the in-notebook :func:`wslab.grading.self_check.check` and by the grading
 worker (:mod:`wslab.grading.worker`). The contract:
 
 * :func:`run_check` returns within ``timeout + JOIN_GRACE`` seconds whatever

@@ -11,7 +11,7 @@ notebook that raises three problems this module solves:
 * **errors must not vanish in a thread**: an exception in the handler is caught,
   the connection is closed with 1011, and the error is kept in
   :attr:`LearnerServer.errors` (with a traceback of the learner's frames, without
-  file paths), logged to ``"wslab.learner"``, and raised in the notebook by
+  file paths), logged to ``"wslab.kernel.learner_server"``, and raised in the notebook by
   :meth:`LearnerServer.raise_errors` or shown by :meth:`LearnerServer.report`.
 
 Usage::
@@ -58,7 +58,7 @@ __all__ = [
     "TINY_CHAT_PAGE",
 ]
 
-log = logging.getLogger("wslab.learner")
+log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())  # never Python's last-resort stderr: that would land in whichever cell runs
 
 STOP_TIMEOUT = 2.0

@@ -34,7 +34,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-log = logging.getLogger("wslab.server.bots")
+log = logging.getLogger(__name__)
 
 MAX_DELAY = 5.0
 """Longest a bot waits before typing, and types before answering, in seconds."""

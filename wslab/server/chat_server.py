@@ -12,7 +12,7 @@ Routes on one port:
 This module is thin on purpose: it reads frames, hands them to the hub and
 performs the actions the hub returns. It runs on whatever event loop awaits
 :meth:`ChatServer.start`; :mod:`wslab.kernel.course_server` gives it a thread of its own.
-Output goes to :mod:`logging` (logger ``"wslab.server"``) and to
+Output goes to :mod:`logging` (logger ``"wslab.server.chat_server"``) and to
 :attr:`ChatServer.events`, never to ``print``.
 
 Contracts:
@@ -68,7 +68,7 @@ __all__ = [
     "is_loopback",
 ]
 
-log = logging.getLogger("wslab.server")
+log = logging.getLogger(__name__)
 
 UPDATES_CHANNEL = "updates"
 """The demo publisher's channel, open from the start when ``update_interval`` is set."""
