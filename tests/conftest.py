@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from wslab.kernel.course_server import ServerHandle
-from wslab.server.chat_server import ServerConfig
+from wslab.server.config import ServerConfig
 
 ASYNC_TEST_TIMEOUT = 60.0
 """No async test may take longer than this, whatever it awaits."""

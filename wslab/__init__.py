@@ -51,7 +51,7 @@ _EXPORTS = {
     # server, client, kernel
     "ChatServer": "wslab.server.chat_server",
     "PortInUseError": "wslab.server.chat_server",
-    "ServerConfig": "wslab.server.chat_server",
+    "ServerConfig": "wslab.server.config",
     "ServerHandle": "wslab.kernel.course_server",
     "running_servers": "wslab.kernel.course_server",
     "start_server": "wslab.kernel.course_server",

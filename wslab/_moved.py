@@ -51,7 +51,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "wslab.seed_client": ("wslab.client.seed",),
     "wslab.serve": (
         "wslab.classroom.serve", "wslab.classroom.options", "wslab.classroom.banner",
-        "wslab.server.pages", "wslab.server.chat_server",
+        "wslab.server.pages", "wslab.server.chat_server", "wslab.server.config",
     ),
     "wslab.typing_text": ("wslab.core.typing_status",),
     "wslab.widgets": ("wslab.ui",),
@@ -74,7 +74,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "wslab.net.redis_backplane": ("wslab.cluster.redis_backplane",),
     "wslab.net.runtime": ("wslab.kernel.course_server", "wslab.kernel.loop_thread"),
     "wslab.net.seed_client": ("wslab.client.seed",),
-    "wslab.net.server": ("wslab.server.chat_server", "wslab.server.pages"),
+    "wslab.net.server": ("wslab.server.chat_server", "wslab.server.config", "wslab.server.pages"),
     "wslab.net.tls": ("wslab.server.tls", "wslab.client.tls"),
     "wslab.net.websocket": ("wslab.client.websocket",),
     "wslab.core.admin": ("wslab.core.admin_protocol",),
@@ -106,7 +106,7 @@ RENAMED: dict[tuple[str, str], tuple[str, str]] = {
     ("wslab.classroom.serve", "join_urls"): ("wslab.classroom.banner", "join_urls"),
     ("wslab.classroom.serve", "chat_page"): ("wslab.server.pages", "chat_page"),
     ("wslab.classroom.serve", "STATIC_DIR"): ("wslab.server.pages", "STATIC_DIR"),
-    ("wslab.classroom.serve", "is_loopback"): ("wslab.server.chat_server", "is_loopback"),
+    ("wslab.classroom.serve", "is_loopback"): ("wslab.server.config", "is_loopback"),
 }
 """(old module, old name) -> (new module, new name), for names that are not where a module move puts them."""
 
@@ -167,13 +167,14 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         module = _Alias(spec.name)
-        module._Alias__homes = MOVED.get(spec.name) or CURRENT[spec.name]  # type: ignore[attr-defined]
+        module._Alias__homes = MOVED[spec.name] if spec.name in MOVED else CURRENT[spec.name]  # type: ignore[attr-defined]
         if spec.name in _PACKAGES:
             module.__path__ = []
         return module
 
     def exec_module(self, module: types.ModuleType) -> None:
-        if module.__name__ in CURRENT:
+        if module.__name__ in CURRENT:  # current API: the same names, no warning
+            module.__all__ = sorted(dir(module))
             return
         homes = MOVED[module.__name__]
         where = " or ".join(homes) if homes else "its modules' new homes (docs/architecture.md)"

@@ -23,7 +23,8 @@ from support import WAIT, LinkProxy, Peer
 from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable
 from wslab.cluster.redis_backplane import RedisBackplane
 from wslab.server.backplane import BackplaneError
-from wslab.server.chat_server import ChatServer, ServerConfig
+from wslab.server.chat_server import ChatServer
+from wslab.server.config import ServerConfig
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from support import ROOT, WAIT, Peer
 from wslab.classroom import serve as serve_mod
 from wslab.classroom.banner import join_urls
 from wslab.classroom.options import options_from_args
-from wslab.server.chat_server import is_loopback
+from wslab.server.config import is_loopback
 from wslab.server.pages import chat_page
 
 START_WAIT = 20.0

@@ -20,7 +20,8 @@ import wslab
 from support import ROOT, WAIT, Peer
 from wslab.core import protocol as p
 from wslab.kernel.course_server import ServerHandle
-from wslab.server.chat_server import ChatServer, ServerConfig
+from wslab.server.chat_server import ChatServer
+from wslab.server.config import ServerConfig
 
 
 @pytest.fixture

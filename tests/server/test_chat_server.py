@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from support import WAIT, Peer
 from wslab.core import protocol as p
 from wslab.kernel.course_server import ServerHandle
-from wslab.server.chat_server import ServerConfig
+from wslab.server.config import ServerConfig
 
 
 def http_get(url: str) -> tuple[int, str, str]:

@@ -19,7 +19,8 @@ from urllib.parse import quote
 from wslab.classroom.options import ServeOptions
 from wslab.core.admin_protocol import ADMIN_PATH
 from wslab.kernel.jupyter_links import proxied_url
-from wslab.server.chat_server import ServerEvent, is_loopback
+from wslab.server.chat_server import ServerEvent
+from wslab.server.config import is_loopback
 
 __all__ = ["join_urls", "print_banner", "print_event"]
 

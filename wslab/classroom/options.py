@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from wslab.core import protocol as p
-from wslab.server.chat_server import ServerConfig, generate_token, is_loopback
+from wslab.server.config import ServerConfig, generate_token, is_loopback
 from wslab.server.pages import chat_page
 from wslab.server.tls import server_context
 

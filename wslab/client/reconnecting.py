@@ -36,6 +36,11 @@ contracts. This class is its asyncio shell. It adds only I/O:
   handler and never stops the client or the other handlers.
 
 Every wait (:meth:`wait_for`, :meth:`flush`, :meth:`aclose`) has a timeout.
+
+Longer than 500 lines because the five pieces of I/O above share one
+connection's lifetime (the writer, the heartbeat and the reader start and stop
+together, and unwritten frames go back to the session when it dies); the rules
+themselves are in the session, not here.
 """
 
 from __future__ import annotations

@@ -27,6 +27,11 @@ Contracts:
 
 ``docs/browser-api.md`` maps each browser feature to this class, names the
 test behind each row, and lists the deliberate differences.
+
+Longer than 500 lines because it is one interface of the standard, whole: the
+states, the events and their order, ``send``/``close`` and their exceptions,
+``bufferedAmount`` and the Python-only waits share one connection task; split,
+each half would have to reach into the other's state.
 """
 
 from __future__ import annotations

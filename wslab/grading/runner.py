@@ -106,7 +106,7 @@ def private_server() -> Any:
     with _server_lock:
         if _server is None or not _server.running:
             from wslab.kernel.course_server import ServerHandle
-            from wslab.server.chat_server import ServerConfig
+            from wslab.server.config import ServerConfig
 
             handle = ServerHandle(ServerConfig(update_interval=0.05, typing_timeout=1.0))
             handle._start()

@@ -25,7 +25,8 @@ from wslab.core.clock import SYSTEM_CLOCK, Clock
 from wslab.core.hub import RoomSnapshot
 from wslab.kernel.jupyter_links import proxied_url
 from wslab.kernel.loop_thread import LoopThread
-from wslab.server.chat_server import ChatServer, ServerConfig, ServerEvent
+from wslab.server.chat_server import ChatServer, ServerEvent
+from wslab.server.config import ServerConfig
 
 __all__ = [
     "ServerHandle",

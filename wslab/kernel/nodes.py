@@ -23,7 +23,8 @@ from typing import Any
 from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable
 from wslab.cluster.redis_backplane import RedisBackplane
 from wslab.kernel.course_server import ServerHandle
-from wslab.server.chat_server import ChatServer, ServerConfig
+from wslab.server.chat_server import ChatServer
+from wslab.server.config import ServerConfig
 
 __all__ = ["NodeHandle", "start_node", "stop_nodes", "lesson_engine"]
 
@@ -75,7 +76,7 @@ class NodeHandle(ServerHandle):
 def start_node(redis_url: str, *, presence_ttl: float | None = None, **options: Any) -> NodeHandle:
     """Start one more node on a free port of 127.0.0.1, its rooms in the engine at ``redis_url``.
 
-    ``options`` are fields of :class:`~wslab.server.chat_server.ServerConfig` (the demo
+    ``options`` are fields of :class:`~wslab.server.config.ServerConfig` (the demo
     publisher is off unless ``update_interval`` is given); ``presence_ttl``: see
     :data:`~wslab.cluster.redis_backplane.PRESENCE_TTL`. Raises
     :class:`~wslab.server.backplane.BackplaneError` (one line) when the engine

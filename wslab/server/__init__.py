@@ -20,12 +20,12 @@ from wslab._lazy import lazy_exports
 
 _EXPORTS = {
     "ChatServer": "wslab.server.chat_server",
-    "ServerConfig": "wslab.server.chat_server",
+    "ServerConfig": "wslab.server.config",
     "ServerEvent": "wslab.server.chat_server",
     "LocalPeer": "wslab.server.chat_server",
     "PortInUseError": "wslab.server.chat_server",
-    "generate_token": "wslab.server.chat_server",
-    "is_loopback": "wslab.server.chat_server",
+    "generate_token": "wslab.server.config",
+    "is_loopback": "wslab.server.config",
     "chat_page": "wslab.server.pages",
     "STATIC_DIR": "wslab.server.pages",
     "ChatBot": "wslab.server.bots",

@@ -35,7 +35,7 @@ from wslab.core.admin_protocol import (
     parse_request,
 )
 from wslab.core.errors import AdminError, ProtocolError
-from wslab.server.chat_server import ChatServer, LocalPeer
+from wslab.server.chat_server import ChatServer, LocalPeer, peer_label
 
 __all__ = [
     "ANNOUNCER",
@@ -155,7 +155,7 @@ class AdminChannel:
 
     async def handle(self, ws: ServerConnection) -> None:
         """Serve one admin connection: refuse a wrong token (4001), then answer requests until it closes."""
-        who = f"admin at {_peer(ws)}"
+        who = f"admin at {peer_label(ws)}"
         given = self._given(ws)
         if not hmac.compare_digest(given.encode(), self.token.encode()):
             learners = self.server.config.token
@@ -163,7 +163,7 @@ class AdminChannel:
                 why = "the learners' token is not the admin token"
             else:
                 why = "wrong or missing admin token"
-            self.server.record("refused", f"admin channel: {why}, from {_peer(ws)}")
+            self.server.record("refused", f"admin channel: {why}, from {peer_label(ws)}")
             await ws.close(p.CLOSE_UNAUTHORIZED, f"{why}: use the admin token wslab serve printed")
             return
         self.server.record("admin", f"{who} connected")
@@ -213,11 +213,3 @@ def install_admin(server: ChatServer, token: str) -> AdminChannel:
     channel = AdminChannel(server, token)
     server.routes[ADMIN_PATH] = channel.handle
     return channel
-
-
-def _peer(ws: ServerConnection) -> str:
-    try:
-        host, port = ws.remote_address[:2]
-        return f"{host}:{port}"
-    except Exception:
-        return "a client"

@@ -23,6 +23,12 @@ Contracts:
 * the hub's timers (typing expiry, presence frames) run on one loop timer set
   for :meth:`Hub.next_deadline`, re-armed after every event; when the hub has
   nothing due there is no timer at all.
+
+Longer than 500 lines because one object owns the port's connections: the
+routes, the performing of the hub's actions, the one timer, the slow-consumer
+watchdog, in-process peers and the faults the lessons inject all read and change
+that one table of connections. What it is told is :mod:`wslab.server.config`,
+what it says to plain HTTP is :mod:`wslab.server.pages`.
 """
 
 from __future__ import annotations
@@ -30,10 +36,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import hmac
-import ipaddress
 import logging
 import random
-import secrets
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -52,20 +56,19 @@ from wslab.core.clock import SYSTEM_CLOCK, Clock
 from wslab.core.errors import PortInUseError
 from wslab.core.hub import Action, Close, Commit, Hub, NeedRoom, Send, Share
 from wslab.server.backplane import BACKPLANE_TIMEOUT, Backplane, BackplaneError, MemoryBackplane
-from wslab.server.pages import INDEX_HTML, STATIC_DIR, html_response, not_found_page, static_response
+from wslab.server.config import ServerConfig
+from wslab.server.pages import INDEX_HTML, html_response, not_found_page, static_response
 from wslab.server.tls import server_context
 
 __all__ = [
-    "ServerConfig",
     "ChatServer",
     "LocalPeer",
     "PortInUseError",
+    "ServerConfig",
     "ServerEvent",
     "UPDATES_CHANNEL",
     "IDLE_CLOCK_POLL",
-    "STATIC_DIR",
-    "generate_token",
-    "is_loopback",
+    "peer_label",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,73 +78,6 @@ UPDATES_CHANNEL = "updates"
 
 IDLE_CLOCK_POLL = 0.25
 """Seconds between looks at a clock that did not move while a hub timer waited (a FakeClock)."""
-
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach: 127.x, ``::1``, ``localhost``."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """Everything a server can be told. Defaults suit a learner's kernel.
-
-    ``token`` of ``None`` means no token is needed, which is allowed on loopback
-    only: a server that other machines can reach must have a token (``wslab
-    serve`` generates one), so a config off loopback without one is a
-    :class:`ValueError`.
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 0
-    history_size: int = p.HISTORY_SIZE
-    typing_timeout: float = p.TYPING_TIMEOUT
-    rate: float = p.RATE_PER_SECOND
-    burst: int = p.RATE_BURST
-    flood_strikes: int = p.FLOOD_STRIKES
-    max_frame_bytes: int = p.MAX_FRAME_BYTES
-    slow_consumer_bytes: int = p.SLOW_CONSUMER_BYTES
-    token: str | None = None
-    allowed_origins: tuple[str, ...] = ()
-    update_interval: float | None = 1.0
-    update_seed: int = 8
-    compression: str | None = None
-    ping_interval: float | None = 20.0
-    ping_timeout: float | None = 20.0
-    close_timeout: float = 2.0
-    index_html: str | None = None
-    epoch: str | None = None
-    """The epoch of the hub's rooms (see :class:`~wslab.core.hub.Hub`); None: a fresh random one."""
-    reuse_port: bool = False
-    """Bind with SO_REUSEPORT, so several processes share the port (``wslab serve --workers``)."""
-    certfile: str | None = None
-    """A PEM certificate (chain): serve ``wss://`` and ``https://`` on the port (see :mod:`wslab.server.tls`)."""
-    keyfile: str | None = None
-    """The certificate's private key, when it is not in ``certfile``."""
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be 0 to 65535, got {self.port}")
-        if self.update_interval is not None and self.update_interval <= 0:
-            raise ValueError("update_interval must be > 0 or None")
-        if self.token is None and not is_loopback(self.host):
-            raise ValueError(
-                f"host {self.host!r} lets other machines connect, so the server needs a token: "
-                "pass token=wslab.server.generate_token() (learners add ?token=... to the URL), "
-                "or use wslab serve, which makes one"
-            )
-        if self.token is not None and not self.token:
-            raise ValueError("token must not be empty")
-        if self.epoch is not None:
-            p.validate_epoch(self.epoch)
-        if self.keyfile is not None and self.certfile is None:
-            raise ValueError("keyfile needs certfile: give the certificate too")
-
 
 @dataclass(frozen=True)
 class ServerEvent:
@@ -465,7 +401,7 @@ class ChatServer:
             await route(ws)
             return
         if not self._token_ok(ws.request):
-            self._event("refused", f"wrong or missing token from {_peer(ws)}")
+            self._event("refused", f"wrong or missing token from {peer_label(ws)}")
             await ws.close(p.CLOSE_UNAUTHORIZED, "token required: add ?token=... to the URL")
             return
         path = ws.request.path.partition("?")[0] if ws.request else ""
@@ -496,7 +432,7 @@ class ChatServer:
             self._perform(self.hub.disconnect(ws))
             code = ws.close_code
             if code not in (None, p.CLOSE_NORMAL, p.CLOSE_GOING_AWAY):
-                self._event("closed", f"{_peer(ws)} closed with {code} {ws.close_reason or ''}".rstrip())
+                self._event("closed", f"{peer_label(ws)} closed with {code} {ws.close_reason or ''}".rstrip())
 
     def _perform(self, actions: Iterable[Action]) -> None:
         """Perform the hub's actions in order, then re-arm the timer.
@@ -615,7 +551,7 @@ class ChatServer:
             for conn in list(self._server.connections):
                 transport = conn.transport
                 if transport is not None and transport.get_write_buffer_size() > limit:
-                    self._event("slow", f"{_peer(conn)} stopped reading; closing with {p.CLOSE_SLOW_CONSUMER}")
+                    self._event("slow", f"{peer_label(conn)} stopped reading; closing with {p.CLOSE_SLOW_CONSUMER}")
                     self._spawn(
                         conn.close(p.CLOSE_SLOW_CONSUMER, "too slow: stopped reading messages"), "close"
                     )
@@ -651,14 +587,10 @@ class ChatServer:
                 log.exception("server event listener failed")
 
 
-def _peer(ws: ServerConnection) -> str:
+def peer_label(ws: ServerConnection) -> str:
+    """``host:port`` of a connection's peer, for log lines (never its object repr); "a client" when unknown."""
     try:
         host, port = ws.remote_address[:2]
         return f"{host}:{port}"
     except Exception:
         return "a client"
-
-
-def generate_token() -> str:
-    """A fresh random token for ``wslab serve`` (URL-safe, 16 bytes of entropy)."""
-    return secrets.token_urlsafe(16)

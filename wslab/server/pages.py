@@ -63,7 +63,7 @@ _STATIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 def chat_page(room: str = p.DEFAULT_ROOM) -> str:
     """The browser chat page (``wslab/static/chat.html``), opening ``room`` by default.
 
-    Suitable for :attr:`ServerConfig.index_html <wslab.server.chat_server.ServerConfig>`;
+    Suitable for :attr:`ServerConfig.index_html <wslab.server.config.ServerConfig>`;
     the page loads ``static/chat.js`` and ``static/chat.css`` relative to itself.
     Raises :class:`~wslab.core.errors.ProtocolError` for an invalid room name.
     """
