@@ -142,7 +142,7 @@ class Network:
 
     def server_actions(self, actions: list[Any]) -> None:
         for action in actions:
-            if isinstance(action, h.Send):
+            if isinstance(action, h.Deliver):
                 for conn in action.to:
                     who = next((w for w, c in self.conns.items() if c == conn), None)
                     if who is not None:

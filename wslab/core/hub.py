@@ -8,7 +8,7 @@ asyncio shell (:mod:`wslab.server.chat_server`) feeds it events::
     actions = hub.disconnect(conn)
     actions = hub.tick()                   # when hub.next_deadline() is reached
 
-and performs the :class:`Send` and :class:`Close` actions it returns, in
+and performs the :class:`Deliver` and :class:`Close` actions it returns, in
 order. Connections are opaque hashable objects chosen by the shell. Time comes
 only from the injected :class:`~wslab.core.clock.Clock`, so tests drive typing
 expiry, presence and rate limits with a :class:`~wslab.core.clock.FakeClock`.
@@ -64,39 +64,43 @@ stores and carries what the hub hands it. Three more actions appear:
 * :class:`Share`: this node's members or typers in a room changed; the shell
   tells the other nodes, whose shells call :meth:`Hub.remote_members` and
   :meth:`Hub.remote_typing`.
+
+The hub's actions are :data:`HubAction`. The names of the release before
+(``Send``, ``Action``) still work until wslab 0.3, with a
+:class:`DeprecationWarning`.
 """
 
 from __future__ import annotations
 
 import secrets
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from wslab.core import protocol as p
-from wslab.core.channels import LISTED_CHANNELS, Channels
+from wslab.core.channels import Channels
 from wslab.core.clock import SYSTEM_CLOCK, Clock, iso_utc
+from wslab.core.deprecation import REMOVED_IN, renamed_names, warn_deprecated
 from wslab.core.ratelimit import TokenBucket
-from wslab.core.room import RECENT_IDS, Conn, Room, RoomSettings, RoomSnapshot
+from wslab.core.room import Conn, Room, RoomSettings, RoomSnapshot
 
 __all__ = [
-    "Send",
+    "Deliver",
     "Close",
     "NeedRoom",
     "Commit",
     "Share",
-    "Action",
+    "HubAction",
     "Conn",
     "Hub",
     "RoomSnapshot",
-    "RECENT_IDS",
-    "LISTED_CHANNELS",
     "recipients",
 ]
 
 
 @dataclass(frozen=True)
-class Send:
+class Deliver:
     """Send ``frame`` (encoded JSON text) to every connection in ``to``."""
 
     to: tuple[Conn, ...]
@@ -142,8 +146,21 @@ class Share:
     names: tuple[str, ...]
 
 
-Action = Send | Close | NeedRoom | Commit | Share
+HubAction = Deliver | Close | NeedRoom | Commit | Share
 """What :class:`Hub` asks its shell to do."""
+
+_renamed = renamed_names(__name__, {"Send": "Deliver", "Action": "HubAction"})
+_MOVED = {"RECENT_IDS": "wslab.core.room", "LISTED_CHANNELS": "wslab.core.channels"}
+
+
+def __getattr__(name: str) -> Any:
+    """The names of the release before, for one more release, each with a :class:`DeprecationWarning`."""
+    home = _MOVED.get(name)
+    if home is None:
+        return _renamed(name)
+    warn_deprecated(f"{__name__}.{name} is deprecated and goes in wslab {REMOVED_IN}: use {home}.{name}")
+    return getattr(sys.modules[home], name)
+
 
 @dataclass
 class _Member:
@@ -219,14 +236,14 @@ class Hub:
 
     # ------------------------------------------------------------------ events
 
-    def connect(self, conn: Conn) -> list[Action]:
+    def connect(self, conn: Conn) -> list[HubAction]:
         """A connection opened. Nothing is sent until it joins or subscribes."""
         if conn in self._members:
             raise ValueError(f"connection {conn!r} is already connected")
         self._members[conn] = _Member(TokenBucket(self.rate, self.burst, self.clock.monotonic()))
         return []
 
-    def receive(self, conn: Conn, frame: str | bytes) -> list[Action]:
+    def receive(self, conn: Conn, frame: str | bytes) -> list[HubAction]:
         """One frame arrived from ``conn``: rate-limit, parse, then handle it.
 
         Returns its effect, or exactly one ``error`` for ``conn``, or a
@@ -256,7 +273,7 @@ class Hub:
             return [self._error(conn, exc)]
         return self.handle(conn, message)
 
-    def handle(self, conn: Conn, message: p.ClientMessage) -> list[Action]:
+    def handle(self, conn: Conn, message: p.ClientMessage) -> list[HubAction]:
         """Apply one parsed message from ``conn``: its effect, or exactly one ``error`` and no change."""
         member = self._members.get(conn)
         if member is None or member.closed:
@@ -269,9 +286,9 @@ class Hub:
             if isinstance(message, p.Typing):
                 return self._typing(member, message)
             if isinstance(message, p.Subscribe):
-                return [Send((conn,), self._channels.subscribe(conn, message.channel))]
+                return [Deliver((conn,), self._channels.subscribe(conn, message.channel))]
             if isinstance(message, p.Unsubscribe):
-                return [Send((conn,), self._channels.unsubscribe(conn, message.channel))]
+                return [Deliver((conn,), self._channels.unsubscribe(conn, message.channel))]
         except p.ProtocolError as exc:
             return [self._error(conn, exc)]
         except ValueError as exc:
@@ -279,7 +296,7 @@ class Hub:
             return [self._error(conn, p.ProtocolError(p.ErrorCode.BAD_FIELD, f"the server cannot answer: {exc}"))]
         raise TypeError(f"not a client message: {message!r}")
 
-    def disconnect(self, conn: Conn) -> list[Action]:
+    def disconnect(self, conn: Conn) -> list[HubAction]:
         """``conn`` is gone: leave its room and its channels.
 
         Its typing ends at once (a ``typing`` frame now); its leaving is announced
@@ -296,7 +313,7 @@ class Hub:
         actions = self._typing_changed(room, share=True) if room.leave(conn, self.clock.monotonic()) else []
         return actions + self._share_members(room)
 
-    def tick(self) -> list[Action]:
+    def tick(self) -> list[HubAction]:
         """Do what is due: expire typing indicators, send each room's ``presence`` frame.
 
         A room's ``presence`` frame is due ``presence_interval`` after the first
@@ -304,14 +321,14 @@ class Hub:
         :meth:`Room.flush_presence <wslab.core.room.Room.flush_presence>`'s rule.
         """
         now = self.clock.monotonic()
-        actions: list[Action] = []
+        actions: list[HubAction] = []
         for room in self._rooms.values():
             here, elsewhere = room.expire_typing(now)
             if here or elsewhere:
                 actions.extend(self._typing_changed(room, share=bool(here)))
             due = room.presence_due
             if due is not None and due <= now:
-                actions.extend(Send(to, frame) for to, frame in room.flush_presence())
+                actions.extend(Deliver(to, frame) for to, frame in room.flush_presence())
         self._deadline_stale = True
         return actions
 
@@ -337,7 +354,7 @@ class Hub:
         """The open channels, in the order they were opened."""
         return self._channels.names()
 
-    def publish(self, channel: str, data: Any) -> list[Action]:
+    def publish(self, channel: str, data: Any) -> list[HubAction]:
         """Send an ``update`` with ``data`` to the subscribers of ``channel``, opening it if needed.
 
         Raises :class:`ValueError` (and changes nothing: no channel opened, no
@@ -345,9 +362,9 @@ class Hub:
         as JSON text (see :func:`wslab.core.protocol.encode`).
         """
         to, frame = self._channels.publish(channel, data, self.clock.wall())
-        return [Send(to, frame)] if to else []
+        return [Deliver(to, frame)] if to else []
 
-    def kick(self, room: str, name: str, reason: str = "removed by the instructor") -> list[Action]:
+    def kick(self, room: str, name: str, reason: str = "removed by the instructor") -> list[HubAction]:
         """Close the connection of ``name`` in ``room`` with 4003; no-op if absent.
 
         Raises :class:`~wslab.core.errors.ProtocolError` for an invalid room or name.
@@ -363,7 +380,7 @@ class Hub:
         self._members[conn].closed = True
         return [Close(conn, p.CLOSE_KICKED, reason)]
 
-    def mute(self, room: str, name: str, muted: bool = True) -> list[Action]:
+    def mute(self, room: str, name: str, muted: bool = True) -> list[HubAction]:
         """Stop (or allow again) ``name``'s chat messages in ``room``; tells them.
 
         ``name`` need not be in the room yet: the mute applies when they join.
@@ -378,7 +395,7 @@ class Hub:
             target = self._rooms[room] = self._new_room(room)
         target.set_muted(name, muted)
         conn = target.conn_of(name)
-        return [] if conn is None else [Send((conn,), frame)]
+        return [] if conn is None else [Deliver((conn,), frame)]
 
     # ------------------------------------------------------- shared rooms
 
@@ -389,7 +406,7 @@ class Hub:
         seq: int,
         history: Iterable[dict[str, Any]],
         remote: Iterable[str] = (),
-    ) -> list[Action]:
+    ) -> list[HubAction]:
         """Shared rooms: ``room`` as the backplane holds it; joins to it are then handled here.
 
         ``history`` is the log's tail (oldest first, each with its ``seq``),
@@ -408,7 +425,7 @@ class Hub:
         self._loaded.add(room)
         return self.remote_members(room, remote)
 
-    def committed(self, commit: Commit, seq: int, duplicate: bool = False) -> list[Action]:
+    def committed(self, commit: Commit, seq: int, duplicate: bool = False) -> list[HubAction]:
         """Shared rooms: the log took ``commit`` as ``seq`` (or already had it, as ``seq``, when ``duplicate``).
 
         The ``ack`` goes to the sender once this node has delivered ``seq`` (at
@@ -420,13 +437,13 @@ class Hub:
         if member is None or member.closed or room is None or ident is None:
             return []
         if duplicate:
-            return [Send((commit.conn,), p.encode({"type": "ack", "id": ident, "seq": seq, "duplicate": True}))]
+            return [Deliver((commit.conn,), p.encode({"type": "ack", "id": ident, "seq": seq, "duplicate": True}))]
         if room.seq >= seq:
-            return [Send((commit.conn,), p.encode({"type": "ack", "id": ident, "seq": seq}))]
+            return [Deliver((commit.conn,), p.encode({"type": "ack", "id": ident, "seq": seq}))]
         self._pending_acks.setdefault(room.name, {})[seq] = (commit.conn, ident)
         return []
 
-    def commit_failed(self, commit: Commit) -> list[Action]:
+    def commit_failed(self, commit: Commit) -> list[HubAction]:
         """Shared rooms: the log could not be reached. The sender gets no ``ack``: its connection is closed
         with 1013, so its client reconnects (perhaps to another node) and sends the message again."""
         member = self._members.get(commit.conn)
@@ -435,7 +452,7 @@ class Hub:
         member.closed = True
         return [Close(commit.conn, p.CLOSE_TRY_AGAIN_LATER, "the server could not store your message; send it again")]
 
-    def apply(self, chat: dict[str, Any]) -> list[Action]:
+    def apply(self, chat: dict[str, Any]) -> list[HubAction]:
         """Shared rooms: one ``chat`` from the room's log (any node's), in log order: deliver it here.
 
         A message whose ``seq`` this node has already delivered is dropped, so
@@ -446,24 +463,24 @@ class Hub:
         if room is None or not isinstance(seq, int) or seq <= room.seq:
             return []
         frame = p.encode(chat)
-        actions: list[Action] = []
+        actions: list[HubAction] = []
         typed_here = room.types_here(chat["sender"])
         if room.record_chat(chat, self.clock.monotonic()):
             self._deadline_stale = True
             actions.extend(self._typing_changed(room, share=typed_here))
         if room.has_members:
-            actions.append(Send(room.conns(), frame))
+            actions.append(Deliver(room.conns(), frame))
         pending = self._pending_acks.get(room.name, {})
         acked = pending.pop(seq, None)
         if acked is not None and acked[0] in self._members:
-            actions.append(Send((acked[0],), p.encode({"type": "ack", "id": acked[1], "seq": seq})))
+            actions.append(Deliver((acked[0],), p.encode({"type": "ack", "id": acked[1], "seq": seq})))
         for stale in [s for s in pending if s < seq]:  # trimmed from the log before we read it
             conn, ident = pending.pop(stale)
             if conn in self._members:
-                actions.append(Send((conn,), p.encode({"type": "ack", "id": ident, "seq": stale})))
+                actions.append(Deliver((conn,), p.encode({"type": "ack", "id": ident, "seq": stale})))
         return actions
 
-    def remote_members(self, room: str, names: Iterable[str]) -> list[Action]:
+    def remote_members(self, room: str, names: Iterable[str]) -> list[HubAction]:
         """Shared rooms: the members of ``room`` on the other nodes are now ``names`` (in join order).
 
         Joins and leaves go into the room's next ``presence`` frame, like local ones.
@@ -474,7 +491,7 @@ class Hub:
             self._deadline_stale = True
         return []
 
-    def remote_typing(self, room: str, node: str, names: Iterable[str]) -> list[Action]:
+    def remote_typing(self, room: str, node: str, names: Iterable[str]) -> list[HubAction]:
         """Shared rooms: on node ``node``, ``names`` are typing in ``room`` (refreshes their timeout)."""
         target = self._rooms.get(room)
         if target is None:
@@ -529,23 +546,23 @@ class Hub:
     def _new_room(self, name: str) -> Room:
         return Room(name, self.epoch, self.settings)
 
-    def _error(self, conn: Conn, exc: p.ProtocolError) -> Send:
+    def _error(self, conn: Conn, exc: p.ProtocolError) -> Deliver:
         try:
-            return Send((conn,), p.encode(exc.to_message()))
+            return Deliver((conn,), p.encode(exc.to_message()))
         except ValueError:  # messages quote client values safely; this is a last resort
-            return Send((conn,), p.encode({"type": "error", "code": exc.code, "message": "frame refused"}))
+            return Deliver((conn,), p.encode({"type": "error", "code": exc.code, "message": "frame refused"}))
 
-    def _typing_changed(self, room: Room, *, share: bool) -> list[Action]:
+    def _typing_changed(self, room: Room, *, share: bool) -> list[HubAction]:
         """The room's typing list changed: tell its members here and, when ``share``, the other nodes."""
-        actions: list[Action] = [Send(room.conns(), room.typing_frame())] if room.has_members else []
+        actions: list[HubAction] = [Deliver(room.conns(), room.typing_frame())] if room.has_members else []
         if share and self.shared:
             actions.append(Share(room.name, "typing", room.local_typers()))
         return actions
 
-    def _share_members(self, room: Room) -> list[Action]:
+    def _share_members(self, room: Room) -> list[HubAction]:
         return [Share(room.name, "members", tuple(room.local_names()))] if self.shared else []
 
-    def _join(self, conn: Conn, member: _Member, message: p.Join) -> list[Action]:
+    def _join(self, conn: Conn, member: _Member, message: p.Join) -> list[HubAction]:
         if member.room is not None:
             raise p.ProtocolError(
                 p.ErrorCode.ALREADY_JOINED,
@@ -560,14 +577,14 @@ class Hub:
         self._rooms.setdefault(room.name, room)
         member.name, member.room = message.name, room.name
         self._deadline_stale = True
-        return [Send((conn,), welcome), *self._share_members(room)]
+        return [Deliver((conn,), welcome), *self._share_members(room)]
 
     def _joined_room(self, member: _Member, what: str) -> tuple[Room, str]:
         if member.room is None or member.name is None:
             raise p.ProtocolError(p.ErrorCode.NOT_JOINED, f"send 'join' with your name before '{what}'")
         return self._rooms[member.room], member.name
 
-    def _chat(self, conn: Conn, member: _Member, message: p.Chat) -> list[Action]:
+    def _chat(self, conn: Conn, member: _Member, message: p.Chat) -> list[HubAction]:
         room, name = self._joined_room(member, "chat")
         if room.is_muted(name):
             raise p.ProtocolError(
@@ -578,7 +595,7 @@ class Hub:
             if seen is not None:
                 # A resend of a message we already have (the ack was lost with the
                 # connection): acknowledge again, deliver nothing twice.
-                return [Send((conn,), p.encode({"type": "ack", "id": message.id, "seq": seen, "duplicate": True}))]
+                return [Deliver((conn,), p.encode({"type": "ack", "id": message.id, "seq": seen, "duplicate": True}))]
         seq = room.seq + 1
         chat: dict[str, Any] = {
             "type": "chat",
@@ -597,16 +614,16 @@ class Hub:
             return [Commit(conn, room.name, chat)]
         ack = p.encode({"type": "ack", "id": message.id, "seq": seq}) if message.id is not None else None
         # Encoded: now change the state.
-        actions: list[Action] = []
+        actions: list[HubAction] = []
         if room.record_chat(chat, self.clock.monotonic()):
             self._deadline_stale = True
             actions.extend(self._typing_changed(room, share=False))
-        actions.append(Send(room.conns(), frame))
+        actions.append(Deliver(room.conns(), frame))
         if ack is not None:
-            actions.append(Send((conn,), ack))
+            actions.append(Deliver((conn,), ack))
         return actions
 
-    def _typing(self, member: _Member, message: p.Typing) -> list[Action]:
+    def _typing(self, member: _Member, message: p.Typing) -> list[HubAction]:
         room, name = self._joined_room(member, "typing")
         self._deadline_stale = True
         if message.typing:
@@ -619,6 +636,6 @@ class Hub:
         return []
 
 
-def recipients(actions: Iterable[Action]) -> set[Conn]:
-    """Every connection some :class:`Send` in ``actions`` goes to (a test helper)."""
-    return {conn for action in actions if isinstance(action, Send) for conn in action.to}
+def recipients(actions: Iterable[HubAction]) -> set[Conn]:
+    """Every connection some :class:`Deliver` in ``actions`` goes to (a test helper)."""
+    return {conn for action in actions if isinstance(action, Deliver) for conn in action.to}
