@@ -65,7 +65,8 @@ stores and carries what the hub hands it. Three more actions appear:
   tells the other nodes, whose shells call :meth:`Hub.remote_members` and
   :meth:`Hub.remote_typing`.
 
-The hub's actions are :data:`HubAction`. The names of the release before
+The hub's actions are :data:`HubAction`; a client's are
+:data:`wslab.core.session.SessionAction`. The names of the release before
 (``Send``, ``Action``) still work until wslab 0.3, with a
 :class:`DeprecationWarning`.
 """
