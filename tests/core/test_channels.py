@@ -1,4 +1,4 @@
-"""The channels, sans I/O: opening, subscribing and unsubscribing, publishing with a gapless seq.
+"""The channels, sans I/O: opening, subscribing and unsubscribing alike, publishing with a gapless seq.
 
 No hub and no sockets: connections are plain strings and the wall clock a plain number.
 """
@@ -40,6 +40,16 @@ def test_only_open_channels_can_be_subscribed_and_the_error_lists_them() -> None
     assert channels.names() == ["updates", "quiz"] and channels.subscribers("updates") == ()
     assert json.loads(channels.subscribe("dash", "updates")) == {"type": "subscribed", "channel": "updates"}
     assert channels.subscribers("updates") == ("dash",)
+
+
+def test_an_unsubscribe_from_a_channel_that_is_not_open_is_refused_as_a_subscribe_is() -> None:
+    channels = Channels()
+    channels.open("updates")
+    channels.subscribe("dash", "updates")
+    assert refusal(lambda: channels.unsubscribe("dash", "nowhere")) == refusal(
+        lambda: channels.subscribe("dash", "nowhere")
+    )
+    assert channels.names() == ["updates"] and channels.subscribers("updates") == ("dash",)  # nothing changed
 
 
 def test_unsubscribe_from_an_open_channel_whether_subscribed_or_not() -> None:

@@ -455,7 +455,31 @@ def test_subscribing_to_an_unknown_channel_lists_the_channels_there_are(hub: Hub
     hub.open_channel("scores")  # twice is harmless
     assert types_for(send(hub, "dash", type="subscribe", channel="scores"), "dash") == ["subscribed"]
 
-    assert types_for(send(hub, "dash", type="unsubscribe", channel="nowhere"), "dash") == ["unsubscribed"]
+
+def test_unsubscribing_from_an_unknown_channel_is_refused_as_subscribing_is(hub: Hub) -> None:
+    hub.open_channel("updates")
+    hub.connect("dash")
+    hub.connect("other")
+    send(hub, "other", type="subscribe", channel="updates")
+    subscribe = send(hub, "dash", type="subscribe", channel="nowhere")
+    unsubscribe = send(hub, "dash", type="unsubscribe", channel="nowhere")
+    assert recipients(unsubscribe) == {"dash"}
+    assert frames_for(unsubscribe, "dash") == frames_for(subscribe, "dash") == [
+        {
+            "type": "error",
+            "code": "unknown-channel",
+            "message": "there is no channel 'nowhere'; the channels are: 'updates'",
+            "field": "channel",
+            "channel": "nowhere",
+        }
+    ]
+    assert hub.channels() == ["updates"]  # refused: nothing opened
+    # An open channel you are not subscribed to is still a plain "unsubscribed", and touches no one else's.
+    assert frames_for(send(hub, "dash", type="unsubscribe", channel="updates"), "dash") == [
+        {"type": "unsubscribed", "channel": "updates"}
+    ]
+    assert recipients(hub.publish("updates", 1)) == {"other"}
+
 
 def test_an_unknown_channel_error_lists_a_bounded_number_of_channels(hub: Hub) -> None:
     for i in range(50):

@@ -7,10 +7,11 @@ dashboard's ticker, say). Only the server opens channels, by
 
 Contracts:
 
-* a ``subscribe`` to a channel that is not open is refused with one
-  ``unknown-channel`` :class:`~wslab.core.errors.ProtocolError` that lists (at
-  most :data:`LISTED_CHANNELS` of) the open channels; an ``unsubscribe`` is
-  answered ``unsubscribed``, whether one was subscribed or not;
+* a ``subscribe`` or an ``unsubscribe`` naming a channel that is not open is
+  refused alike, with one ``unknown-channel``
+  :class:`~wslab.core.errors.ProtocolError` that lists (at most
+  :data:`LISTED_CHANNELS` of) the open channels; an ``unsubscribe`` from an
+  open channel one is not subscribed to is answered ``unsubscribed``;
 * each channel's ``seq`` counts its updates from 1, with no gaps: an update
   that cannot be encoded raises :class:`ValueError` before anything changes
   (no channel opened, no ``seq`` used);
@@ -79,11 +80,14 @@ class Channels:
         return reply
 
     def unsubscribe(self, conn: Hashable, channel: str) -> str:
-        """Unsubscribe ``conn`` from ``channel`` (subscribed or not); returns the encoded ``unsubscribed`` reply."""
+        """Unsubscribe ``conn`` from ``channel`` (subscribed or not); returns the encoded ``unsubscribed`` reply.
+
+        Raises :class:`~wslab.core.errors.ProtocolError` (``unknown-channel``)
+        if the channel is not open, as :meth:`subscribe` does.
+        """
+        found = self._find(channel)
         reply = p.encode({"type": "unsubscribed", "channel": channel})
-        found = self._open.get(channel)
-        if found is not None:
-            found.subscribers.pop(conn, None)
+        found.subscribers.pop(conn, None)
         mine = self._of.get(conn)
         if mine is not None:
             mine.discard(channel)

@@ -602,12 +602,14 @@ class ClientSession:
         if isinstance(message.get("id"), str):
             self.unacked.pop(message["id"], None)
         if code == p.ErrorCode.UNKNOWN_CHANNEL:
-            # Subscribes are answered in order: the refused one is the frame's, or the oldest awaited.
             channel = message.get("channel")
-            if channel not in self.channels:
+            if not isinstance(channel, str):
+                # The frame names no channel: subscribes are answered in order, so it is the oldest awaited.
                 channel = next((c for c in self.channels if c in self._awaiting_channels), None)
-            if channel is not None:
-                self.channels.pop(channel, None)
+            # A channel we no longer want (the answer to an unsubscribe, or to a subscribe since withdrawn)
+            # has nothing left to forget.
+            if channel in self.channels:
+                del self.channels[channel]
                 self._awaiting_channels.discard(channel)
             return actions + self._maybe_ready(now)
         if self._awaiting_welcome and code in _JOIN_ERRORS:
