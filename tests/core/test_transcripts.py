@@ -1,6 +1,6 @@
-"""Replay every transcript in tests/transcripts/ against the Python ClientSession.
+"""Replay every transcript in tests/data/transcripts/ against the Python ClientSession.
 
-The same files drive chat.js's ClientSession under Node (tests/js/transcripts.test.js),
+The same files drive chat.js's ClientSession under Node (tests/e2e/js/transcripts.test.js),
 so the two implementations of the client state machine cannot drift apart. The format
 is described in docs/client-session.md ("Transcripts").
 """
