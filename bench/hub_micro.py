@@ -8,7 +8,7 @@ No sockets: a :class:`wslab.core.hub.Hub` with a room of N members is fed
 message (``json.loads`` of the frame, then ``json.dumps`` of the stamped
 message), measured alternately in the same process. Two hub figures: a fresh
 room, and a long-running one that has already seen more messages than it
-remembers ids for (:data:`wslab.core.hub.RECENT_IDS`), where every message also
+remembers ids for (:data:`wslab.core.room.RECENT_IDS`), where every message also
 evicts the oldest id. The per-delivery work
 (framing and writing to each socket) is websockets' ``broadcast`` and is not
 in here: divide the hub's figure by the room size to see what it adds per
@@ -30,7 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wslab.core.hub import RECENT_IDS, Hub  # noqa: E402
+from wslab.core.hub import Hub  # noqa: E402
+from wslab.core.room import RECENT_IDS  # noqa: E402
 
 CONTENT = "~T{}~ hello from the wslab benchmark, padding to a chat-sized line"
 

@@ -100,6 +100,10 @@ RENAMED: dict[tuple[str, str], tuple[str, str]] = {
     ("wslab.widgets", "Dashboard"): ("wslab.ui.live_dashboard", "LiveDashboard"),
     ("wslab.widgets.dashboard", "Dashboard"): ("wslab.ui.live_dashboard", "LiveDashboard"),
     ("wslab.hub", "RateLimiter"): ("wslab.core.ratelimit", "TokenBucket"),
+    ("wslab.hub", "Send"): ("wslab.core.hub", "Deliver"),
+    ("wslab.hub", "Action"): ("wslab.core.hub", "HubAction"),
+    ("wslab.hub", "RECENT_IDS"): ("wslab.core.room", "RECENT_IDS"),
+    ("wslab.hub", "LISTED_CHANNELS"): ("wslab.core.channels", "LISTED_CHANNELS"),
     ("wslab.classroom.cluster", "run"): ("wslab.classroom.serve", "serve_shared"),
     # names that left wslab.classroom.serve when it split into options, banner and serve (the options
     # it still uses, it still exports)

@@ -5,25 +5,27 @@ No sockets here: connections are plain strings and time is a FakeClock.
 
 from __future__ import annotations
 
+import importlib
 import json
+import warnings
 from typing import Any
 
 import pytest
 
 from wslab.core import protocol as p
 from wslab.core.clock import FakeClock
-from wslab.core.hub import Action, Close, Hub, Send, recipients
+from wslab.core.hub import Close, Deliver, Hub, HubAction, recipients
 
 
-def frames_for(actions: list[Action], conn: str) -> list[dict[str, Any]]:
-    return [json.loads(a.frame) for a in actions if isinstance(a, Send) and conn in a.to]
+def frames_for(actions: list[HubAction], conn: str) -> list[dict[str, Any]]:
+    return [json.loads(a.frame) for a in actions if isinstance(a, Deliver) and conn in a.to]
 
 
-def types_for(actions: list[Action], conn: str) -> list[str]:
+def types_for(actions: list[HubAction], conn: str) -> list[str]:
     return [m["type"] for m in frames_for(actions, conn)]
 
 
-def send(hub: Hub, conn: str, **message: Any) -> list[Action]:
+def send(hub: Hub, conn: str, **message: Any) -> list[HubAction]:
     return hub.receive(conn, json.dumps(message))
 
 
@@ -44,7 +46,7 @@ def joined(hub: Hub, *names: str, room: str = "lobby") -> None:
         assert welcome["type"] == "welcome", welcome
 
 
-def settle(hub: Hub, clock: FakeClock) -> list[Action]:
+def settle(hub: Hub, clock: FakeClock) -> list[HubAction]:
     """Let the pending presence frames go out (advance past the presence interval and tick)."""
     clock.advance(p.PRESENCE_INTERVAL)
     return hub.tick()
@@ -99,7 +101,7 @@ def test_the_server_sets_sender_timestamp_and_seq(hub: Hub, clock: FakeClock) ->
 def test_each_message_is_encoded_once_for_all_receivers(hub: Hub) -> None:
     joined(hub, "ann", "bob", "cy")
     actions = send(hub, "ann", type="chat", content="hi")
-    chats = [a for a in actions if isinstance(a, Send) and '"chat"' in a.frame]
+    chats = [a for a in actions if isinstance(a, Deliver) and '"chat"' in a.frame]
     assert len(chats) == 1 and set(chats[0].to) == {"ann", "bob", "cy"}
 
 
@@ -347,7 +349,7 @@ def test_a_surrogate_chat_is_refused_and_never_poisons_the_room(hub: Hub, clock:
     # the room goes on: chats flow, seq has no gap, a later joiner gets a welcome that encodes
     assert frames_for(send(hub, "bob", type="chat", content="fine"), "ann")[0]["seq"] == 1
     hub.connect("cy")
-    (welcome,) = [a for a in send(hub, "cy", type="join", name="cy") if isinstance(a, Send)]
+    (welcome,) = [a for a in send(hub, "cy", type="join", name="cy") if isinstance(a, Deliver)]
     welcome.frame.encode("utf-8")
     assert [m["content"] for m in json.loads(welcome.frame)["history"]] == ["fine"]
 
@@ -452,7 +454,31 @@ def test_subscribing_to_an_unknown_channel_lists_the_channels_there_are(hub: Hub
     hub.open_channel("scores")
     hub.open_channel("scores")  # twice is harmless
     assert types_for(send(hub, "dash", type="subscribe", channel="scores"), "dash") == ["subscribed"]
-    assert types_for(send(hub, "dash", type="unsubscribe", channel="nowhere"), "dash") == ["unsubscribed"]
+
+
+def test_unsubscribing_from_an_unknown_channel_is_refused_as_subscribing_is(hub: Hub) -> None:
+    hub.open_channel("updates")
+    hub.connect("dash")
+    hub.connect("other")
+    send(hub, "other", type="subscribe", channel="updates")
+    subscribe = send(hub, "dash", type="subscribe", channel="nowhere")
+    unsubscribe = send(hub, "dash", type="unsubscribe", channel="nowhere")
+    assert recipients(unsubscribe) == {"dash"}
+    assert frames_for(unsubscribe, "dash") == frames_for(subscribe, "dash") == [
+        {
+            "type": "error",
+            "code": "unknown-channel",
+            "message": "there is no channel 'nowhere'; the channels are: 'updates'",
+            "field": "channel",
+            "channel": "nowhere",
+        }
+    ]
+    assert hub.channels() == ["updates"]  # refused: nothing opened
+    # An open channel you are not subscribed to is still a plain "unsubscribed", and touches no one else's.
+    assert frames_for(send(hub, "dash", type="unsubscribe", channel="updates"), "dash") == [
+        {"type": "unsubscribed", "channel": "updates"}
+    ]
+    assert recipients(hub.publish("updates", 1)) == {"other"}
 
 
 def test_an_unknown_channel_error_lists_a_bounded_number_of_channels(hub: Hub) -> None:
@@ -478,7 +504,7 @@ def test_presence_is_coalesced_into_one_frame_per_interval(hub: Hub, clock: Fake
     tick = hub.tick()
     presence = {"type": "presence", "room": "lobby", "joined": ["bob", "dee"], "left": ["cy"]}
     (shared,) = tick  # one frame, one encoding, for everyone it fits
-    assert isinstance(shared, Send) and json.loads(shared.frame) == presence
+    assert isinstance(shared, Deliver) and json.loads(shared.frame) == presence
     # cy left after everyone's welcome: all of them need it
     assert set(shared.to) == {"ann", "bob", "dee"}
     assert hub.tick() == [] and hub.next_deadline() is None
@@ -529,7 +555,7 @@ def test_a_frame_goes_out_at_most_once_per_interval_and_rooms_are_separate(hub: 
         send(hub, f"p{i}", type="join", name=f"p{i}")
         clock.advance(p.PRESENCE_INTERVAL / 4)
         for action in hub.tick():
-            assert isinstance(action, Send) and "zed" not in action.to
+            assert isinstance(action, Deliver) and "zed" not in action.to
             if "ann" in action.to:
                 sent.append(clock.monotonic())
     assert sent and all(b - a >= p.PRESENCE_INTERVAL - 1e-9 for a, b in zip(sent, sent[1:], strict=False))
@@ -594,3 +620,35 @@ def test_since_counts_only_in_the_rooms_epoch(hub: Hub) -> None:
     hub.connect("b4")
     gone = frames_for(send(hub, "b4", type="join", name="b4", since=8, epoch="old-server"), "b4")[0]
     assert [m["seq"] for m in gone["history"]] == [4, 5, 6, 7, 8] and gone["history_complete"] is False
+
+
+# ---------------------------------------------------------------- old names
+
+
+def test_the_old_names_still_work_for_one_release_with_a_warning_at_the_callers_line() -> None:
+    from wslab.core import channels, hub, room
+
+    for old, new, home in [
+        ("Send", Deliver, "hub.Deliver"),
+        ("Action", HubAction, "hub.HubAction"),
+        ("RECENT_IDS", room.RECENT_IDS, "room.RECENT_IDS"),
+        ("LISTED_CHANNELS", channels.LISTED_CHANNELS, "channels.LISTED_CHANNELS"),
+    ]:
+        pattern = rf"wslab\.core\.hub\.{old} is deprecated and goes in wslab 0\.3: use wslab\.core\.{home}$"
+        with pytest.warns(DeprecationWarning, match=pattern) as caught:
+            assert getattr(hub, old) is new
+        assert [w.filename for w in caught] == [__file__]
+    with pytest.warns(DeprecationWarning, match="use wslab.core.hub.Deliver"):
+        from wslab.core.hub import Send
+    assert Send is Deliver
+    with pytest.raises(AttributeError, match="no attribute 'Sned'"):
+        hub.Sned  # noqa: B018
+    # 0.1's flat module: the old path warns, and so does the old name, naming the new one.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        flat = importlib.import_module("wslab.hub")
+    with pytest.warns(DeprecationWarning, match=r"wslab\.hub\.Send is deprecated .*use wslab\.core\.hub\.Deliver"):
+        assert flat.Send is Deliver
+    with pytest.warns(DeprecationWarning, match=r"use wslab\.core\.hub\.HubAction"):
+        assert flat.Action is HubAction
+    assert flat.RoomSnapshot is hub.RoomSnapshot is room.RoomSnapshot  # still the hub's, through the room

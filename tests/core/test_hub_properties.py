@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from wslab.core import protocol as p
 from wslab.core.clock import FakeClock
-from wslab.core.hub import Action, Close, Hub, Send
+from wslab.core.hub import Close, Deliver, Hub, HubAction
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -36,9 +36,9 @@ def decode(frame: str) -> dict[str, Any]:
     return message
 
 
-def check_encodable(actions: list[Action]) -> None:
+def check_encodable(actions: list[HubAction]) -> None:
     for action in actions:
-        if isinstance(action, Send):
+        if isinstance(action, Deliver):
             decode(action.frame)
         else:
             assert isinstance(action, Close)
@@ -133,11 +133,11 @@ def steps(draw: st.DrawFn) -> tuple[str, Any]:
 # ---------------------------------------------------------------- the frame contract
 
 
-def expect_effect(conn: str, message: p.ClientMessage, actions: list[Action]) -> None:
+def expect_effect(conn: str, message: p.ClientMessage, actions: list[HubAction]) -> None:
     """A frame that got no error: check it had its effect."""
-    mine = [decode(a.frame) for a in actions if isinstance(a, Send) and conn in a.to]
+    mine = [decode(a.frame) for a in actions if isinstance(a, Deliver) and conn in a.to]
     if isinstance(message, p.Join):
-        assert actions and isinstance(actions[0], Send) and actions[0].to == (conn,)
+        assert actions and isinstance(actions[0], Deliver) and actions[0].to == (conn,)
         assert decode(actions[0].frame)["type"] == "welcome"
     elif isinstance(message, p.Chat):
         kinds = [m["type"] for m in mine]
@@ -159,21 +159,21 @@ def state(hub: Hub) -> Any:
     )
 
 
-def check_frame(hub: Hub, conn: str, frame: str | bytes, actions: list[Action], before: Any) -> bool:
+def check_frame(hub: Hub, conn: str, frame: str | bytes, actions: list[HubAction], before: Any) -> bool:
     """Check the contract for one frame; return False when the hub closed ``conn`` for flooding."""
     check_encodable(actions)
     closes = [a for a in actions if isinstance(a, Close)]
     if closes:
         assert actions == [Close(conn, p.CLOSE_POLICY_VIOLATION, "flooding: too many frames")]
         return False
-    errors = [decode(a.frame) for a in actions if isinstance(a, Send) and decode(a.frame)["type"] == "error"]
+    errors = [decode(a.frame) for a in actions if isinstance(a, Deliver) and decode(a.frame)["type"] == "error"]
     try:
         message: p.ClientMessage | None = p.parse_client_frame(frame)
         expected_code = None
     except p.ProtocolError as exc:
         message, expected_code = None, exc.code
     if errors:
-        assert len(actions) == 1 and isinstance(actions[0], Send) and actions[0].to == (conn,), actions
+        assert len(actions) == 1 and isinstance(actions[0], Deliver) and actions[0].to == (conn,), actions
         (error,) = errors
         assert set(error) <= {"type", "code", "message", "field", "id", "channel"}
         assert isinstance(error["message"], str) and error["message"]
@@ -288,10 +288,10 @@ def test_presence_deltas_converge_to_every_rooms_list_in_join_order(script: list
     live: list[str] = []
     counter = 0
 
-    def deliver(actions: list[Action]) -> None:
+    def deliver(actions: list[HubAction]) -> None:
         told: set[str] = set()
         for action in actions:
-            assert isinstance(action, Send)
+            assert isinstance(action, Deliver)
             message = decode(action.frame)
             for conn in action.to:
                 if message["type"] == "welcome":

@@ -11,7 +11,7 @@ from typing import Any
 
 from wslab.core import protocol as p
 from wslab.core.clock import FakeClock
-from wslab.core.hub import Action, Close, Commit, Hub, NeedRoom, Send, Share
+from wslab.core.hub import Close, Commit, Deliver, Hub, HubAction, NeedRoom, Share
 
 
 class Log:
@@ -34,8 +34,8 @@ class Log:
         return seq, False
 
 
-def frames(actions: list[Action], conn: object) -> list[dict[str, Any]]:
-    return [json.loads(a.frame) for a in actions if isinstance(a, Send) and conn in a.to]
+def frames(actions: list[HubAction], conn: object) -> list[dict[str, Any]]:
+    return [json.loads(a.frame) for a in actions if isinstance(a, Deliver) and conn in a.to]
 
 
 def join(hub: Hub, log: Log, conn: str, name: str, remote: tuple[str, ...] = ()) -> dict[str, Any]:

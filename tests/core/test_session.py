@@ -142,7 +142,7 @@ class Network:
 
     def server_actions(self, actions: list[Any]) -> None:
         for action in actions:
-            if isinstance(action, h.Send):
+            if isinstance(action, h.Deliver):
                 for conn in action.to:
                     who = next((w for w, c in self.conns.items() if c == conn), None)
                     if who is not None:
@@ -189,3 +189,14 @@ def test_every_chat_arrives_once_in_order_whatever_drops_the_connections(ops: li
     members = list(net.hub.snapshot("lobby").online)
     assert sorted(members) == ["Observer", "Sender"]
     assert net.sessions["observer"].online == net.sessions["sender"].online == members
+
+
+def test_the_old_action_name_still_works_for_one_release_and_the_hubs_names_are_distinct() -> None:
+    from wslab.core import session
+
+    old = r"wslab\.core\.session\.Action is deprecated and goes in wslab 0\.3"
+    with pytest.warns(DeprecationWarning, match=rf"{old}: use wslab\.core\.session\.SessionAction$") as caught:
+        assert session.Action is session.SessionAction
+    assert [w.filename for w in caught] == [__file__]
+    # Each side's actions have their own names: nothing public is spelled the same in both modules.
+    assert not set(session.__all__) & set(h.__all__)

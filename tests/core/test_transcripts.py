@@ -1,6 +1,6 @@
-"""Replay every transcript in tests/transcripts/ against the Python ClientSession.
+"""Replay every transcript in tests/data/transcripts/ against the Python ClientSession.
 
-The same files drive chat.js's ClientSession under Node (tests/js/transcripts.test.js),
+The same files drive chat.js's ClientSession under Node (tests/e2e/js/transcripts.test.js),
 so the two implementations of the client state machine cannot drift apart. The format
 is described in docs/client-session.md ("Transcripts").
 """
@@ -15,7 +15,7 @@ import pytest
 
 from support import DATA
 from wslab.core.backoff import BackoffPolicy
-from wslab.core.session import Action, ClientSession, Disconnect, Emit, Retry, Send
+from wslab.core.session import ClientSession, Disconnect, Emit, Retry, Send, SessionAction
 
 TRANSCRIPTS = sorted((DATA / "transcripts").glob("*.json"))
 
@@ -26,7 +26,7 @@ def make_session(options: dict[str, Any]) -> ClientSession:
     return ClientSession(policy=policy, **options)
 
 
-def as_json(action: Action) -> dict[str, Any]:
+def as_json(action: SessionAction) -> dict[str, Any]:
     if isinstance(action, Send):
         assert action.frame == json.dumps(action.message, ensure_ascii=False, separators=(",", ":"))
         return {"send": action.message}
@@ -84,7 +84,7 @@ def state_of(session: ClientSession) -> dict[str, Any]:
     }
 
 
-def call(session: ClientSession, do: str, args: list[Any], now: float) -> list[Action]:
+def call(session: ClientSession, do: str, args: list[Any], now: float) -> list[SessionAction]:
     if do == "frame":
         return session.on_frame(frame_arg(args[0]), now)
     if do == "say" and len(args) > 1:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from wslab.core.clock import FakeClock
-from wslab.core.hub import Hub, Send
+from wslab.core.hub import Deliver, Hub
 from wslab.core.protocol import TYPING_TIMEOUT
 from wslab.core.typing_status import TypingNotifier
 from wslab.ui.models import (
@@ -94,7 +94,7 @@ def test_chat_model_follows_a_real_hub() -> None:
 
     def run(actions: list) -> None:
         for action in actions:
-            if isinstance(action, Send):
+            if isinstance(action, Deliver):
                 for conn in action.to:
                     models[conn].apply(action.frame)
 

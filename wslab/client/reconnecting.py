@@ -62,7 +62,7 @@ from wslab.core.backoff import BackoffPolicy, ReconnectPredicate
 from wslab.core.clock import SYSTEM_CLOCK, Clock
 from wslab.core.errors import ClientClosedError, QueueFullError
 from wslab.core.ratelimit import TokenBucket
-from wslab.core.session import LIFECYCLE_EVENTS, Action, ClientSession, Disconnect, Emit, Retry, Send
+from wslab.core.session import LIFECYCLE_EVENTS, ClientSession, Disconnect, Emit, Retry, Send, SessionAction
 
 __all__ = [
     "ReconnectingClient",
@@ -442,7 +442,7 @@ class ReconnectingClient:
 
     # ------------------------------------------------------------ performing the session's actions
 
-    def _do(self, actions: list[Action]) -> bool:
+    def _do(self, actions: list[SessionAction]) -> bool:
         """Perform ``actions`` in order; False if one said the outbox overflowed."""
         accepted = True
         for action in actions:

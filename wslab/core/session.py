@@ -12,7 +12,9 @@ and decides everything a client decides; its caller (a *shell*) only does I/O::
     actions = session.disconnected(1012, "restart", now)   # -> [Emit(...), Retry(delay)]
 
 The shell performs the returned :class:`Send`, :class:`Emit`, :class:`Retry`
-and :class:`Disconnect` actions in order, and calls :meth:`ClientSession.tick`
+and :class:`Disconnect` actions (:data:`SessionAction`; ``Action``, its name
+before, still works until wslab 0.3 with a :class:`DeprecationWarning`) in
+order, and calls :meth:`ClientSession.tick`
 at :meth:`ClientSession.next_deadline`. ``now`` is monotonic seconds, always
 handed in: nothing here reads a clock, opens a socket or sleeps.
 ``docs/client-session.md`` is the human version of this module; the
@@ -55,6 +57,7 @@ from typing import Any, Literal, TypeGuard
 from wslab.core import protocol as p
 from wslab.core.backoff import Backoff, BackoffPolicy, ReconnectPredicate
 from wslab.core.backoff import should_reconnect as default_should_reconnect
+from wslab.core.deprecation import renamed_names
 from wslab.core.errors import ClientClosedError, QueueFullError
 from wslab.core.typing_status import TypingNotifier
 
@@ -64,7 +67,7 @@ __all__ = [
     "Emit",
     "Retry",
     "Disconnect",
-    "Action",
+    "SessionAction",
     "SessionState",
     "LIFECYCLE_EVENTS",
     "QUEUE_LIMIT",
@@ -144,7 +147,10 @@ class Disconnect:
     reason: str
 
 
-Action = Send | Emit | Retry | Disconnect
+SessionAction = Send | Emit | Retry | Disconnect
+"""What :class:`ClientSession` asks its shell to do (the hub's are :data:`wslab.core.hub.HubAction`)."""
+
+__getattr__ = renamed_names(__name__, {"Action": "SessionAction"})
 
 
 def _send(message: dict[str, Any]) -> Send:
@@ -276,7 +282,7 @@ class ClientSession:
 
     # ------------------------------------------------------------ intents
 
-    def join(self, name: str, room: str = p.DEFAULT_ROOM, now: float = 0.0) -> list[Action]:
+    def join(self, name: str, room: str = p.DEFAULT_ROOM, now: float = 0.0) -> list[SessionAction]:
         """Join ``room`` as ``name``, now if connected, and again on every connection.
 
         Raises :class:`~wslab.core.errors.ProtocolError` for an invalid name or room.
@@ -302,7 +308,7 @@ class ClientSession:
             return [Disconnect(RETRY_JOIN_CODE, f"joining {room!r} as {name!r}")]
         return []
 
-    def say(self, content: str, now: float = 0.0, *, id: str | None = None) -> list[Action]:
+    def say(self, content: str, now: float = 0.0, *, id: str | None = None) -> list[SessionAction]:
         """Send a chat message; it gets an id and stays in :attr:`unacked` until acknowledged.
 
         Raises :class:`~wslab.core.errors.ProtocolError` for content the server
@@ -312,7 +318,7 @@ class ClientSession:
         message: dict[str, Any] = {"type": "chat", "content": content, "id": id if id is not None else self.new_id()}
         p.parse_client_frame(json.dumps(message))  # the server's own words for what it would refuse
         self._check_open()
-        actions: list[Action] = [_send(f) for f in self.notifier.sent()] if self._joined else []
+        actions: list[SessionAction] = [_send(f) for f in self.notifier.sent()] if self._joined else []
         self.notifier.reset()
         if self._joined and self.state == "open" and not self._outbox:
             self.unacked[message["id"]] = message
@@ -320,13 +326,13 @@ class ClientSession:
         queued = actions + self._enqueue(message)
         return queued + self._flush() if self._joined and self.state == "open" else queued  # keep call order
 
-    def keystroke(self, text: str | None = None, now: float = 0.0) -> list[Action]:
+    def keystroke(self, text: str | None = None, now: float = 0.0) -> list[SessionAction]:
         """The message input changed to ``text``: maybe a ``typing`` frame (never queued while offline)."""
         if not self._joined:
             return []
         return [_send(f) for f in self.notifier.keystroke(text, now)]
 
-    def subscribe(self, channel: str, now: float = 0.0) -> list[Action]:
+    def subscribe(self, channel: str, now: float = 0.0) -> list[SessionAction]:
         """Subscribe to ``channel`` now (if connected) and on every connection."""
         p.validate_channel(channel)
         self._check_open()
@@ -337,7 +343,7 @@ class ClientSession:
             return [_send({"type": "subscribe", "channel": channel})]
         return []
 
-    def unsubscribe(self, channel: str, now: float = 0.0) -> list[Action]:
+    def unsubscribe(self, channel: str, now: float = 0.0) -> list[SessionAction]:
         """Unsubscribe from ``channel`` and stop resubscribing to it."""
         p.validate_channel(channel)
         self._check_open()
@@ -348,7 +354,7 @@ class ClientSession:
             return [_send({"type": "unsubscribe", "channel": channel})]
         return []
 
-    def send(self, message: Mapping[str, Any], now: float = 0.0) -> list[Action]:
+    def send(self, message: Mapping[str, Any], now: float = 0.0) -> list[SessionAction]:
         """Send any JSON object: now if the connection is ready, else from the outbox.
 
         ``join``, ``subscribe``, ``unsubscribe``, ``chat`` and ``typing`` go to
@@ -379,7 +385,7 @@ class ClientSession:
         queued = self._enqueue(message)
         return queued + self._flush() if self.state == "open" else queued
 
-    def close(self, code: int = p.CLOSE_NORMAL, reason: str = "client closed", now: float = 0.0) -> list[Action]:
+    def close(self, code: int = p.CLOSE_NORMAL, reason: str = "client closed", now: float = 0.0) -> list[SessionAction]:
         """Stop for good: close the connection if there is one, and never reconnect. Safe to call twice."""
         if self.state == "closed" or self._closing is not None:
             return []
@@ -390,13 +396,13 @@ class ClientSession:
 
     # ------------------------------------------------------------ transport events
 
-    def connecting(self, now: float) -> list[Action]:
+    def connecting(self, now: float) -> list[SessionAction]:
         """The shell starts opening a connection."""
         if self.state != "closed":
             self.state = "connecting"
         return []
 
-    def connected(self, now: float) -> list[Action]:
+    def connected(self, now: float) -> list[SessionAction]:
         """The opening handshake succeeded: resubscribe and re-join (see the contracts)."""
         if self.state == "closed":
             return []
@@ -404,7 +410,7 @@ class ClientSession:
         self._opened_at = now
         self.backoff.on_open(now)
         self._joined = False
-        actions: list[Action] = []
+        actions: list[SessionAction] = []
         if self._closing is not None:
             return [Disconnect(*self._closing)]
         self._awaiting_channels = set(self.channels)
@@ -415,7 +421,7 @@ class ClientSession:
         self._start_restore(now)
         return actions + self._maybe_ready(now)
 
-    def connect_failed(self, error: str, now: float) -> list[Action]:
+    def connect_failed(self, error: str, now: float) -> list[SessionAction]:
         """The opening handshake failed (``error`` says how): retry after the backoff's delay."""
         if self.state == "closed":
             return []
@@ -427,7 +433,7 @@ class ClientSession:
 
     def disconnected(
         self, code: int | None, reason: str = "", now: float = 0.0, unsent: Iterable[Send] = ()
-    ) -> list[Action]:
+    ) -> list[SessionAction]:
         """The connection closed (``code`` None without a close frame): reconnect, or stop for good.
 
         ``unsent`` are :class:`Send` actions the shell had not written: chats are
@@ -451,7 +457,7 @@ class ClientSession:
         for action in reversed(list(unsent)):
             if action.message.get("type") not in _ROUTED:
                 self._outbox.appendleft(action.message)
-        actions: list[Action] = []
+        actions: list[SessionAction] = []
         if was_ready:
             actions.append(
                 Emit("disconnect", {"code": code if code is not None else 1006, "reason": reason, "uptime": uptime})
@@ -464,9 +470,9 @@ class ClientSession:
             return actions + self._finish(*self._closing)
         return actions + self._retry()
 
-    def tick(self, now: float) -> list[Action]:
+    def tick(self, now: float) -> list[SessionAction]:
         """Time passed: typing idle, the rate-limited resend, the restore timeout."""
-        actions: list[Action] = []
+        actions: list[SessionAction] = []
         if self._restore_deadline is not None and now >= self._restore_deadline:
             self._restore_deadline = None
             if self._awaiting_welcome:
@@ -486,7 +492,7 @@ class ClientSession:
             actions += [_send(f) for f in self.notifier.tick(now)]
         return actions
 
-    def on_frame(self, frame: str | bytes, now: float) -> list[Action]:
+    def on_frame(self, frame: str | bytes, now: float) -> list[SessionAction]:
         """One frame from the server: book-keeping, then the events it means (nothing once closed)."""
         if self.state == "closed":
             return []
@@ -511,8 +517,8 @@ class ClientSession:
                 )
             ]
         kind = message.get("type")
-        actions: list[Action] = [Emit("message", message)]
-        handler: Callable[[dict[str, Any], float], list[Action]] | None = (
+        actions: list[SessionAction] = [Emit("message", message)]
+        handler: Callable[[dict[str, Any], float], list[SessionAction]] | None = (
             getattr(self, f"_on_{kind}", None) if isinstance(kind, str) and kind.isidentifier() else None
         )
         if handler is not None:
@@ -523,8 +529,8 @@ class ClientSession:
 
     # ------------------------------------------------------------ frame handlers
 
-    def _on_welcome(self, message: dict[str, Any], now: float) -> list[Action]:
-        actions: list[Action] = []
+    def _on_welcome(self, message: dict[str, Any], now: float) -> list[SessionAction]:
+        actions: list[SessionAction] = []
         if self.name is None and isinstance(message.get("name"), str) and isinstance(message.get("room"), str):
             self.name, self.room = message["name"], message["room"]  # the welcome says who we are
         epoch = message.get("epoch")
@@ -561,12 +567,12 @@ class ClientSession:
             self._restore_deadline = None  # nothing more to wait for on this connection
         return actions + self._maybe_ready(now)
 
-    def _on_chat(self, message: dict[str, Any], now: float) -> list[Action]:
+    def _on_chat(self, message: dict[str, Any], now: float) -> list[SessionAction]:
         if self.room is not None and message.get("room") not in (None, self.room):
             return [Emit("chat", message)]
         return self._chat(message)
 
-    def _on_presence(self, message: dict[str, Any], now: float) -> list[Action]:
+    def _on_presence(self, message: dict[str, Any], now: float) -> list[SessionAction]:
         left = [n for n in _names(message.get("left")) if n in self.online]
         self.online = [n for n in self.online if n not in left]
         self.typing = [n for n in self.typing if n not in left]
@@ -574,21 +580,21 @@ class ClientSession:
         self.online += joined
         return [Emit("presence", {**message, "joined": joined, "left": left, "online": list(self.online)})]
 
-    def _on_typing(self, message: dict[str, Any], now: float) -> list[Action]:
+    def _on_typing(self, message: dict[str, Any], now: float) -> list[SessionAction]:
         self.typing = _names(message.get("typing"))
         return [Emit("typing", message)]
 
-    def _on_ack(self, message: dict[str, Any], now: float) -> list[Action]:
+    def _on_ack(self, message: dict[str, Any], now: float) -> list[SessionAction]:
         self.unacked.pop(str(message.get("id")), None)
         return [Emit("ack", message)]
 
-    def _on_subscribed(self, message: dict[str, Any], now: float) -> list[Action]:
+    def _on_subscribed(self, message: dict[str, Any], now: float) -> list[SessionAction]:
         self._awaiting_channels.discard(str(message.get("channel")))
         return [Emit("subscribed", message)] + self._maybe_ready(now)
 
-    def _on_error(self, message: dict[str, Any], now: float) -> list[Action]:
+    def _on_error(self, message: dict[str, Any], now: float) -> list[SessionAction]:
         code = message.get("code")
-        actions: list[Action] = [Emit("error", {**message, "source": "server"})]
+        actions: list[SessionAction] = [Emit("error", {**message, "source": "server"})]
         if code == p.ErrorCode.RATE_LIMITED:
             if self.unacked and self._resend_at is None:
                 self._resend_at = now + self.resend_after
@@ -596,12 +602,14 @@ class ClientSession:
         if isinstance(message.get("id"), str):
             self.unacked.pop(message["id"], None)
         if code == p.ErrorCode.UNKNOWN_CHANNEL:
-            # Subscribes are answered in order: the refused one is the frame's, or the oldest awaited.
             channel = message.get("channel")
-            if channel not in self.channels:
+            if not isinstance(channel, str):
+                # The frame names no channel: subscribes are answered in order, so it is the oldest awaited.
                 channel = next((c for c in self.channels if c in self._awaiting_channels), None)
-            if channel is not None:
-                self.channels.pop(channel, None)
+            # A channel we no longer want (the answer to an unsubscribe, or to a subscribe since withdrawn)
+            # has nothing left to forget.
+            if channel in self.channels:
+                del self.channels[channel]
                 self._awaiting_channels.discard(channel)
             return actions + self._maybe_ready(now)
         if self._awaiting_welcome and code in _JOIN_ERRORS:
@@ -617,7 +625,7 @@ class ClientSession:
 
     # ------------------------------------------------------------ internals
 
-    def _chat(self, item: dict[str, Any]) -> list[Action]:
+    def _chat(self, item: dict[str, Any]) -> list[SessionAction]:
         seq = item.get("seq")
         if not _is_int(seq) or seq <= self.last_seq:
             return []  # a chat already emitted
@@ -638,13 +646,13 @@ class ClientSession:
     def _start_restore(self, now: float) -> None:
         self._restore_deadline = now + self.restore_timeout
 
-    def _maybe_ready(self, now: float) -> list[Action]:
+    def _maybe_ready(self, now: float) -> list[SessionAction]:
         """Once the restore is complete: resend unacked chats, flush the outbox, emit ``connect``."""
         if self.state != "restoring" or self._awaiting_welcome or self._awaiting_channels:
             return self._flush() if self.state == "open" else []
         self.state = "open"
         self._restore_deadline = None
-        actions: list[Action] = []
+        actions: list[SessionAction] = []
         resent = 0
         if self._joined:
             actions += [_send(m) for m in self.unacked.values()]
@@ -660,9 +668,9 @@ class ClientSession:
         )
         return actions
 
-    def _flush(self) -> list[Action]:
+    def _flush(self) -> list[SessionAction]:
         """Send what the outbox holds, in order; chats only while joined (they keep their place)."""
-        actions: list[Action] = []
+        actions: list[SessionAction] = []
         keep: deque[dict[str, Any]] = deque()
         while self._outbox:
             message = self._outbox.popleft()
@@ -675,7 +683,7 @@ class ClientSession:
         self._outbox = keep
         return actions
 
-    def _enqueue(self, message: dict[str, Any]) -> list[Action]:
+    def _enqueue(self, message: dict[str, Any]) -> list[SessionAction]:
         if len(self._outbox) >= self.queue_limit:
             if self.overflow == "raise":
                 raise QueueFullError(
@@ -686,11 +694,11 @@ class ClientSession:
         self._outbox.append(message)
         return []
 
-    def _retry(self) -> list[Action]:
+    def _retry(self) -> list[SessionAction]:
         delay = self.backoff.next_delay()
         return [Emit("reconnecting", {"attempt": self.backoff.attempt, "delay": delay}), Retry(delay)]
 
-    def _finish(self, code: int, reason: str) -> list[Action]:
+    def _finish(self, code: int, reason: str) -> list[SessionAction]:
         self.state = "closed"
         self._restore_deadline = self._resend_at = None
         unsent = len(self._outbox) + len(self.unacked)

@@ -22,14 +22,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from wslab.core.errors import BackplaneError
-from wslab.core.hub import Action, Commit, Hub, Share
+from wslab.core.hub import Commit, Hub, HubAction, Share
 
 __all__ = ["Backplane", "BackplaneError", "MemoryBackplane", "Perform", "BACKPLANE_TIMEOUT"]
 
 BACKPLANE_TIMEOUT = 5.0
 """Seconds any one backplane operation (load a room, commit a message) may take."""
 
-Perform = Callable[[Iterable[Action]], None]
+Perform = Callable[[Iterable[HubAction]], None]
 """How a backplane hands the hub's actions back to the shell to perform."""
 
 

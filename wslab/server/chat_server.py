@@ -54,7 +54,7 @@ from websockets.http11 import Request, Response
 from wslab.core import protocol as p
 from wslab.core.clock import SYSTEM_CLOCK, Clock
 from wslab.core.errors import PortInUseError
-from wslab.core.hub import Action, Close, Commit, Hub, NeedRoom, Send, Share
+from wslab.core.hub import Close, Commit, Deliver, Hub, HubAction, NeedRoom, Share
 from wslab.server.backplane import BACKPLANE_TIMEOUT, Backplane, BackplaneError, MemoryBackplane
 from wslab.server.config import ServerConfig
 from wslab.server.pages import INDEX_HTML, html_response, not_found_page, static_response
@@ -434,7 +434,7 @@ class ChatServer:
             if code not in (None, p.CLOSE_NORMAL, p.CLOSE_GOING_AWAY):
                 self._event("closed", f"{peer_label(ws)} closed with {code} {ws.close_reason or ''}".rstrip())
 
-    def _perform(self, actions: Iterable[Action]) -> None:
+    def _perform(self, actions: Iterable[HubAction]) -> None:
         """Perform the hub's actions in order, then re-arm the timer.
 
         Each action is performed on its own: one that fails is logged and the
@@ -443,7 +443,7 @@ class ChatServer:
         """
         for action in actions:
             try:
-                if isinstance(action, Send):
+                if isinstance(action, Deliver):
                     self._send(action)
                 elif isinstance(action, Close):
                     self._close(action)
@@ -455,7 +455,7 @@ class ChatServer:
                 log.exception("could not perform %.200r; the other actions go on", action)
         self._arm_timer()
 
-    async def _perform_shared(self, actions: Iterable[Action]) -> None:
+    async def _perform_shared(self, actions: Iterable[HubAction]) -> None:
         """Shared rooms: perform ``actions``, awaiting the backplane (bounded) for loads and commits, in order."""
         for action in actions:
             if isinstance(action, NeedRoom):
@@ -477,9 +477,9 @@ class ChatServer:
             else:
                 self._perform([action])
 
-    def _send(self, action: Send) -> None:
+    def _send(self, action: Deliver) -> None:
         if self._stalled:
-            action = Send(tuple(c for c in action.to if c not in self._stalled), action.frame)
+            action = Deliver(tuple(c for c in action.to if c not in self._stalled), action.frame)
         if self._locals:
             sockets = [cast(ServerConnection, c) for c in action.to if not isinstance(c, LocalPeer)]
             for conn in action.to:

@@ -883,10 +883,14 @@
       }
       if (typeof message.id === "string") this.unacked.delete(message.id);
       if (code === UNKNOWN_CHANNEL) {
-        // Subscribes are answered in order: the refused one is the frame's, or the oldest awaited.
         let channel = message.channel;
-        if (!this.channels.has(channel)) channel = [...this.channels].find((c) => this._awaitingChannels.has(c));
-        if (channel !== undefined) {
+        if (typeof channel !== "string") {
+          // The frame names no channel: subscribes are answered in order, so it is the oldest awaited.
+          channel = [...this.channels].find((c) => this._awaitingChannels.has(c));
+        }
+        // A channel we no longer want (the answer to an unsubscribe, or to a subscribe since withdrawn)
+        // has nothing left to forget.
+        if (this.channels.has(channel)) {
           this.channels.delete(channel);
           this._awaitingChannels.delete(channel);
         }
