@@ -178,7 +178,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def exec_module(self, module: types.ModuleType) -> None:
         if module.__name__ in CURRENT:  # current API: the same names, no warning
-            module.__all__ = sorted(dir(module))
+            module.__all__ = sorted(dir(module))  # type: ignore[attr-defined]
             return
         homes = MOVED[module.__name__]
         where = " or ".join(homes) if homes else "its modules' new homes (docs/architecture.md)"

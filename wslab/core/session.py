@@ -19,7 +19,7 @@ at :meth:`ClientSession.next_deadline`. ``now`` is monotonic seconds, always
 handed in: nothing here reads a clock, opens a socket or sleeps.
 ``docs/client-session.md`` is the human version of this module; the
 JavaScript copy in ``wslab/static/chat.js`` is held to it by the transcripts in
-``tests/transcripts/``.
+``tests/data/transcripts/``.
 
 Contracts:
 
@@ -42,6 +42,11 @@ Contracts:
   close code for which ``should_reconnect(code)`` is False.
 * A server frame whose ``type`` is a lifecycle event (``connect``, ...) is
   emitted as ``message`` only: a server cannot fire the client's own handlers.
+
+Longer than 500 lines because it is the whole client state machine in one
+place (join, outbox and resend, channels, presence, typing, gaps, backoff all
+turn on the same connection state), mirrored part for part by chat.js and held
+to it by the shared transcripts; split, each part would need the others' state.
 """
 
 from __future__ import annotations
