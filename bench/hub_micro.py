@@ -1,6 +1,6 @@
 """The sans-I/O hub's own cost per chat message, against a bare JSON round trip.
 
-    python bench/hub_micro.py [--messages 20000]
+    python -m bench.hub_micro [--messages 20000]    # from the repository root
 
 No sockets: a :class:`wslab.core.hub.Hub` with a room of N members is fed
 ``chat`` frames as ``/chat`` receives them, and the time per
@@ -23,14 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from wslab.core.hub import RECENT_IDS, Hub  # noqa: E402
+from wslab.core.hub import RECENT_IDS, Hub
 
 CONTENT = "~T{}~ hello from the wslab benchmark, padding to a chat-sized line"
 

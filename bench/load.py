@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python bench/load.py                      # 200 learners, 60 s, against `wslab serve`
-    python bench/load.py --learners 50 --seconds 5 --json
+    python -m bench.load                      # 200 learners, 60 s, against `wslab serve`
+    python -m bench.load --learners 50 --seconds 5 --json
 
 Phase 1 (load). Starts ``wslab serve`` in a subprocess (its own process, as in a
 classroom; or use ``--url``/``--token`` for a server already running), joins
@@ -52,14 +52,13 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from wslab.core import protocol as p  # noqa: E402
-from wslab.core.clock import SYSTEM_CLOCK, Clock  # noqa: E402
-from wslab.kernel.course_server import start_server  # noqa: E402
+from wslab.core import protocol as p
+from wslab.core.clock import SYSTEM_CLOCK, Clock
+from wslab.kernel.course_server import start_server
 
 __all__ = ["Learner", "LoadReport", "StallReport", "run_load", "run_stall", "main"]
+
+ROOT = Path(__file__).resolve().parents[1]
 
 WAIT = 20.0
 """Bound on any single wait: connecting, joining, an ack, draining."""

@@ -1,8 +1,8 @@
 """The load client of ``bench/run.py``: one process that drives one server through every scenario.
 
-Run by ``bench/run.py``, not by hand (though it can be)::
+Run by ``bench/run.py``, not by hand (though it can be), from the repository root::
 
-    python bench/peers_load.py --kind hub --port 8765 --server-pid 1234 --plan '{"fanout_n": [100], ...}'
+    python -m bench.peers_load --kind hub --port 8765 --server-pid 1234 --plan '{"fanout_n": [100], ...}'
 
 It prints one JSON object on stdout with the figures of each scenario. Server
 CPU time and memory are read from ``/proc/<server-pid>`` right before and
@@ -36,7 +36,7 @@ import sys
 import time
 from typing import Any
 
-from wsclient import HandshakeError, WSConn, open_ws
+from bench.wsclient import HandshakeError, WSConn, open_ws
 
 HOST = "127.0.0.1"
 

@@ -1,11 +1,13 @@
 """wslab's chat hub against raw websockets, python-socketio and Node's ws, side by side.
 
-    python bench/run.py            # 3 repetitions, writes docs/benchmarks.md (a few minutes)
-    python bench/run.py --quick    # 1 short repetition, results in bench/results/ only (< 60 s)
+From the repository root (``bench`` is a package there, ``wslab`` the editable install)::
+
+    python -m bench.run            # 3 repetitions, writes docs/benchmarks.md (a few minutes)
+    python -m bench.run --quick    # 1 short repetition, results in bench/results/ only (< 60 s)
 
 Each repetition starts every server in a subprocess of its own (order rotated
 from one repetition to the next), drives it with the same load client
-(``bench/peers_load.py``, another subprocess) through every scenario, and stops it.
+(``python -m bench.peers_load``, another subprocess) through every scenario, and stops it.
 Server CPU time and memory are read from the server process's own ``/proc``
 entries. Figures are medians over repetitions with their min-max spread, and
 ratios are taken per repetition against raw websockets of the same repetition
@@ -196,7 +198,7 @@ def start_server(kind: str, log_path: Path, extra: list[str] | None = None) -> t
     if base == "node":
         cmd = ["node", str(BENCH / "relay.js")]
     else:
-        cmd = [PY, str(BENCH / "servers.py"), base] + (["--compression", variant] if variant else []) + (extra or [])
+        cmd = [PY, "-m", "bench.servers", base] + (["--compression", variant] if variant else []) + (extra or [])
     with open(log_path, "ab") as errors:
         proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, cwd=ROOT, preexec_fn=pinned("server")
@@ -241,7 +243,6 @@ def run_scaling_block(kind: str, plan: dict[str, Any], log_path: Path, timeout: 
     """
     if kind == "memory":
         return run_block("hub", plan, log_path, timeout)
-    sys.path.insert(0, str(ROOT))
     from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable
 
     try:
@@ -277,10 +278,10 @@ def run_client(
 ) -> dict[str, Any]:
     """The load client against a server already listening on ``port``; ``pids``: whose CPU counts."""
     client = subprocess.Popen(
-        [PY, str(BENCH / "peers_load.py"), "--kind", kind, "--port", str(port),
+        [PY, "-m", "bench.peers_load", "--kind", kind, "--port", str(port),
          "--server-pid", pids, "--plan", json.dumps(plan), "--timeout", str(timeout)]
         + (["--engine-pid", str(engine_pid)] if engine_pid else []),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, cwd=BENCH, preexec_fn=pinned("client"),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, cwd=ROOT, preexec_fn=pinned("client"),
     )
     _children.append(client)
     try:
@@ -320,7 +321,7 @@ def install_node() -> str | None:
 def hub_micro(quick: bool) -> dict[str, float] | None:
     args = ["--messages", "2000", "--reps", "1"] if quick else ["--messages", "5000", "--reps", "3"]
     try:
-        done = subprocess.run([PY, str(BENCH / "hub_micro.py"), *args], capture_output=True, timeout=120, cwd=ROOT)
+        done = subprocess.run([PY, "-m", "bench.hub_micro", *args], capture_output=True, timeout=120, cwd=ROOT)
         return json.loads(done.stdout.decode().strip().splitlines()[-1])
     except (subprocess.TimeoutExpired, ValueError, IndexError):
         log("hub_micro failed")
@@ -333,7 +334,7 @@ def startup_times(reps: int) -> dict[str, list[dict[str, float]]]:
         for which in ("wslab", "bare"):
             try:
                 done = subprocess.run(
-                    [PY, str(BENCH / "startup.py"), which], capture_output=True, timeout=60, cwd=ROOT
+                    [PY, "-m", "bench.startup", which], capture_output=True, timeout=60, cwd=ROOT
                 )
                 out[which].append(json.loads(done.stdout.decode().strip().splitlines()[-1]))
             except (subprocess.TimeoutExpired, ValueError, IndexError):
@@ -696,7 +697,9 @@ def write_docs(text: str, section: str = "results") -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Benchmark the wslab hub against its peers, side by side.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description="Benchmark the wslab hub against its peers, side by side."
+    )
     parser.add_argument("--quick", action="store_true", help="one short repetition (< 60 s); docs untouched")
     parser.add_argument("--reps", type=int, help="repetitions (default 3, or 1 with --quick)")
     parser.add_argument("--kinds", default=",".join(KINDS), help="servers to run, from hub,raw,sio,node")
@@ -750,7 +753,7 @@ def main() -> int:
     scaling: dict[str, list[dict[str, Any]]] = {k: [] for k in SCALING} if args.scaling == "yes" else {}
     data: dict[str, Any] = {
         "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python bench/run.py" + (" --quick" if args.quick else "")
+        "command": "python -m bench.run" + (" --quick" if args.quick else "")
         + (f" --reps {reps}" if args.reps else "") + (" --only-scaling" if args.only_scaling else ""),
         "reps": reps, "plan": plan, "compression_plan": comp_plan, "machine": machine(), "versions": versions(),
         "skipped": skipped, "results": results,

@@ -1,6 +1,6 @@
 """The Python servers under test, one per process: ``hub``, ``raw`` or ``sio``.
 
-    python bench/servers.py hub [--compression deflate]
+    python -m bench.servers hub [--compression deflate]    # from the repository root
 
 Each binds 127.0.0.1 on a free port, prints ``READY <port>`` on stdout, then
 serves until SIGTERM/SIGINT or until its standard input closes (so it dies
@@ -48,10 +48,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 MAX_FRAME = 64 * 1024
 

@@ -1,6 +1,6 @@
 """In-kernel server start: from the call to a completed WebSocket handshake.
 
-    python bench/startup.py wslab|bare
+    python -m bench.startup wslab|bare    # from the repository root
 
 Run in a fresh process per measurement by ``bench/run.py`` (imports are done
 before the clock starts, as in a notebook where ``import wslab`` ran in an
@@ -24,14 +24,11 @@ import json
 import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from websockets.asyncio.server import serve
+from websockets.sync.client import connect
 
-from websockets.asyncio.server import serve  # noqa: E402
-from websockets.sync.client import connect  # noqa: E402
-
-import wslab  # noqa: E402
+import wslab
 
 
 def start_bare() -> tuple[int, threading.Event, list]:
