@@ -8,10 +8,14 @@ behind. :func:`stop` closes the child's standard input (every server of
 and kills it if it is still there after the deadline. :func:`run_json` runs a
 short measuring process to completion, with a timeout, and reads the JSON
 line it printed last.
+
+The ``/proc`` readers take a pid or a tuple of pids (the workers of one server
+and their Valkey): :func:`cpu_ns` and :func:`rss_bytes` add up over the tuple.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import platform
@@ -27,6 +31,7 @@ from types import FrameType
 from typing import IO, Any
 
 __all__ = [
+    "Pids",
     "log",
     "raise_nofile",
     "pinned",
@@ -36,9 +41,15 @@ __all__ = [
     "stop_all",
     "sigterm_as_interrupt",
     "run_json",
+    "cpu_ns",
+    "rss_bytes",
+    "listen_overflows",
     "loadavg",
     "machine",
 ]
+
+Pids = int | tuple[int, ...]
+"""One process, or several whose figures add up (a server's workers and their Valkey)."""
 
 _children: list[subprocess.Popen[bytes]] = []
 """Started by :func:`spawn` and not yet stopped by :func:`stop`."""
@@ -164,6 +175,52 @@ def run_json(cmd: Sequence[str], *, cwd: Path, timeout: float) -> Any:
 
 
 # ---------------------------------------------------------------- /proc
+
+
+def cpu_ns(pid: Pids) -> int:
+    """CPU time of every thread of ``pid`` (of each pid of a tuple: the workers and their Valkey), in ns."""
+    if isinstance(pid, tuple):
+        return sum(cpu_ns(one) for one in pid)
+    total = 0
+    found = False
+    for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+        try:
+            with open(path) as f:
+                total += int(f.read().split()[0])
+                found = True
+        except (OSError, ValueError, IndexError):
+            pass
+    if found:
+        return total
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks * 1_000_000_000 // 100
+
+
+def rss_bytes(pid: Pids) -> int:
+    """Resident memory of ``pid`` (added up over a tuple), in bytes."""
+    if isinstance(pid, tuple):
+        return sum(rss_bytes(one) for one in pid)
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listen queue was full (all sockets), or -1."""
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return -1
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            fields = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return int(fields.get("ListenOverflows", -1))
+    return -1
 
 
 def loadavg() -> str:

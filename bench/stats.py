@@ -1,13 +1,18 @@
-"""Statistics of the benchmark: medians and spreads over repetitions, paired ratios.
+"""Statistics of the benchmark: percentiles of one run, medians and spreads over repetitions, paired ratios.
 
 The machine is shared and its speed drifts over minutes, so a figure is the
 median over repetitions with its min-max spread (:func:`summary`), and a
 comparison is made per repetition against the reference of the same
 repetition, then summarised (:func:`paired_ratio`, :func:`paired_difference`).
+
+Two percentiles, kept apart because each has published figures behind it:
+:func:`percentile` (the value at the rounded index, used for every latency of
+``docs/benchmarks.md``) and :func:`nearest_rank` (used by :mod:`bench.load`).
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +20,8 @@ from typing import Any
 __all__ = [
     "Spread",
     "Results",
+    "percentile",
+    "nearest_rank",
     "series",
     "summary",
     "paired_ratio",
@@ -28,8 +35,22 @@ Results = dict[str, list[dict[str, Any]]]
 """What a run measured: server kind -> one dict per repetition, scenario -> metric -> value."""
 
 
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100): the sorted values' entry at ``round(q / 100 * (n - 1))``; NaN for none."""
+    if not len(values):
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return float(ordered[index])
 
 
+def nearest_rank(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) by nearest rank, ``ceil(q / 100 * n)``; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[rank]
 
 
 def series(results: Results, kind: str, scenario: str, metric: str) -> list[float | None]:
