@@ -53,7 +53,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 try:
-    from bench.procs import log
+    from bench.procs import log, sigterm_as_interrupt
     from bench.stats import nearest_rank
 except ModuleNotFoundError as exc:  # `python bench/load.py`, the command before bench was a package
     if exc.name != "bench":
@@ -502,7 +502,10 @@ def _summary(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run both phases (or phase 1 only, ``--no-stall``) and print the report; 0 if all is well, else 1."""
+    """Run both phases (or phase 1 only, ``--no-stall``) and print the report; 0 if all is well, else 1.
+
+    130 when interrupted (Ctrl-C or SIGTERM), once the server it started has stopped.
+    """
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--learners", type=int, default=200, help="simulated learners in the room (default 200)")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long they chat (default 60)")
@@ -520,7 +523,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seconds must be 1 to 600")
     if not 0 < args.rate <= 60:
         parser.error("--rate must be above 0 and at most 60 (the server allows 10 frames a second)")
-    report = asyncio.run(_main(args))
+    sigterm_as_interrupt()  # so that SIGTERM, like Ctrl-C, stops `wslab serve` on the way out
+    try:
+        report = asyncio.run(_main(args))
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
     print(json.dumps(report) if args.json else _summary(report), flush=True)
     ok = report["load"]["ok"] and report.get("slow_consumer", {"ok": True})["ok"]
     return 0 if ok else 1
