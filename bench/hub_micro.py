@@ -1,6 +1,6 @@
 """The sans-I/O hub's own cost per chat message, against a bare JSON round trip.
 
-    python bench/hub_micro.py [--messages 20000]
+    python -m bench.hub_micro [--messages 20000]    # from the repository root
 
 No sockets: a :class:`wslab.core.hub.Hub` with a room of N members is fed
 ``chat`` frames as ``/chat`` receives them, and the time per
@@ -23,24 +23,32 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.frames import content
+from bench.stats import paired_ratio
+from wslab.core.hub import Hub
+from wslab.core.room import RECENT_IDS
 
-from wslab.core.hub import Hub  # noqa: E402
-from wslab.core.room import RECENT_IDS  # noqa: E402
-
-CONTENT = "~T{}~ hello from the wslab benchmark, padding to a chat-sized line"
+__all__ = [
+    "frames",
+    "hub_per_message",
+    "json_per_message",
+    "hub_join_per_member",
+    "json_join_per_member",
+    "median_ratio",
+    "main",
+]
 
 
 def frames(count: int) -> list[str]:
-    return [json.dumps({"type": "chat", "content": CONTENT.format(i), "id": f"m{i}"}) for i in range(count)]
+    """``count`` chat frames as a client sends them to ``/chat``, each with its own content and id."""
+    return [json.dumps({"type": "chat", "content": content(i), "id": f"m{i}"}) for i in range(count)]
 
 
 def hub_per_message(members: int, batch: list[str], warm: Sequence[str] = ()) -> float:
+    """Mean time of ``hub.receive`` of each frame of ``batch`` in a room of ``members`` (after ``warm``), in s."""
     hub = Hub(rate=1e9, burst=1_000_000_000)
     for conn in range(members):
         hub.connect(conn)
@@ -54,6 +62,8 @@ def hub_per_message(members: int, batch: list[str], warm: Sequence[str] = ()) ->
 
 
 def json_per_message(batch: list[str]) -> float:
+    """The reference: mean time of parsing each frame of ``batch`` and encoding the chat it stamps, in s."""
+    # The encoding of frames.stamped_chat, written out here: a call would add its own cost to the reference.
     t = time.perf_counter()
     for seq, frame in enumerate(batch, 1):
         obj = json.loads(frame)
@@ -97,33 +107,44 @@ def json_join_per_member(members: int) -> float:
     return (time.perf_counter() - t) / members
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def median_ratio(a: list[float], b: list[float]) -> float:
+    """The median of ``a[i] / b[i]``, the repetitions paired."""
+    ratio = paired_ratio(a, b)
+    assert ratio is not None, "no repetitions"
+    return ratio[0]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure, and print the figures as one JSON object (``*_us_*`` in µs, ``*_ratio_*`` against the reference)."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--reps", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     every = frames(RECENT_IDS + 2 * args.messages)
     batch = every[: args.messages]
     warm, late = every[: RECENT_IDS + args.messages], every[RECENT_IDS + args.messages :]
     out: dict[str, float] = {}
     for members in (100, 500):
-        hub_us, late_us, ref_us = [], [], []
+        hub_us: list[float] = []
+        late_us: list[float] = []
+        ref_us: list[float] = []
         for _ in range(args.reps):
             hub_us.append(hub_per_message(members, batch) * 1e6)
             late_us.append(hub_per_message(members, late, warm) * 1e6)
             ref_us.append(json_per_message(batch) * 1e6)
         out[f"json_us_per_msg_n{members}"] = statistics.median(ref_us)
         out[f"hub_us_per_msg_n{members}"] = statistics.median(hub_us)
-        out[f"hub_ratio_n{members}"] = statistics.median(h / r for h, r in zip(hub_us, ref_us, strict=True))
+        out[f"hub_ratio_n{members}"] = median_ratio(hub_us, ref_us)
         out[f"hub_long_us_per_msg_n{members}"] = statistics.median(late_us)
-        out[f"hub_long_ratio_n{members}"] = statistics.median(h / r for h, r in zip(late_us, ref_us, strict=True))
-        join_us, join_ref_us = [], []
+        out[f"hub_long_ratio_n{members}"] = median_ratio(late_us, ref_us)
+        join_us: list[float] = []
+        join_ref_us: list[float] = []
         for _ in range(args.reps):
             join_us.append(hub_join_per_member(members) * 1e6)
             join_ref_us.append(json_join_per_member(members) * 1e6)
         out[f"join_json_us_n{members}"] = statistics.median(join_ref_us)
         out[f"join_hub_us_n{members}"] = statistics.median(join_us)
-        out[f"join_ratio_n{members}"] = statistics.median(h / r for h, r in zip(join_us, join_ref_us, strict=True))
+        out[f"join_ratio_n{members}"] = median_ratio(join_us, join_ref_us)
     print(json.dumps(out))
 
 

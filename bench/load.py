@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python bench/load.py                      # 200 learners, 60 s, against `wslab serve`
-    python bench/load.py --learners 50 --seconds 5 --json
+    python -m bench.load                      # 200 learners, 60 s, against `wslab serve`
+    python -m bench.load --learners 50 --seconds 5 --json
 
 Phase 1 (load). Starts ``wslab serve`` in a subprocess (its own process, as in a
 classroom; or use ``--url``/``--token`` for a server already running), joins
@@ -39,10 +39,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import random
 import re
+import signal
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -52,14 +52,34 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+try:
+    from bench.procs import log, sigterm_as_interrupt
+    from bench.stats import nearest_rank
+except ModuleNotFoundError as exc:  # `python bench/load.py`, the command before bench was a package
+    if exc.name != "bench":
+        raise
+    raise SystemExit("run it from the repository root as: python -m bench.load [--learners N ...]") from None
+from wslab.core import protocol as p
+from wslab.core.clock import SYSTEM_CLOCK, Clock
+from wslab.kernel.course_server import start_server
+from wslab.server.chat_server import ServerEvent
+
+__all__ = [
+    "ROOT",
+    "WAIT",
+    "STALL_SENDERS",
+    "PHRASES",
+    "Learner",
+    "Audit",
+    "audit",
+    "LoadReport",
+    "StallReport",
+    "run_load",
+    "run_stall",
+    "main",
+]
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from wslab.core import protocol as p  # noqa: E402
-from wslab.core.clock import SYSTEM_CLOCK, Clock  # noqa: E402
-from wslab.kernel.course_server import start_server  # noqa: E402
-
-__all__ = ["Learner", "LoadReport", "StallReport", "run_load", "run_stall", "main"]
 
 WAIT = 20.0
 """Bound on any single wait: connecting, joining, an ack, draining."""
@@ -77,15 +97,6 @@ PHRASES = [
     "ok",
     "done with exercise 3",
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0..100) by nearest rank; 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
-    return ordered[rank]
 
 
 @dataclass
@@ -110,6 +121,7 @@ class Learner:
 
     @classmethod
     async def join(cls, url: str, name: str, room: str, clock: Clock, **connect_options: Any) -> Learner:
+        """Connect to ``url`` and join ``room`` as ``name``; raises :class:`RuntimeError` if not welcomed."""
         ws = await asyncio.wait_for(connect(url, open_timeout=WAIT, **connect_options), WAIT)
         await ws.send(p.encode({"type": "join", "name": name, "room": room}))
         welcome = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
@@ -128,6 +140,7 @@ class Learner:
         await self.ws.send(p.encode({"type": "chat", "id": message_id, "content": content}))
 
     async def typing(self, on: bool) -> None:
+        """Say that this learner is typing (``on``) or stopped."""
         await self.ws.send(p.encode({"type": "typing", "typing": on}))
 
     async def read(self) -> None:
@@ -162,6 +175,7 @@ class Learner:
             self.close_code = self.ws.close_code
 
     def expect_up_to(self, seq: int) -> None:
+        """Set :attr:`reached` once this learner has seen room seq ``seq`` (at once if it has)."""
         self.target = seq
         if self.max_seq >= seq:
             self.reached.set()
@@ -204,6 +218,8 @@ def audit(receivers: list[Learner], first_seq: int, last_seq: int, sent_by: dict
 
 @dataclass
 class LoadReport:
+    """Phase 1's figures; :attr:`ok` when nothing was lost, duplicated, reordered or left unacknowledged."""
+
     learners: int
     seconds: float
     rate_per_minute: float
@@ -306,16 +322,18 @@ async def run_load(
         counter_gaps=result.counter_gaps,
         typing_frames=sum(lr.typing_frames for lr in crowd),
         errors=sum(len(lr.errors) for lr in crowd),
-        latency_p50_ms=round(percentile(result.latencies, 50) * 1000, 2),
-        latency_p99_ms=round(percentile(result.latencies, 99) * 1000, 2),
+        latency_p50_ms=round(nearest_rank(result.latencies, 50) * 1000, 2),
+        latency_p99_ms=round(nearest_rank(result.latencies, 99) * 1000, 2),
         latency_max_ms=round(max(result.latencies, default=0.0) * 1000, 2),
-        ack_p99_ms=round(percentile([a for lr in crowd for a in lr.ack_latencies], 99) * 1000, 2),
+        ack_p99_ms=round(nearest_rank([a for lr in crowd for a in lr.ack_latencies], 99) * 1000, 2),
         deliveries_per_second=round(result.deliveries / elapsed, 1) if elapsed > 0 else 0.0,
     )
 
 
 @dataclass
 class StallReport:
+    """Phase 2's figures; :attr:`ok` when the stalled learner was closed with 4008 and the witness lost nothing."""
+
     limit_bytes: int
     close_code: int | None
     closed_after_s: float
@@ -338,7 +356,7 @@ async def run_stall(limit_bytes: int, max_seconds: float = 30.0, clock: Clock = 
     slow_event = asyncio.Event()
     seen: list[str] = []
 
-    def on_event(event: Any) -> None:
+    def on_event(event: ServerEvent) -> None:
         if event.kind == "slow":
             seen.append(event.text)
             loop.call_soon_threadsafe(slow_event.set)
@@ -387,15 +405,18 @@ async def run_stall(limit_bytes: int, max_seconds: float = 30.0, clock: Clock = 
             messages=last_seq,
             witness_lost=result.lost + result.counter_gaps,
             witness_duplicates=result.duplicates,
-            witness_p50_ms=round(percentile(result.latencies, 50) * 1000, 2),
-            witness_p99_ms=round(percentile(result.latencies, 99) * 1000, 2),
+            witness_p50_ms=round(nearest_rank(result.latencies, 50) * 1000, 2),
+            witness_p99_ms=round(nearest_rank(result.latencies, 99) * 1000, 2),
         )
     finally:
         handle.stop()
 
 
 async def _start_serve() -> tuple[asyncio.subprocess.Process, str]:
-    """``wslab serve`` on a free loopback port, in its own process; returns it and its chat URL."""
+    """``wslab serve`` on a free loopback port, in its own process; returns it and its chat URL.
+
+    Killed again if it does not print its URLs within :data:`WAIT` s (or on any error, Ctrl-C included).
+    """
     pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env = dict(os.environ, PYTHONPATH=pythonpath, PYTHONUNBUFFERED="1")
     proc = await asyncio.create_subprocess_exec(
@@ -421,10 +442,6 @@ async def _start_serve() -> tuple[asyncio.subprocess.Process, str]:
         raise
 
 
-def log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     proc = None
     url = args.url
@@ -436,14 +453,26 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         load = await run_load(url, args.learners, args.seconds, args.rate, args.seed)
     finally:
         if proc is not None:
-            proc.send_signal(2)  # SIGINT: the server closes everyone with 1001 and exits 0
-            await asyncio.wait_for(proc.wait(), WAIT)
+            await _stop_serve(proc)
     report: dict[str, Any] = {"load": load.__dict__ | {"ok": load.ok}}
     if not args.no_stall:
         log(f"slow consumer: one learner stops reading (limit {args.stall_limit} bytes) ...")
         stall = await run_stall(args.stall_limit)
         report["slow_consumer"] = stall.__dict__ | {"ok": stall.ok}
     return report
+
+
+async def _stop_serve(proc: asyncio.subprocess.Process) -> None:
+    """SIGINT (the server closes everyone with 1001 and exits 0); killed if still there after :data:`WAIT` s."""
+    if proc.returncode is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        await asyncio.wait_for(proc.wait(), WAIT)
+    except TimeoutError:
+        proc.kill()
+        await asyncio.wait_for(proc.wait(), WAIT)
+        raise
 
 
 def _summary(report: dict[str, Any]) -> str:
@@ -473,7 +502,11 @@ def _summary(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """Run both phases (or phase 1 only, ``--no-stall``) and print the report; 0 if all is well, else 1.
+
+    130 when interrupted (Ctrl-C or SIGTERM), once the server it started has stopped.
+    """
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--learners", type=int, default=200, help="simulated learners in the room (default 200)")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long they chat (default 60)")
     parser.add_argument("--rate", type=float, default=3.0, help="messages per learner per minute (default 3)")
@@ -490,7 +523,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seconds must be 1 to 600")
     if not 0 < args.rate <= 60:
         parser.error("--rate must be above 0 and at most 60 (the server allows 10 frames a second)")
-    report = asyncio.run(_main(args))
+    sigterm_as_interrupt()  # so that SIGTERM, like Ctrl-C, stops `wslab serve` on the way out
+    try:
+        report = asyncio.run(_main(args))
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
     print(json.dumps(report) if args.json else _summary(report), flush=True)
     ok = report["load"]["ok"] and report.get("slow_consumer", {"ok": True})["ok"]
     return 0 if ok else 1

@@ -1,6 +1,6 @@
 """The Python servers under test, one per process: ``hub``, ``raw`` or ``sio``.
 
-    python bench/servers.py hub [--compression deflate]
+    python -m bench.servers hub [--compression deflate]    # from the repository root
 
 Each binds 127.0.0.1 on a free port, prints ``READY <port>`` on stdout, then
 serves until SIGTERM/SIGINT or until its standard input closes (so it dies
@@ -9,7 +9,7 @@ Node peer and follows the same contract.
 
 Bench-only control, ``hub`` and ``raw`` only: **SIGUSR1 drops every open
 connection with 1012** (service restart), for the reconnect-storm scenario of
-``bench/peers_load.py``, which knows the server's pid already. The hub calls
+:mod:`bench.scenarios`, which knows the server's pid already. The hub calls
 :meth:`ChatServer.drop_all` (the course's own fault injection, rooms and
 history kept); the raw server closes each of its connections with 1012. The
 count goes to stderr (the run's ``bench/results/*-servers.log``). ``sio`` and
@@ -20,7 +20,7 @@ Node install no handler: do not send them SIGUSR1 (it would end ``sio``).
   the sender of a whole room) and the demo publisher off. With ``--redis URL``
   its rooms live in that Redis/Valkey (``RedisBackplane``) and it binds
   ``--port`` with SO_REUSEPORT, so several such processes are the workers of
-  one server (the scaling rows of ``bench/run.py``).
+  one server (the scaling rows of :mod:`bench.run`).
 
 Keepalive pings are off in every server (``ws`` sends none by default): all the
 benchmark's connections open within seconds, so a 20 s ping round to 600 of them
@@ -41,32 +41,41 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import resource
+import os
 import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.procs import raise_nofile
+
+__all__ = [
+    "MAX_FRAME",
+    "HEARTBEAT_OFF",
+    "LIFETIME",
+    "DROP_SIGNAL",
+    "DROP_CODE",
+    "ready",
+    "until_stopped",
+    "iso_now",
+    "run_hub",
+    "run_raw",
+    "run_sio",
+    "main",
+]
 
 MAX_FRAME = 64 * 1024
+"""The largest message any server accepts, in bytes."""
 
 HEARTBEAT_OFF = 3600
 """Engine.IO's heartbeat period here, in s: longer than any run, i.e. off."""
 
 
-def raise_nofile(want: int = 65536) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
 def ready(port: int) -> None:
+    """Tell the benchmark the server listens: ``READY <port>`` on stdout (:func:`bench.procs.start_ready`)."""
     print(f"READY {port}", flush=True)
 
 
@@ -78,6 +87,7 @@ DROP_SIGNAL = signal.SIGUSR1
 """The bench-only control: drop every open connection with 1012 (``hub`` and ``raw``)."""
 
 DROP_CODE = 1012
+"""Service restart: what the dropped connections are closed with."""
 
 
 async def until_stopped(on_drop: Callable[[], int] | None = None) -> None:
@@ -96,7 +106,7 @@ async def until_stopped(on_drop: Callable[[], int] | None = None) -> None:
             print(f"bench control: dropped {count} connection(s) with {DROP_CODE}", file=sys.stderr, flush=True)
 
         loop.add_signal_handler(DROP_SIGNAL, drop)
-    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(4096) else None)
+    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not os.read(sys.stdin.fileno(), 4096) else None)
     try:
         await asyncio.wait_for(stop.wait(), LIFETIME)
     except TimeoutError:
@@ -104,11 +114,13 @@ async def until_stopped(on_drop: Callable[[], int] | None = None) -> None:
 
 
 def iso_now() -> str:
+    """Now in UTC, as the hub stamps its chat messages (ISO 8601, milliseconds, ``Z``)."""
     moment = datetime.now(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 async def run_hub(compression: str | None, redis_url: str | None = None, port: int = 0) -> None:
+    """wslab's :class:`~wslab.server.chat_server.ChatServer`, its rooms in memory or in the Redis at ``redis_url``."""
     from wslab.server.backplane import Backplane
     from wslab.server.chat_server import ChatServer, ServerConfig
 
@@ -136,6 +148,7 @@ async def run_hub(compression: str | None, redis_url: str | None = None, port: i
 
 
 async def run_raw(compression: str | None) -> None:
+    """websockets' ``serve``: ``broadcast`` of each frame as received to its room (by path), and ``/echo``."""
     from websockets.asyncio.server import ServerConnection, broadcast, serve
     from websockets.exceptions import ConnectionClosed
 
@@ -180,21 +193,22 @@ async def run_raw(compression: str | None) -> None:
 
 
 async def run_sio(compression: str | None) -> None:
-    import socketio
+    """python-socketio's ``AsyncServer`` on uvicorn, doing the same chat with ``join``, ``chat`` and ``echo`` events."""
+    import socketio  # type: ignore[import-untyped]
     import uvicorn
 
     sio = socketio.AsyncServer(async_mode="asgi", max_http_buffer_size=MAX_FRAME, ping_interval=HEARTBEAT_OFF)
     app = socketio.ASGIApp(sio)
     seqs: dict[str, int] = {}
 
-    @sio.event
+    @sio.event  # type: ignore[untyped-decorator]
     async def join(sid: str, data: dict[str, Any]) -> str:
         room = str(data["room"])
         await sio.save_session(sid, {"room": room, "name": str(data["name"])})
         await sio.enter_room(sid, room)
         return "ok"
 
-    @sio.event
+    @sio.event  # type: ignore[untyped-decorator]
     async def chat(sid: str, data: dict[str, Any]) -> None:
         session = await sio.get_session(sid)
         room = session["room"]
@@ -211,7 +225,7 @@ async def run_sio(compression: str | None) -> None:
             message["id"] = data["id"]
         await sio.emit("chat", message, room=room)
 
-    @sio.event
+    @sio.event  # type: ignore[untyped-decorator]
     async def echo(sid: str, data: Any) -> None:
         await sio.emit("echo", data, to=sid)
 
@@ -226,8 +240,9 @@ async def run_sio(compression: str | None) -> None:
         ws_max_size=MAX_FRAME,
         ws_per_message_deflate=compression == "deflate",
     )
+    # uvicorn installs its own SIGINT/SIGTERM handlers as it starts serving;
+    # until_stopped's, added once it has started, take their place.
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve(sockets=[sock]))
     deadline = time.monotonic() + 10
     while not server.started:
@@ -243,17 +258,21 @@ async def run_sio(compression: str | None) -> None:
             await asyncio.wait_for(task, 10)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Serve one kind until stopped (see the module's docstring for how)."""
     parser = argparse.ArgumentParser(description="Serve one benchmark peer on 127.0.0.1.")
     parser.add_argument("kind", choices=["hub", "raw", "sio"])
     parser.add_argument("--compression", choices=["deflate"], default=None)
     parser.add_argument("--profile", metavar="PSTATS", help="run under cProfile and write the stats here on exit")
     parser.add_argument("--redis", metavar="URL", help="hub only: keep the rooms in this Redis/Valkey")
     parser.add_argument("--port", type=int, default=0, help="hub only, with --redis: the port (shared, SO_REUSEPORT)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     raise_nofile()
     logging.basicConfig(level=logging.WARNING)
-    runner = {"hub": run_hub, "raw": run_raw, "sio": run_sio}[args.kind]
+    runners: dict[str, Callable[[str | None], Coroutine[Any, Any, None]]] = {
+        "hub": run_hub, "raw": run_raw, "sio": run_sio
+    }
+    runner = runners[args.kind]
     if args.redis:
         if args.kind != "hub":
             parser.error("--redis is for the hub only")

@@ -1,8 +1,8 @@
 """In-kernel server start: from the call to a completed WebSocket handshake.
 
-    python bench/startup.py wslab|bare
+    python -m bench.startup wslab|bare    # from the repository root
 
-Run in a fresh process per measurement by ``bench/run.py`` (imports are done
+Run in a fresh process per measurement by :mod:`bench.run` (imports are done
 before the clock starts, as in a notebook where ``import wslab`` ran in an
 earlier cell). Prints one JSON line:
 
@@ -24,21 +24,26 @@ import json
 import sys
 import threading
 import time
-from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.sync.client import connect
 
-from websockets.asyncio.server import serve  # noqa: E402
-from websockets.sync.client import connect  # noqa: E402
+import wslab
 
-import wslab  # noqa: E402
+__all__ = ["start_bare", "main"]
 
 
-def start_bare() -> tuple[int, threading.Event, list]:
+def start_bare() -> tuple[int, threading.Event, list[Any]]:
+    """The reference: ``serve`` with an echo handler in a daemon thread's own loop; its port once it listens.
+
+    Also returns the event set once it listens and a box holding its loop and port.
+    Raises :class:`TimeoutError` if it does not listen within 10 s.
+    """
     ready = threading.Event()
-    box: list = []
+    box: list[Any] = []
 
-    async def echo(ws) -> None:  # type: ignore[no-untyped-def]
+    async def echo(ws: ServerConnection) -> None:
         async for message in ws:
             await ws.send(message)
 
@@ -60,11 +65,12 @@ def start_bare() -> tuple[int, threading.Event, list]:
     threading.Thread(target=run, daemon=True, name="bare server").start()
     if not ready.wait(10):
         raise TimeoutError("bare server did not start in 10 s")
-    return box[1], ready, box
+    return int(box[1]), ready, box
 
 
-def main() -> None:
-    which = sys.argv[1]
+def main(argv: list[str] | None = None) -> None:
+    """Measure one start of ``wslab`` or ``bare`` (the first argument) and print it as one JSON line."""
+    which = (sys.argv[1:] if argv is None else argv)[0]
     # ``wslab`` exports lazily: the first use of ``wslab.start_server`` imports the
     # server's modules. Done here, before the clock, as the docstring promises; its
     # time is reported on its own (``import_ms``).

@@ -23,16 +23,22 @@ from collections.abc import Callable
 from typing import Any
 
 try:
-    from websockets.speedups import apply_mask as _apply_mask
-except ImportError:  # pragma: no cover - pure-Python fallback
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
 
-    def _apply_mask(data: bytes, mask: bytes) -> bytes:
-        n = len(data)
-        key = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
-        return (int.from_bytes(data, "big") ^ key).to_bytes(n, "big")
-
-
-__all__ = ["WSConn", "open_ws", "HandshakeError"]
+__all__ = [
+    "WSConn",
+    "open_ws",
+    "HandshakeError",
+    "GUID",
+    "OP_CONT",
+    "OP_TEXT",
+    "OP_BIN",
+    "OP_CLOSE",
+    "OP_PING",
+    "OP_PONG",
+]
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_CONT, OP_TEXT, OP_BIN, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -51,7 +57,7 @@ def _frame(opcode: int, payload: bytes) -> bytes:
         head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
     else:
         head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-    return head + mask + _apply_mask(payload, mask)
+    return head + mask + apply_mask(payload, mask)
 
 
 class WSConn(asyncio.Protocol):

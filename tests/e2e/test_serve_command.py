@@ -352,13 +352,13 @@ def test_start_classroom_refuses_bad_options() -> None:
         serve_mod.start_classroom("127.0.0.1", 0, origins=["localhost:8888"])
 
 
-# ---------------------------------------------------------------- load (short run of bench/load.py)
+# ---------------------------------------------------------------- load (short run of python -m bench.load)
 
 
 @pytest.mark.slow
 def test_short_load_run_loses_nothing_and_drops_a_stalled_reader() -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "load.py"), "--learners", "50", "--seconds", "5", "--json"],
+        [sys.executable, "-m", "bench.load", "--learners", "50", "--seconds", "5", "--json"],
         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=110,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
