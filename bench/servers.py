@@ -122,7 +122,8 @@ def iso_now() -> str:
 async def run_hub(compression: str | None, redis_url: str | None = None, port: int = 0) -> None:
     """wslab's :class:`~wslab.server.chat_server.ChatServer`, its rooms in memory or in the Redis at ``redis_url``."""
     from wslab.server.backplane import Backplane
-    from wslab.server.chat_server import ChatServer, ServerConfig
+    from wslab.server.chat_server import ChatServer
+    from wslab.server.config import ServerConfig
 
     backplane: Backplane | None = None
     if redis_url is not None:  # rooms in Redis/Valkey (docs/scaling.md); workers share the port
