@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,18 +23,6 @@ from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable
 from wslab.cluster.redis_backplane import RedisBackplane
 from wslab.server.backplane import BackplaneError
 from wslab.server.chat_server import ChatServer, ServerConfig
-
-
-@pytest.fixture
-def valkey(tmp_path: Path) -> Iterator[EmbeddedValkey]:
-    try:
-        engine = EmbeddedValkey(tmp_path / "engine").start()
-    except EngineUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield engine
-    finally:
-        engine.stop()
 
 
 @asynccontextmanager

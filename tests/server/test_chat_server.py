@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from support import WAIT, Peer
 from wslab.core import protocol as p
 from wslab.kernel.course_server import ServerHandle
-from wslab.server.chat_server import ServerConfig
+from wslab.server.chat_server import ServerConfig, is_loopback
 
 
 def http_get(url: str) -> tuple[int, str, str]:
@@ -450,3 +450,10 @@ async def test_welcome_carries_the_epoch_and_since_counts_only_in_it(server_fact
         await peer.close()
     with pytest.raises(ValueError):
         ServerConfig(epoch="")
+
+
+def test_is_loopback() -> None:
+    for host in ("127.0.0.1", "127.8.9.10", "::1", "localhost", "LOCALHOST", "[::1]"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "::", "192.168.1.5", "10.0.0.1", "example.org", ""):
+        assert not is_loopback(host), host
