@@ -13,11 +13,15 @@ from collections.abc import Callable
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from support import WAIT, Peer
-from wslab.classroom.instructor_dashboard import InstructorDashboard
+from support import WAIT, Peer, closed_with
+from wslab.classroom.dashboard_source import LocalAdmin
+from wslab.classroom.instructor_dashboard import InstructorDashboard, PersonRow
+from wslab.client.admin_client import AdminClient
+from wslab.core.admin_protocol import MemberInfo
 from wslab.core.clock import FakeClock
 from wslab.core.hub import RoomSnapshot
 from wslab.kernel.course_server import ServerHandle
+from wslab.server.admin_route import ANNOUNCER
 
 
 async def _room_with(server: ServerHandle, *names: str) -> list[Peer]:
@@ -192,3 +196,45 @@ def test_auto_refresh_stops_by_itself_after_refresh_for() -> None:
 def test_rejects_a_non_positive_bound() -> None:
     with pytest.raises(ValueError, match="refresh_for"):
         InstructorDashboard(FakeSource(), auto_refresh=1.0, refresh_for=0)
+
+
+def test_an_unreachable_admin_url_is_reported_not_raised() -> None:
+    dash = InstructorDashboard("ws://127.0.0.1:9/admin", admin_token="x", auto_refresh=None)
+    assert "cannot reach the admin channel" in dash.status.value
+    dash.close()
+    with pytest.raises(ValueError, match="admin_token"):
+        InstructorDashboard("ws://127.0.0.1:9/admin", auto_refresh=None)
+    with pytest.raises(ValueError, match="must be ws://"):
+        AdminClient("http://127.0.0.1:9/admin", "x")
+
+
+async def test_in_kernel_dashboard_announces_and_logs_like_the_channel(server: ServerHandle) -> None:
+    ada = await Peer.open(server.chat_url)
+    await ada.join("Ada")
+    dash = InstructorDashboard(server, auto_refresh=None)
+    try:
+        assert isinstance(dash.source, LocalAdmin)
+        assert list(dash.rows) == ["Ada"] and "rooms: lobby" in dash.health_label.value
+        assert dash.announce("Welcome, everyone")
+        said = await ada.expect("chat", where=lambda m: m["sender"] == ANNOUNCER)
+        assert said["content"] == "Welcome, everyone"
+        # The announcer came and went within one presence interval: no one saw it join.
+        await ada.send({"type": "typing", "typing": True})
+        await ada.expect("typing")
+        assert not [m for m in ada.seen if m["type"] == "presence" and ANNOUNCER in m["joined"]]
+        dash.rows["Ada"].kick_button.click()
+        assert (await closed_with(ada))[0] == 4003
+        texts = [e.text for e in server.events() if e.kind == "admin"]
+        assert "dashboard in the kernel announces in lobby: 'Welcome, everyone'" in texts
+        assert "dashboard in the kernel kicks Ada from lobby" in texts
+    finally:
+        dash.close()
+
+
+def test_rows_show_flooding_and_slow_members() -> None:
+    row = PersonRow("Bob", lambda _: None, lambda _: None)
+    row.show(muted=False, typing=False, info=MemberInfo("Bob", False, False, 3, 300 * 1024, True))
+    assert row.load.value == "flooding (3 dropped), slow (300 KiB queued)"
+    row.show(muted=False, typing=False, info=MemberInfo("Bob", False, False, 0, 0, False))
+    assert row.load.value == ""
+    row.close()
