@@ -20,7 +20,7 @@ import pytest
 import redis.asyncio as redis
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from support import WAIT, Peer, until
+from support import WAIT, Peer, ended, until
 from support.serving import START_WAIT, Served, run_serve
 from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable, find_engine
 
@@ -36,19 +36,6 @@ def engine_url(proc: Served) -> str:
     match = re.search(r"redis://127\.0\.0\.1:\d+/0", proc.banner_value("Rooms"))
     assert match, proc.lines
     return match.group(0)
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    # a zombie (not reaped yet) is gone too
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 class Client:
@@ -139,7 +126,7 @@ async def test_workers_share_rooms_and_a_worker_killed_with_sigkill_loses_no_mes
             await client.close()
         status, out = await proc.stop(signal.SIGTERM)
         assert status == 0 and "wslab serve: stopped" in out
-        await until(lambda: all(gone(pid) for pid in pids), START_WAIT, "the workers to end")
+        await until(lambda: all(ended(pid) for pid in pids), START_WAIT, "the workers to end")
     finally:
         await proc.kill()
 
@@ -155,7 +142,7 @@ async def test_the_embedded_engine_and_workers_die_with_the_parent_killed_with_s
         proc.proc.kill()
         await asyncio.wait_for(proc.proc.wait(), WAIT)
         await until(
-            lambda: all(gone(pid) for pid in pids + engine_pids), START_WAIT, "the workers and the engine to end"
+            lambda: all(ended(pid) for pid in pids + engine_pids), START_WAIT, "the workers and the engine to end"
         )
     finally:
         await proc.kill()

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,27 @@ async def until(condition: Callable[[], bool], timeout: float = WAIT, what: str 
     while not condition():
         assert loop.time() < deadline, f"timed out after {timeout:g} s waiting for {what}"
         await asyncio.sleep(0.05)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT, what: str = "the condition") -> None:
+    """:func:`until` for a test with no event loop: poll ``condition()`` every 50 ms, at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
+        time.sleep(0.05)
+
+
+def ended(pid: int) -> bool:
+    """Whether process ``pid`` has ended (a zombie not yet reaped by its parent has)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def readme_command(marker: str) -> str:
