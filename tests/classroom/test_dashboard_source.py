@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from support import Peer, close_code
+from support import close_code, joined
 from support.tls import cert_files, handshake
 from wslab.classroom.dashboard_source import LocalAdmin, admin_source
 from wslab.client.admin_client import AdminClient
@@ -26,9 +26,7 @@ def test_admin_source_accepts_what_it_can_and_says_what_it_cannot(server: Server
 
 
 async def test_local_admin_moderates_on_the_servers_loop_and_the_log_says_who(server: ServerHandle) -> None:
-    ada, bob = await Peer.open(server.chat_url), await Peer.open(server.chat_url)
-    await ada.join("Ada")
-    await bob.join("Bob")
+    ada, bob = await joined(server.chat_url, "Ada", "Bob")
     admin = LocalAdmin(server, who="the test")
     report = admin.report()
     assert report.snapshot.online == ("Ada", "Bob") == admin.snapshot().online

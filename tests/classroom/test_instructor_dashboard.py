@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from support import WAIT, Peer, closed_with
+from support import WAIT, Peer, closed_with, joined
 from wslab.classroom.dashboard_source import LocalAdmin
 from wslab.classroom.instructor_dashboard import InstructorDashboard, PersonRow
 from wslab.client.admin_client import AdminClient
@@ -24,15 +24,6 @@ from wslab.kernel.course_server import ServerHandle
 from wslab.server.admin_route import ANNOUNCER
 
 
-async def _room_with(server: ServerHandle, *names: str) -> list[Peer]:
-    peers = []
-    for name in names:
-        peer = await Peer.open(server.chat_url)
-        await peer.join(name)
-        peers.append(peer)
-    return peers
-
-
 async def _close(*peers: Peer) -> None:
     """Close politely, so the server's shutdown does not wait out its close timeout."""
     for peer in peers:
@@ -41,7 +32,7 @@ async def _close(*peers: Peer) -> None:
 
 async def test_shows_who_is_online_how_busy_and_who_types(server_factory: Callable[..., ServerHandle]) -> None:
     server = server_factory(typing_timeout=30.0)
-    ada, bob, cy = await _room_with(server, "Ada", "Bob", "Cy")
+    ada, bob, cy = await joined(server.chat_url, "Ada", "Bob", "Cy")
     await ada.send({"type": "chat", "content": "one", "id": "1"})
     await ada.expect("ack")
     await bob.send({"type": "chat", "content": "two", "id": "2"})
@@ -75,7 +66,7 @@ async def test_shows_who_is_online_how_busy_and_who_types(server_factory: Callab
 
 
 async def test_mute_and_unmute_buttons(server: ServerHandle) -> None:
-    ada, bob = await _room_with(server, "Ada", "Bob")
+    ada, bob = await joined(server.chat_url, "Ada", "Bob")
     dash = InstructorDashboard(server, auto_refresh=None)
     try:
         dash.rows["Ada"].mute_button.click()
@@ -98,7 +89,7 @@ async def test_mute_and_unmute_buttons(server: ServerHandle) -> None:
 
 
 async def test_kick_button_closes_with_4003(server: ServerHandle) -> None:
-    ada, bob = await _room_with(server, "Ada", "Bob")
+    ada, bob = await joined(server.chat_url, "Ada", "Bob")
     dash = InstructorDashboard(server, auto_refresh=None)
     try:
         dash.rows["Bob"].kick_button.click()
@@ -115,7 +106,7 @@ async def test_kick_button_closes_with_4003(server: ServerHandle) -> None:
 
 
 async def test_room_box_switches_rooms_and_rejects_bad_names(server: ServerHandle) -> None:
-    (ada,) = await _room_with(server, "Ada")
+    (ada,) = await joined(server.chat_url, "Ada")
     other = await Peer.open(server.chat_url)
     await other.join("Zed", room="other")
     dash = InstructorDashboard(server, auto_refresh=None)
@@ -148,7 +139,7 @@ async def test_auto_refresh_follows_the_room(server: ServerHandle) -> None:
     dash.on_refresh.append(lambda snap: saw_ada.set() if "Ada" in snap.online else None)
     try:
         assert dash.auto_refreshing
-        peers = await _room_with(server, "Ada")
+        peers = await joined(server.chat_url, "Ada")
         assert await asyncio.to_thread(saw_ada.wait, WAIT), "the timer never showed Ada"
         assert "Ada" in dash.rows
         await _close(*peers)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from support import WAIT, Peer, close_code
+from support import WAIT, close_code, joined
 from wslab.client.admin_client import AdminClient
 from wslab.core.errors import AdminError
 from wslab.kernel.course_server import ServerHandle
@@ -41,9 +41,7 @@ def test_the_url_must_be_a_websocket_one_and_the_path_defaults_to_admin() -> Non
 
 
 async def test_report_mute_announce_and_kick_reach_the_room(server: ServerHandle, admin: AdminClient) -> None:
-    ada, bob = await Peer.open(server.chat_url), await Peer.open(server.chat_url)
-    await ada.join("Ada")
-    await bob.join("Bob")
+    ada, bob = await joined(server.chat_url, "Ada", "Bob")
     report = await asyncio.to_thread(admin.report)
     assert report.snapshot.online == ("Ada", "Bob") and report.health.connections == 2
     assert (await asyncio.to_thread(admin.snapshot, "lobby")).online == ("Ada", "Bob")

@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from support.notebooks import Markdown, write_notebook
 from wslab.grading.execute import NotebookFailed, add_arguments, cell_label, execute_notebook, run
 
 
@@ -21,10 +22,8 @@ def test_a_cell_is_named_from_1_markdown_included_with_its_index() -> None:
 
 
 def _notebook(tmp_path: Path, *sources: str) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# a title")] + [nbformat.v4.new_code_cell(s) for s in sources]
     path = tmp_path / "nb.ipynb"
-    nbformat.write(nb, path)
+    write_notebook(path, Markdown("# a title"), *sources)
     return path
 
 

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from support import ROOT
+from support.notebooks import Markdown, write_notebook
 from wslab.grading import worker
 from wslab.grading.registry import get_exercise
 from wslab.grading.worker import run_cell, transform
@@ -96,15 +96,8 @@ def test_a_cell_whose_own_except_catches_everything_is_still_stopped(cells: Any)
 
 
 def test_main_reports_each_step_as_one_json_line_and_discards_the_learners_output(tmp_path: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# Ada's basics"),
-        nbformat.v4.new_code_cell("print('noise from the learner')\nx = 1"),
-        nbformat.v4.new_code_cell("1 / 0"),
-        nbformat.v4.new_code_cell("!ls"),
-    ]
     path = tmp_path / "ada_01-basics.ipynb"
-    nbformat.write(nb, path)
+    write_notebook(path, Markdown("# Ada's basics"), "print('noise from the learner')\nx = 1", "1 / 0", "!ls")
     done = subprocess.run(
         [sys.executable, "-m", "wslab.grading.worker", str(path), "--exercise", "basics", "--skip-cells", "4",
          "--check-timeout", "2"],

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from support import Peer, closed_with
+from support import Peer, closed_with, joined
 from wslab.core.admin_protocol import AdminReport
 from wslab.server.admin_route import ANNOUNCER, AdminChannel, build_report, install_admin
 from wslab.server.chat_server import ChatServer, ServerConfig
@@ -100,9 +100,7 @@ async def test_a_report_shows_the_room_its_members_and_the_servers_health() -> N
 
 async def test_kick_mute_and_announce_do_it_answer_done_and_log_who() -> None:
     async with served() as server:
-        ada, bob = await Peer.open(_chat(server)), await Peer.open(_chat(server))
-        await ada.join("Ada")
-        await bob.join("Bob")
+        ada, bob = await joined(_chat(server), "Ada", "Bob")
         admin = await Peer.open(admin_url(server))
 
         await admin.send({"type": "mute", "id": 1, "name": "Bob"})

@@ -86,6 +86,16 @@ class Peer:
         await asyncio.wait_for(self.ws.close(), WAIT)
 
 
+async def joined(url: str, *names: str) -> list[Peer]:
+    """A peer for each of ``names``, each joined to the lobby at ``url``, in order."""
+    peers = []
+    for name in names:
+        peer = await Peer.open(url)
+        await peer.join(name)
+        peers.append(peer)
+    return peers
+
+
 async def closed_with(peer: Peer) -> tuple[int | None, str]:
     """Read until the server closes ``peer``; return the close code and reason."""
     try:

@@ -1,9 +1,12 @@
-"""A course notebook's definitions, as a learner has them after running its cells."""
+"""Notebooks for tests: a course notebook's definitions as a learner has them, and small notebooks made on the spot."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+
+import nbformat
 
 from support import ROOT
 
@@ -27,3 +30,24 @@ def definitions(folder: str, notebook: str) -> dict[str, Any]:
                 if cell["id"] != "pieces":
                     raise
     return ns
+
+
+class Markdown(str):
+    """A markdown cell's text, among the code cells given to :func:`notebook`."""
+
+
+def notebook(*cells: str) -> Any:
+    """A notebook (nbformat 4) of these cells in order: a string is a code cell, a :class:`Markdown` a markdown one."""
+    return nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell(cell) if isinstance(cell, Markdown) else nbformat.v4.new_code_cell(cell)
+            for cell in cells
+        ]
+    )
+
+
+def write_notebook(path: Path, *cells: str) -> Any:
+    """:func:`notebook` of ``cells``, written to ``path``; returns it."""
+    nb = notebook(*cells)
+    nbformat.write(nb, path)
+    return nb

@@ -22,6 +22,7 @@ import nbformat
 import pytest
 
 from support.lab import Lab, lab_page, running_lab, scratch_folders
+from support.notebooks import notebook as make_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]  # JupyterLab, a kernel and two pages on a busy machine
 
@@ -67,8 +68,7 @@ def lab(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]
     """JupyterLab (with jupyter-server-proxy) serving a scratch notebook (needs ``browser``: skipped with it)."""
     pytest.importorskip("jupyter_server_proxy", reason="jupyter-server-proxy is in the test extra")
     root, settings = scratch_folders(tmp_path_factory.mktemp("jupyterlab-proxy"))
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
+    notebook = make_notebook(*CELLS)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, root / NOTEBOOK)
     with running_lab(root, settings) as server:
