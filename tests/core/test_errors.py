@@ -70,6 +70,8 @@ def _ancestry(name: str) -> list[str]:
 def test_every_module_that_has_one_of_these_names_has_the_same_class() -> None:
     seen = 0
     for info in pkgutil.walk_packages(wslab.__path__, "wslab."):
+        if info.name.startswith("wslab.grading.checks."):
+            continue  # registered by the registry in lesson order, never imported by hand (they raise none of these)
         module = importlib.import_module(info.name)
         for name in errors.__all__:
             if name in vars(module):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
+from support import ROOT
 from wslab.grading import registry
 from wslab.grading.registry import CHECK_MODULES, DEFAULT_CHECK_TIMEOUT, Exercise, exercise_for, exercises, get_exercise
 
@@ -17,8 +22,34 @@ def test_the_exercise_is_known_by_metadata_or_by_file_name() -> None:
     assert exercise_for("homework.ipynb", {"wslab": {"exercise": "nope"}}) is None
 
 
-def test_the_exercises_come_in_lesson_order_one_module_each() -> None:
-    assert [ex.name for ex in exercises()] == list(CHECK_MODULES)
+def run_python(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+ORDER = "from wslab.grading.registry import exercises; print(' '.join(ex.name for ex in exercises()))"
+
+
+def test_the_exercises_come_in_lesson_order() -> None:
+    assert run_python(ORDER) == " ".join(CHECK_MODULES)  # a fresh interpreter, as the grader's worker is
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug in wslab.grading.registry: exercises() lists them in the order their check modules were "
+    "first imported (a dict filled at import), so importing one early (pkgutil.walk_packages does) breaks "
+    "lesson order; remove this mark once _load() orders them by CHECK_MODULES",
+)
+def test_the_exercises_come_in_lesson_order_whatever_was_imported_first() -> None:
+    assert run_python("import wslab.grading.checks.scaling\n" + ORDER) == " ".join(CHECK_MODULES)
+
+
+def test_each_check_module_registers_one_exercise_with_public_and_hidden_checks() -> None:
+    assert sorted(ex.name for ex in exercises()) == sorted(CHECK_MODULES)
     for ex in exercises():
         assert ex.checks and ex.max_points == sum(c.points for c in ex.checks) > 0
         assert ex.public_checks() and len(ex.public_checks()) < len(ex.checks)  # some run only at grading
@@ -26,8 +57,9 @@ def test_the_exercises_come_in_lesson_order_one_module_each() -> None:
 
 
 def test_an_unknown_exercise_is_a_key_error_naming_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="no exercise called 'nope'; the exercises are 'basics', 'readystate'"):
+    with pytest.raises(KeyError, match="no exercise called 'nope'; the exercises are ") as caught:
         get_exercise("nope")
+    assert all(f"'{name}'" in str(caught.value) for name in CHECK_MODULES)
 
 
 def test_checks_register_in_order_with_their_defaults_and_names_must_be_unique() -> None:
