@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from support.notebooks import Markdown, write_notebook
+from wslab.grading import execute as execute_module
 from wslab.grading.execute import NotebookFailed, add_arguments, cell_label, execute_notebook, run
 
 
@@ -50,28 +51,42 @@ def test_stubs_may_raise_but_nothing_else(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_the_command_saves_outputs_without_timings_or_with_check_saves_nothing(
+def test_a_saved_notebook_has_its_outputs_and_nothing_that_differs_between_machines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _notebook(tmp_path, "print(6 * 7)")
-    before = path.read_bytes()
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    assert run(parser.parse_args([str(path), "--check", "--timeout", "30"])) == 0
-    assert path.read_bytes() == before  # --check: run, not saved
+    assert run(_args(str(path), "--timeout", "30")) == 0
     assert capsys.readouterr().out.startswith(f"ok     {path} (")
-    assert run(parser.parse_args([str(path), "--timeout", "30"])) == 0
     saved = nbformat.read(path, as_version=4)
     assert saved.cells[1].outputs[0]["text"] == "42\n"
     assert saved.metadata["language_info"] == {"name": "python"}  # no Python version to show up in git diff
     assert "execution" not in saved.cells[1].metadata  # no timings either
 
 
-@pytest.mark.timeout(120)
-def test_the_command_reports_a_failing_notebook_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = _notebook(tmp_path, "1 / 0")
+def _args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    assert run(parser.parse_args([str(path), "--timeout", "30"])) == 1
-    err = capsys.readouterr().err
-    assert err.startswith(f"FAILED {path}: cell 2 of 2 (index 1) failed on run 1: ZeroDivisionError"), err
+    return parser.parse_args(argv)
+
+
+def test_check_saves_nothing_and_a_failing_notebook_makes_the_status_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good, bad = _notebook(tmp_path, "x = 1"), tmp_path / "bad.ipynb"
+    bad.write_bytes(good.read_bytes())
+    before = good.read_bytes()
+    ran: list[tuple[Path, bool, bool]] = []
+
+    def fake_execute(path: Path, *, timeout: float, twice: bool, allow_stubs: bool) -> object:  # no kernel needed
+        ran.append((path, twice, allow_stubs))
+        if path == bad:
+            raise NotebookFailed(f"{path}: cell 2 of 2 (index 1) failed on run 1: ZeroDivisionError")
+        return nbformat.read(path, as_version=4)
+
+    monkeypatch.setattr(execute_module, "execute_notebook", fake_execute)
+    assert run(_args(str(bad), str(good), "--check", "--twice", "--allow-stubs")) == 1
+    assert ran == [(bad, True, True), (good, True, True)]  # a failure does not stop the others
+    assert good.read_bytes() == before  # --check: run, not saved
+    captured = capsys.readouterr()
+    assert captured.err == f"FAILED {bad}: cell 2 of 2 (index 1) failed on run 1: ZeroDivisionError\n"
+    assert captured.out.startswith(f"ok     {good} (") and captured.out.rstrip().endswith(", twice)")

@@ -36,6 +36,7 @@ async def test_dashboard_on_a_real_server(server: Any) -> None:
     await board.wait_updates(3, timeout=5)
     assert board.model.values == [1.0, 2.0, 3.0] and "3 update(s), 0 missed" in board.footer.value
     board.stop()
+    await board.client.wait_for("closed", timeout=5)  # closed politely: the server's stop need not wait
 
 
 class _Client:
