@@ -180,3 +180,4 @@ async def test_running_the_cell_again_replaces_the_window_instead_of_clashing(se
     assert first.client.state == "closed" and "closed" in first.status.value
     assert second.model.online == ["Bob"] and second.model.errors == []
     second.leave()
+    await second.client.wait_for("closed", timeout=5)  # closed politely: the server's stop need not wait
