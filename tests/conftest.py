@@ -1,13 +1,15 @@
-"""Test configuration: async tests run with a bound, and a fresh server per test."""
+"""Test configuration: async tests run with a bound; a fresh server, or a fresh Valkey, per test."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable
 from wslab.kernel.course_server import ServerHandle
 from wslab.server.config import ServerConfig
 
@@ -54,6 +56,19 @@ def server_factory() -> Iterator[object]:
     yield factory
     for handle in started:
         handle.stop()
+
+
+@pytest.fixture
+def valkey(tmp_path: Path) -> Iterator[EmbeddedValkey]:
+    """A real Valkey on loopback, its files in the test's folder, stopped after (skipped where none can run)."""
+    try:
+        engine = EmbeddedValkey(tmp_path / "engine").start()
+    except EngineUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield engine
+    finally:
+        engine.stop()
 
 
 # The corpus of wrong submissions is graded by tests, never run as notebooks by nbval.

@@ -13,20 +13,15 @@ from collections.abc import Callable
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from support import WAIT, Peer
-from wslab.classroom.instructor_dashboard import InstructorDashboard
+from support import WAIT, Peer, closed_with, joined
+from wslab.classroom.dashboard_source import LocalAdmin
+from wslab.classroom.instructor_dashboard import InstructorDashboard, PersonRow
+from wslab.client.admin_client import AdminClient
+from wslab.core.admin_protocol import MemberInfo
 from wslab.core.clock import FakeClock
 from wslab.core.hub import RoomSnapshot
 from wslab.kernel.course_server import ServerHandle
-
-
-async def _room_with(server: ServerHandle, *names: str) -> list[Peer]:
-    peers = []
-    for name in names:
-        peer = await Peer.open(server.chat_url)
-        await peer.join(name)
-        peers.append(peer)
-    return peers
+from wslab.server.admin_route import ANNOUNCER
 
 
 async def _close(*peers: Peer) -> None:
@@ -37,7 +32,7 @@ async def _close(*peers: Peer) -> None:
 
 async def test_shows_who_is_online_how_busy_and_who_types(server_factory: Callable[..., ServerHandle]) -> None:
     server = server_factory(typing_timeout=30.0)
-    ada, bob, cy = await _room_with(server, "Ada", "Bob", "Cy")
+    ada, bob, cy = await joined(server.chat_url, "Ada", "Bob", "Cy")
     await ada.send({"type": "chat", "content": "one", "id": "1"})
     await ada.expect("ack")
     await bob.send({"type": "chat", "content": "two", "id": "2"})
@@ -71,7 +66,7 @@ async def test_shows_who_is_online_how_busy_and_who_types(server_factory: Callab
 
 
 async def test_mute_and_unmute_buttons(server: ServerHandle) -> None:
-    ada, bob = await _room_with(server, "Ada", "Bob")
+    ada, bob = await joined(server.chat_url, "Ada", "Bob")
     dash = InstructorDashboard(server, auto_refresh=None)
     try:
         dash.rows["Ada"].mute_button.click()
@@ -94,7 +89,7 @@ async def test_mute_and_unmute_buttons(server: ServerHandle) -> None:
 
 
 async def test_kick_button_closes_with_4003(server: ServerHandle) -> None:
-    ada, bob = await _room_with(server, "Ada", "Bob")
+    ada, bob = await joined(server.chat_url, "Ada", "Bob")
     dash = InstructorDashboard(server, auto_refresh=None)
     try:
         dash.rows["Bob"].kick_button.click()
@@ -111,7 +106,7 @@ async def test_kick_button_closes_with_4003(server: ServerHandle) -> None:
 
 
 async def test_room_box_switches_rooms_and_rejects_bad_names(server: ServerHandle) -> None:
-    (ada,) = await _room_with(server, "Ada")
+    (ada,) = await joined(server.chat_url, "Ada")
     other = await Peer.open(server.chat_url)
     await other.join("Zed", room="other")
     dash = InstructorDashboard(server, auto_refresh=None)
@@ -144,7 +139,7 @@ async def test_auto_refresh_follows_the_room(server: ServerHandle) -> None:
     dash.on_refresh.append(lambda snap: saw_ada.set() if "Ada" in snap.online else None)
     try:
         assert dash.auto_refreshing
-        peers = await _room_with(server, "Ada")
+        peers = await joined(server.chat_url, "Ada")
         assert await asyncio.to_thread(saw_ada.wait, WAIT), "the timer never showed Ada"
         assert "Ada" in dash.rows
         await _close(*peers)
@@ -192,3 +187,45 @@ def test_auto_refresh_stops_by_itself_after_refresh_for() -> None:
 def test_rejects_a_non_positive_bound() -> None:
     with pytest.raises(ValueError, match="refresh_for"):
         InstructorDashboard(FakeSource(), auto_refresh=1.0, refresh_for=0)
+
+
+def test_an_unreachable_admin_url_is_reported_not_raised() -> None:
+    dash = InstructorDashboard("ws://127.0.0.1:9/admin", admin_token="x", auto_refresh=None)
+    assert "cannot reach the admin channel" in dash.status.value
+    dash.close()
+    with pytest.raises(ValueError, match="admin_token"):
+        InstructorDashboard("ws://127.0.0.1:9/admin", auto_refresh=None)
+    with pytest.raises(ValueError, match="must be ws://"):
+        AdminClient("http://127.0.0.1:9/admin", "x")
+
+
+async def test_in_kernel_dashboard_announces_and_logs_like_the_channel(server: ServerHandle) -> None:
+    ada = await Peer.open(server.chat_url)
+    await ada.join("Ada")
+    dash = InstructorDashboard(server, auto_refresh=None)
+    try:
+        assert isinstance(dash.source, LocalAdmin)
+        assert list(dash.rows) == ["Ada"] and "rooms: lobby" in dash.health_label.value
+        assert dash.announce("Welcome, everyone")
+        said = await ada.expect("chat", where=lambda m: m["sender"] == ANNOUNCER)
+        assert said["content"] == "Welcome, everyone"
+        # The announcer came and went within one presence interval: no one saw it join.
+        await ada.send({"type": "typing", "typing": True})
+        await ada.expect("typing")
+        assert not [m for m in ada.seen if m["type"] == "presence" and ANNOUNCER in m["joined"]]
+        dash.rows["Ada"].kick_button.click()
+        assert (await closed_with(ada))[0] == 4003
+        texts = [e.text for e in server.events() if e.kind == "admin"]
+        assert "dashboard in the kernel announces in lobby: 'Welcome, everyone'" in texts
+        assert "dashboard in the kernel kicks Ada from lobby" in texts
+    finally:
+        dash.close()
+
+
+def test_rows_show_flooding_and_slow_members() -> None:
+    row = PersonRow("Bob", lambda _: None, lambda _: None)
+    row.show(muted=False, typing=False, info=MemberInfo("Bob", False, False, 3, 300 * 1024, True))
+    assert row.load.value == "flooding (3 dropped), slow (300 KiB queued)"
+    row.show(muted=False, typing=False, info=MemberInfo("Bob", False, False, 0, 0, False))
+    assert row.load.value == ""
+    row.close()

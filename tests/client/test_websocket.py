@@ -17,6 +17,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 
 import wslab
 from support import ROOT
+from support.notebooks import notebook
 from wslab.client.websocket import (
     CLOSED,
     CLOSING,
@@ -415,7 +416,6 @@ def test_works_in_a_plain_script_with_asyncio_run(server: ServerHandle) -> None:
 
 @pytest.mark.slow
 def test_works_in_a_notebook_cell_with_top_level_await(server: ServerHandle) -> None:
-    nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     cells = [
         "import asyncio, threading\nfrom wslab import WebSocket\n"
@@ -428,7 +428,7 @@ def test_works_in_a_notebook_cell_with_top_level_await(server: ServerHandle) -> 
         "ws.send('hello')\nprint(await ws.next_message(timeout=5), ws.ready_state)",
         "ws.close()\nclose = await ws.wait_for('close', timeout=5)\nprint(close.code, close.was_clean, where)",
     ]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb = notebook(*cells)
     client = nbclient.NotebookClient(nb, timeout=30, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
     client.execute()
     out = ["".join(o.get("text", "") for o in cell.outputs) for cell in nb.cells]

@@ -11,7 +11,7 @@ import asyncio
 import os
 import random
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,18 +25,6 @@ from wslab.cluster.redis_backplane import RedisBackplane
 from wslab.server.backplane import BackplaneError
 from wslab.server.chat_server import ChatServer
 from wslab.server.config import ServerConfig
-
-
-@pytest.fixture
-def valkey(tmp_path: Path) -> Iterator[EmbeddedValkey]:
-    try:
-        engine = EmbeddedValkey(tmp_path / "engine").start()
-    except EngineUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield engine
-    finally:
-        engine.stop()
 
 
 @asynccontextmanager

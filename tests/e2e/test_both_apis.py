@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from support import ROOT
-from tests.grading.test_self_check import definitions
+from support.notebooks import definitions
 from wslab.client.websocket import WebSocket
 from wslab.grading.registry import get_exercise
 from wslab.grading.runner import run_check

@@ -8,106 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import urllib.error
 import urllib.request
-from argparse import Namespace
 
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 
-from support import ROOT, WAIT, Peer
-from wslab.classroom import serve as serve_mod
-from wslab.classroom.banner import join_urls
-from wslab.classroom.options import options_from_args
-from wslab.server.config import is_loopback
-from wslab.server.pages import chat_page
-
-START_WAIT = 20.0
-"""Bound on a subprocess starting (Python start-up on a busy 2-core machine)."""
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-class ServeProcess:
-    """``python -m wslab.cli serve ...`` in a subprocess, with its banner parsed."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self.port = 0
-        self.token: str | None = None
-
-    @classmethod
-    async def start(cls, *args: str) -> ServeProcess:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "wslab.cli", "serve", "--port", "0", *args,
-            cwd=ROOT, env=_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
-        self = cls(proc)
-        try:
-            await asyncio.wait_for(self._read_banner(), START_WAIT)
-        except BaseException:
-            await self.kill()
-            raise
-        return self
-
-    async def _read_banner(self) -> None:
-        assert self.proc.stdout is not None
-        while True:
-            raw = await self.proc.stdout.readline()
-            if not raw:
-                err = await self.proc.stderr.read() if self.proc.stderr else b""
-                raise AssertionError(f"wslab serve ended early: {self.lines} {err.decode()}")
-            line = raw.decode().rstrip("\n")
-            self.lines.append(line)
-            match = re.match(r"\s+Notebook .*?ws://127\.0\.0\.1:(\d+)/chat(?:\?token=(\S+))?", line)
-            if match:
-                self.port = int(match.group(1))
-                self.token = match.group(2)
-            if line.startswith("Press Ctrl-C"):
-                assert self.port, f"no loopback chat URL printed: {self.lines}"
-                return
-
-    def url(self, query: str = "") -> str:
-        return f"ws://127.0.0.1:{self.port}/chat{query}"
-
-    async def stop(self, signum: int = signal.SIGINT) -> tuple[int, str]:
-        """Send ``signum``; return the exit status and the rest of stdout."""
-        self.proc.send_signal(signum)
-        out, _ = await asyncio.wait_for(self.proc.communicate(), START_WAIT)
-        return self.proc.returncode or 0, out.decode()
-
-    async def kill(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
-            await asyncio.wait_for(self.proc.wait(), START_WAIT)
-
-
-async def _closed_with(peer: Peer) -> int | None:
-    """Read until the server closes ``peer``; return the close code."""
-    try:
-        while True:
-            await peer.recv()
-    except ConnectionClosed as exc:
-        return exc.rcvd.code if exc.rcvd else None
-
+from support import ROOT, WAIT, Peer, close_code
+from support.serving import Served, run_serve, serve_env
 
 # ---------------------------------------------------------------- off loopback: tokens
 
 
 async def test_off_loopback_generates_and_requires_a_token() -> None:
-    served = await ServeProcess.start("--host", "0.0.0.0")
+    served = await Served.start("--host", "0.0.0.0")
     try:
         banner = "\n".join(served.lines)
         assert served.token, banner
@@ -116,11 +34,11 @@ async def test_off_loopback_generates_and_requires_a_token() -> None:
         assert "ChatUI(" in banner and f"room='lobby', token='{served.token}')" in banner  # the notebook line
 
         tokenless = await Peer.open(served.url())
-        assert await _closed_with(tokenless) == 4001
+        assert await close_code(tokenless) == 4001
         assert tokenless.ws.close_reason and "token" in tokenless.ws.close_reason
 
         wrong = await Peer.open(served.url("?token=not-the-token"))
-        assert await _closed_with(wrong) == 4001
+        assert await close_code(wrong) == 4001
 
         learner = await Peer.open(served.url(f"?token={served.token}"))
         welcome = await learner.join("Ada")
@@ -134,12 +52,12 @@ async def test_off_loopback_generates_and_requires_a_token() -> None:
 
 
 async def test_given_token_is_used_not_generated() -> None:
-    served = await ServeProcess.start("--host", "0.0.0.0", "--token", "s3cret-word", "--room", "workshop")
+    served = await Served.start("--host", "0.0.0.0", "--token", "s3cret-word", "--room", "workshop")
     try:
         assert served.token == "s3cret-word"
         assert "  Token: the one given with --token." in served.lines
         assert "room=workshop" in "\n".join(served.lines)
-        assert await _closed_with(await Peer.open(served.url("?token=s3cret-wor"))) == 4001
+        assert await close_code(await Peer.open(served.url("?token=s3cret-wor"))) == 4001
         learner = await Peer.open(served.url("?token=s3cret-word"))
         assert (await learner.join("Ada", room="workshop"))["room"] == "workshop"
     finally:
@@ -147,7 +65,7 @@ async def test_given_token_is_used_not_generated() -> None:
 
 
 async def test_loopback_needs_no_token() -> None:
-    served = await ServeProcess.start()
+    served = await Served.start()
     try:
         assert served.token is None
         assert "  No token: only this machine can connect." in served.lines
@@ -160,7 +78,7 @@ async def test_loopback_needs_no_token() -> None:
 async def test_the_printed_notebook_line_joins_with_the_token() -> None:
     from wslab.ui import ChatUI
 
-    served = await ServeProcess.start("--host", "0.0.0.0", "--token", "s3cret")
+    served = await Served.start("--host", "0.0.0.0", "--token", "s3cret")
     try:
         bob = await Peer.open(served.url("?token=s3cret"))
         await bob.join("Bob")
@@ -181,7 +99,7 @@ async def test_the_printed_notebook_line_joins_with_the_token() -> None:
 
 
 async def test_origin_allow_list() -> None:
-    served = await ServeProcess.start("--origin", "http://allowed.example:8888")
+    served = await Served.start("--origin", "http://allowed.example:8888")
     try:
         with pytest.raises(InvalidStatus) as refused:
             await Peer.open(served.url(), origin="http://evil.example")
@@ -200,12 +118,12 @@ async def test_origin_allow_list() -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 async def test_stop_closes_every_client_with_1001_and_exits_0(signum: int) -> None:
-    served = await ServeProcess.start("--host", "0.0.0.0")
+    served = await Served.start("--host", "0.0.0.0")
     try:
         peers = [await Peer.open(served.url(f"?token={served.token}")) for _ in range(3)]
         for i, peer in enumerate(peers):
             await peer.join(f"learner{i}")
-        codes = asyncio.gather(*(_closed_with(peer) for peer in peers))
+        codes = asyncio.gather(*(close_code(peer) for peer in peers))
         status, out = await served.stop(signum)
         assert await asyncio.wait_for(codes, WAIT) == [1001, 1001, 1001]
         assert status == 0, out
@@ -228,10 +146,7 @@ async def test_stop_closes_every_client_with_1001_and_exits_0(signum: int) -> No
     ],
 )
 def test_bad_options_exit_2_with_a_clear_message(args: list[str], message: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "wslab.cli", "serve", *args],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=START_WAIT,
-    )
+    done = run_serve(*args)
     assert done.returncode == 2
     assert message in done.stderr
 
@@ -241,19 +156,13 @@ def test_port_in_use_exits_1() -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        done = subprocess.run(
-            [sys.executable, "-m", "wslab.cli", "serve", "--port", str(port)],
-            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=START_WAIT,
-        )
+        done = run_serve("--port", str(port))
     assert done.returncode == 1
     assert f"port {port} on 127.0.0.1 is already taken" in done.stderr
 
 
 def test_help_lists_the_options() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "wslab.cli", "serve", "--help"],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=START_WAIT,
-    )
+    done = run_serve("--help")
     assert done.returncode == 0
     for flag in ("--host", "--port", "--token", "--room", "--origin", "Ctrl-C"):
         assert flag in done.stdout
@@ -263,7 +172,7 @@ def test_help_lists_the_options() -> None:
 
 
 async def test_page_and_static_files_are_served() -> None:
-    served = await ServeProcess.start("--room", "workshop")
+    served = await Served.start("--room", "workshop")
     try:
         base = f"http://127.0.0.1:{served.port}"
 
@@ -291,75 +200,14 @@ async def test_page_and_static_files_are_served() -> None:
         await served.kill()
 
 
-# ---------------------------------------------------------------- pure helpers
-
-
-def test_is_loopback() -> None:
-    for host in ("127.0.0.1", "127.8.9.10", "::1", "localhost", "LOCALHOST", "[::1]"):
-        assert is_loopback(host), host
-    for host in ("0.0.0.0", "::", "192.168.1.5", "10.0.0.1", "example.org", ""):
-        assert not is_loopback(host), host
-
-
-def test_options_off_loopback_always_have_a_token() -> None:
-    args = Namespace(host="0.0.0.0", port=0, token=None, room="lobby", origin=["http://a.example:8888/"])
-    options = options_from_args(args)
-    assert options.token_generated and options.config.token and len(options.config.token) >= 20
-    assert options.config.allowed_origins == ("http://a.example:8888",)
-    loopback = options_from_args(Namespace(host="127.0.0.1", port=0, token=None, room="lobby", origin=[]))
-    assert loopback.config.token is None and not loopback.token_generated
-
-
-def test_join_urls_quote_the_token() -> None:
-    urls = join_urls("127.0.0.1", 8765, "a b&c", "lobby")
-    assert urls == [
-        ("on this machine", "http://127.0.0.1:8765/?token=a%20b%26c&room=lobby", "ws://127.0.0.1:8765/chat?token=a%20b%26c")
-    ]
-    wildcard = join_urls("0.0.0.0", 8765, None, "lobby")
-    assert wildcard[-1] == ("on this machine", "http://127.0.0.1:8765/?room=lobby", "ws://127.0.0.1:8765/chat")
-
-
-def test_chat_page_names_its_room() -> None:
-    assert 'data-room="my-room"' in chat_page("my-room")
-    with pytest.raises(Exception, match="room must be"):
-        chat_page('"><script>')
-
-
-# ---------------------------------------------------------------- the same rules inside the kernel
-
-
-async def test_start_classroom_in_the_kernel_has_the_same_rules_and_a_dashboard() -> None:
-    from wslab.classroom.instructor_dashboard import InstructorDashboard
-
-    handle = serve_mod.start_classroom("0.0.0.0", 0, room="workshop")
-    try:
-        token = handle.config.token
-        assert token and handle.config.index_html and 'data-room="workshop"' in handle.config.index_html
-        url = f"ws://127.0.0.1:{handle.port}/chat"
-        assert await _closed_with(await Peer.open(url)) == 4001
-        learner = await Peer.open(f"{url}?token={token}")
-        await learner.join("Ada", room="workshop")
-        dash = InstructorDashboard(handle, room="workshop", auto_refresh=None)
-        assert list(dash.rows) == ["Ada"]
-        dash.close()
-        await learner.close()
-    finally:
-        handle.stop()
-
-
-def test_start_classroom_refuses_bad_options() -> None:
-    with pytest.raises(ValueError, match="is not an origin"):
-        serve_mod.start_classroom("127.0.0.1", 0, origins=["localhost:8888"])
-
-
-# ---------------------------------------------------------------- load (short run of python -m bench.load)
+# ---------------------------------------------------------------- load (short run of bench/load.py)
 
 
 @pytest.mark.slow
 def test_short_load_run_loses_nothing_and_drops_a_stalled_reader() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bench.load", "--learners", "50", "--seconds", "5", "--json"],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=110,
+        [sys.executable, str(ROOT / "bench" / "load.py"), "--learners", "50", "--seconds", "5", "--json"],
+        cwd=ROOT, env=serve_env(), capture_output=True, text=True, timeout=110,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])

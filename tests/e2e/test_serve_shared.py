@@ -13,8 +13,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,8 @@ import pytest
 import redis.asyncio as redis
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from support import WAIT, Peer
-from tests.e2e.test_serve_command import ROOT, START_WAIT, ServeProcess, _env
+from support import WAIT, Peer, ended, until
+from support.serving import START_WAIT, Served, run_serve
 from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable, find_engine
 
 pytestmark = pytest.mark.slow
@@ -34,39 +32,10 @@ except EngineUnavailable as exc:  # pragma: no cover - a platform without the bi
     pytest.skip(str(exc), allow_module_level=True)
 
 
-def banner_value(proc: ServeProcess, label: str) -> str:
-    for line in proc.lines:
-        if line.strip().startswith(f"{label}:"):
-            return line.strip()[len(label) + 1 :].strip()
-    raise AssertionError(f"no {label!r} line in the banner: {proc.lines}")
-
-
-def engine_url(proc: ServeProcess) -> str:
-    match = re.search(r"redis://127\.0\.0\.1:\d+/0", banner_value(proc, "Rooms"))
+def engine_url(proc: Served) -> str:
+    match = re.search(r"redis://127\.0\.0\.1:\d+/0", proc.banner_value("Rooms"))
     assert match, proc.lines
     return match.group(0)
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    # a zombie (not reaped yet) is gone too
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
-async def until(condition: Any, timeout: float = START_WAIT) -> None:
-    """Wait (bounded) for ``condition()``; the processes under test give no other signal."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 class Client:
@@ -134,11 +103,11 @@ class Client:
 
 
 async def test_workers_share_rooms_and_a_worker_killed_with_sigkill_loses_no_message() -> None:
-    proc = await ServeProcess.start("--workers", "2")
+    proc = await Served.start("--workers", "2")
     try:
-        workers = banner_value(proc, "Workers")
-        assert workers.startswith("2 processes on port") and "Valkey" in banner_value(proc, "Rooms")
-        assert banner_value(proc, "Data").startswith("not kept")
+        workers = proc.banner_value("Workers")
+        assert workers.startswith("2 processes on port") and "Valkey" in proc.banner_value("Rooms")
+        assert proc.banner_value("Data").startswith("not kept")
         pids = [int(pid) for pid in re.findall(r"\d+", workers.partition("pids")[2])]
         clients = [Client(proc.url(), f"u{i}") for i in range(8)]
         for client in clients:
@@ -157,32 +126,31 @@ async def test_workers_share_rooms_and_a_worker_killed_with_sigkill_loses_no_mes
             await client.close()
         status, out = await proc.stop(signal.SIGTERM)
         assert status == 0 and "wslab serve: stopped" in out
-        await until(lambda: all(gone(pid) for pid in pids))
+        await until(lambda: all(ended(pid) for pid in pids), START_WAIT, "the workers to end")
     finally:
         await proc.kill()
 
 
 async def test_the_embedded_engine_and_workers_die_with_the_parent_killed_with_sigkill() -> None:
-    proc = await ServeProcess.start("--workers", "2")
+    proc = await Served.start("--workers", "2")
     try:
-        pids = [int(pid) for pid in re.findall(r"\d+", banner_value(proc, "Workers").partition("pids")[2])]
+        pids = [int(pid) for pid in re.findall(r"\d+", proc.banner_value("Workers").partition("pids")[2])]
         engine_port = int(engine_url(proc).rsplit(":", 1)[1].split("/")[0])
         found = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, timeout=WAIT).stdout
         engine_pids = [int(line.split()[0]) for line in found.splitlines() if f"127.0.0.1:{engine_port}" in line]
         assert engine_pids, found
         proc.proc.kill()
         await asyncio.wait_for(proc.proc.wait(), WAIT)
-        await until(lambda: all(gone(pid) for pid in pids + engine_pids))
+        await until(
+            lambda: all(ended(pid) for pid in pids + engine_pids), START_WAIT, "the workers and the engine to end"
+        )
     finally:
         await proc.kill()
 
 
 def test_an_unreachable_redis_is_one_line_and_status_1() -> None:
     for extra in ([], ["--workers", "2"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "wslab.cli", "serve", "--port", "0", "--redis", "redis://127.0.0.1:1/0", *extra],
-            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=START_WAIT,
-        )
+        done = run_serve("--port", "0", "--redis", "redis://127.0.0.1:1/0", *extra)
         assert done.returncode == 1
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("wslab serve: cannot reach Redis at redis://127.0.0.1:1/0")
@@ -197,29 +165,16 @@ def test_an_unreachable_redis_is_one_line_and_status_1() -> None:
     ],
 )
 def test_bad_scaling_options_exit_2(args: list[str], message: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "wslab.cli", "serve", "--port", "0", *args],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=START_WAIT,
-    )
+    done = run_serve("--port", "0", *args)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.fixture
-def valkey(tmp_path: Path) -> Iterator[EmbeddedValkey]:
-    engine = EmbeddedValkey(tmp_path / "engine").start()
-    try:
-        yield engine
-    finally:
-        engine.stop()
-
-
 async def test_two_servers_on_one_redis_share_a_room_like_two_machines(valkey: EmbeddedValkey) -> None:
-    one = await ServeProcess.start("--redis", valkey.url)
-    two = await ServeProcess.start("--redis", valkey.url)
+    one = await Served.start("--redis", valkey.url)
+    two = await Served.start("--redis", valkey.url)
     try:
-        assert banner_value(one, "Rooms").startswith("Valkey ") and valkey.url.removesuffix("/0") in banner_value(
-            one, "Rooms"
-        )
+        rooms = one.banner_value("Rooms")
+        assert rooms.startswith("Valkey ") and valkey.url.removesuffix("/0") in rooms
         ann, bob = Client(one.url(), "ann"), Client(two.url(), "bob")
         await ann.connect()
         await bob.connect()
@@ -237,19 +192,12 @@ async def test_two_servers_on_one_redis_share_a_room_like_two_machines(valkey: E
 async def test_data_dir_survives_sigkill_of_the_process_group(tmp_path: Path) -> None:
     data = tmp_path / "rooms"
 
-    async def start() -> ServeProcess:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "wslab.cli", "serve", "--port", "0", "--data", str(data),
-            cwd=ROOT, env=_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,  # its own process group, to kill it whole
-        )
-        served = ServeProcess(process)
-        await asyncio.wait_for(served._read_banner(), START_WAIT)
-        return served
+    async def start() -> Served:
+        return await Served.start("--data", str(data), new_session=True)  # its own process group, to kill it whole
 
     first = await start()
     try:
-        assert banner_value(first, "Data").startswith(str(data.resolve()))
+        assert first.banner_value("Data").startswith(str(data.resolve()))
         ann = Client(first.url(), "ann")
         await ann.connect()
         for i in range(3):

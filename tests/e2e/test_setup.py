@@ -5,17 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from support import ROOT
-
-
-def readme_command(marker: str) -> str:
-    """The single command in the README's code block that follows ``<!-- marker -->``."""
-    text = (ROOT / "README.md").read_text()
-    match = re.search(rf"<!-- {marker} -->\s*```(?:bash|sh)?\n(.+?)\n```", text, re.S)
-    assert match, f"README.md has no command block marked {marker}"
-    lines = [line for line in match.group(1).splitlines() if line.strip()]
-    assert len(lines) == 1, f"the {marker} block must be exactly one command, got {lines}"
-    return lines[0]
+from support import ROOT, readme_command
 
 
 def test_readme_gives_exactly_two_setup_commands() -> None:

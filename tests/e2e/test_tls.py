@@ -19,29 +19,18 @@ from websockets.exceptions import InvalidHandshake, InvalidMessage
 
 from support import WAIT, Peer
 from support.serving import Served
+from support.tls import cert_files as make_cert_files
 from wslab.classroom import serve as serve_mod
 from wslab.classroom.instructor_dashboard import InstructorDashboard
 from wslab.classroom.options import classroom_options
 from wslab.kernel.course_server import stop_all
 from wslab.server.tls import server_context
 
-trustme = pytest.importorskip("trustme")
-
 
 @pytest.fixture(scope="module")
-def ca() -> object:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def cert_files(ca: object, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    cert = ca.issue_cert("127.0.0.1", "localhost")  # type: ignore[attr-defined]
-    certfile, keyfile, cafile = folder / "cert.pem", folder / "key.pem", folder / "ca.pem"
-    certfile.write_bytes(b"".join(pem.bytes() for pem in cert.cert_chain_pems))
-    cert.private_key_pem.write_to_path(str(keyfile))
-    ca.cert_pem.write_to_path(str(cafile))  # type: ignore[attr-defined]
-    return certfile, keyfile, cafile
+def cert_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    files = make_cert_files(tmp_path_factory.mktemp("tls"))
+    return files.certfile, files.keyfile, files.cafile
 
 
 def _trusting(cafile: Path) -> ssl.SSLContext:

@@ -11,30 +11,9 @@ from typing import Any
 
 import pytest
 
-from support import ROOT
+from support.notebooks import Markdown, definitions, notebook, write_notebook
 from wslab.grading.registry import exercises, get_exercise
 from wslab.grading.self_check import GRADING_ENV, CheckReport, check
-
-
-def definitions(folder: str, notebook: str) -> dict[str, Any]:
-    """The namespace a learner has after running the definition cells of a notebook.
-
-    Only cells that define things are run (no top-level ``await``, no server, no ``check``),
-    and the cell where exercise 4 pastes the pieces of earlier exercises.
-    """
-    nb = json.loads((ROOT / folder / f"{notebook}.ipynb").read_text())
-    ns: dict[str, Any] = {"__name__": "__main__"}
-    for cell in nb["cells"]:
-        src = "".join(cell["source"])
-        defines = src.lstrip().startswith(("def ", "async def ", "class ", "TYPING_ON"))
-        if cell["cell_type"] == "code" and (cell["id"] in ("setup", "pieces") or defines):
-            code = compile(src.replace("server = wslab.start_server()", ""), f"<{cell['id']}>", "exec")
-            try:
-                exec(code, ns)
-            except NotImplementedError:  # the released pieces cell: nothing pasted yet
-                if cell["id"] != "pieces":
-                    raise
-    return ns
 
 
 @pytest.mark.parametrize(
@@ -207,23 +186,17 @@ def test_every_exercise_has_public_and_hidden_checks_with_hints() -> None:
 @pytest.mark.slow
 def test_in_a_real_kernel_check_survives_code_that_awaits_forever_and_loops_forever() -> None:
     """The promise made to learners, in an actual ipykernel: the cell ends, the kernel answers."""
-    nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell(
-            "import asyncio\n"
-            "async def join_room(url, name, timeout=2.0):\n"
-            "    await asyncio.Event().wait()\n"
-            "def typing_line(names, me=None):\n"
-            "    while True:\n"
-            "        pass\n"
-        ),
-        nbformat.v4.new_code_cell(
-            "from wslab.grading.self_check import check\nreport = check('chat', timeout=1)\nprint(report)"
-        ),
-        nbformat.v4.new_code_cell("print('still here', 6 * 7)"),
-    ]
+    nb = notebook(
+        "import asyncio\n"
+        "async def join_room(url, name, timeout=2.0):\n"
+        "    await asyncio.Event().wait()\n"
+        "def typing_line(names, me=None):\n"
+        "    while True:\n"
+        "        pass\n",
+        "from wslab.grading.self_check import check\nreport = check('chat', timeout=1)\nprint(report)",
+        "print('still here', 6 * 7)",
+    )
     client = nbclient.NotebookClient(nb, timeout=60, kernel_name="python3")
     client.execute()
     table = nb.cells[1].outputs[0]["text"]
@@ -274,15 +247,10 @@ class _Result:
 
 
 def test_cell_errors_keep_the_latest_run_of_each_cell_and_number_it_as_jupyterlab_does(tmp_path: Path) -> None:
-    import nbformat
-
     from wslab.grading.self_check import CellErrors
 
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# t"), nbformat.v4.new_code_cell("x = 1"),
-                nbformat.v4.new_markdown_cell("more"), nbformat.v4.new_code_cell("demo()")]
     path = tmp_path / "nb.ipynb"
-    nbformat.write(nb, path)
+    nb = write_notebook(path, Markdown("# t"), "x = 1", Markdown("more"), "demo()")
     errors = CellErrors(notebook=path)
     errors.record(_Result("x = 1", nb.cells[1].id, 1))
     errors.record(_Result("demo()", nb.cells[3].id, 2, NameError("name 'demo' is not defined")))
@@ -298,19 +266,13 @@ def test_cell_errors_keep_the_latest_run_of_each_cell_and_number_it_as_jupyterla
 @pytest.mark.timeout(120)
 def test_check_in_a_notebook_reports_a_cell_that_raised(tmp_path: Path) -> None:
     """A notebook whose checks cannot all pass anyway still gets told which demo cell broke, and where."""
-    import nbformat
     from nbclient import NotebookClient
 
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# exercise"),
-        nbformat.v4.new_code_cell("from wslab import check"),
-        nbformat.v4.new_markdown_cell("a demo"),
-        nbformat.v4.new_code_cell("await ws.send('hi')"),
-        nbformat.v4.new_code_cell("report = check('basics')\nprint(repr(report))"),
-    ]
     path = tmp_path / "exercise.ipynb"
-    nbformat.write(nb, path)
+    nb = write_notebook(
+        path, Markdown("# exercise"), "from wslab import check", Markdown("a demo"), "await ws.send('hi')",
+        "report = check('basics')\nprint(repr(report))",
+    )
     client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(tmp_path)}})
     client.execute(env={"JPY_SESSION_NAME": str(path), "PATH": __import__("os").environ.get("PATH", "")})

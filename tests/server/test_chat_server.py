@@ -12,10 +12,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from support import WAIT, Peer
+from support import WAIT, Peer, joined
 from wslab.core import protocol as p
 from wslab.kernel.course_server import ServerHandle
-from wslab.server.config import ServerConfig
+from wslab.server.config import ServerConfig, is_loopback
 
 
 def http_get(url: str) -> tuple[int, str, str]:
@@ -86,9 +86,7 @@ async def test_three_clients_chat_with_presence_and_acks(server: ServerHandle) -
 
 async def test_typing_expires_on_the_server_on_a_fast_clock(server: ServerHandle) -> None:
     # the fixture's server clears typing 0.3 s after the last refresh
-    ann, bob = await Peer.open(server.chat_url), await Peer.open(server.chat_url)
-    await ann.join("ann")
-    await bob.join("bob")
+    ann, bob = await joined(server.chat_url, "ann", "bob")
     await ann.send({"type": "typing", "typing": True})
     assert (await bob.expect("typing"))["typing"] == ["ann"]
     cleared = await bob.expect("typing", timeout=2.0)
@@ -98,9 +96,7 @@ async def test_typing_expires_on_the_server_on_a_fast_clock(server: ServerHandle
 
 
 async def test_typing_ends_on_disconnect(server: ServerHandle) -> None:
-    ann, bob = await Peer.open(server.chat_url), await Peer.open(server.chat_url)
-    await ann.join("ann")
-    await bob.join("bob")
+    ann, bob = await joined(server.chat_url, "ann", "bob")
     await ann.send({"type": "typing", "typing": True})
     await bob.expect("typing", where=lambda m: m["typing"] == ["ann"])
     await ann.close()
@@ -110,9 +106,7 @@ async def test_typing_ends_on_disconnect(server: ServerHandle) -> None:
 
 
 async def test_history_resume_after_reconnect_has_no_duplicates(server: ServerHandle) -> None:
-    ann, bob = await Peer.open(server.chat_url), await Peer.open(server.chat_url)
-    await ann.join("ann")
-    await bob.join("bob")
+    ann, bob = await joined(server.chat_url, "ann", "bob")
     for i in range(3):
         await ann.send({"type": "chat", "content": f"m{i}"})
     last = await bob.expect("chat", where=lambda m: m["content"] == "m2")
@@ -175,9 +169,7 @@ async def test_the_demo_publisher_ticks_on_updates(server_factory) -> None:  # t
 
 async def test_bad_input_of_every_kind_leaves_the_others_chatting(server_factory) -> None:  # type: ignore[no-untyped-def]
     handle = server_factory(rate=50.0, burst=60, flood_strikes=5, max_frame_bytes=4096)
-    ann, bob = await Peer.open(handle.chat_url), await Peer.open(handle.chat_url)
-    await ann.join("ann")
-    await bob.join("bob")
+    ann, bob = await joined(handle.chat_url, "ann", "bob")
     await ann.expect("presence")
 
     async def chat_round(n: int) -> None:
@@ -450,3 +442,10 @@ async def test_welcome_carries_the_epoch_and_since_counts_only_in_it(server_fact
         await peer.close()
     with pytest.raises(ValueError):
         ServerConfig(epoch="")
+
+
+def test_is_loopback() -> None:
+    for host in ("127.0.0.1", "127.8.9.10", "::1", "localhost", "LOCALHOST", "[::1]"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "::", "192.168.1.5", "10.0.0.1", "example.org", ""):
+        assert not is_loopback(host), host

@@ -1,17 +1,25 @@
-"""Shared test helpers: bounded waits and a raw JSON chat peer.
+"""Shared test helpers: bounded waits, a raw JSON chat peer, a link that can be cut, the README's commands.
 
-Nothing here sleeps to synchronise: every wait is for an event, with a timeout.
+Nothing here sleeps to synchronise: every wait is for an event, with a timeout
+(:func:`until` polls, bounded, what sends no event: another process's state).
+The other helpers are :mod:`support.serving` (``wslab serve`` in a subprocess),
+:mod:`support.lab` (JupyterLab and a page driving it), :mod:`support.notebooks`
+(a notebook's definitions) and :mod:`support.fakes` (stand-ins the widgets drive).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 ROOT = Path(__file__).resolve().parents[2]
 """The course repository's root."""
@@ -76,6 +84,74 @@ class Peer:
 
     async def close(self) -> None:
         await asyncio.wait_for(self.ws.close(), WAIT)
+
+
+async def joined(url: str, *names: str) -> list[Peer]:
+    """A peer for each of ``names``, each joined to the lobby at ``url``, in order."""
+    peers = []
+    for name in names:
+        peer = await Peer.open(url)
+        await peer.join(name)
+        peers.append(peer)
+    return peers
+
+
+async def closed_with(peer: Peer) -> tuple[int | None, str]:
+    """Read until the server closes ``peer``; return the close code and reason."""
+    try:
+        while True:
+            await peer.recv()
+    except ConnectionClosed as exc:
+        return (exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else (None, "")
+
+
+async def close_code(peer: Peer) -> int | None:
+    """Read until the server closes ``peer``; return the close code."""
+    return (await closed_with(peer))[0]
+
+
+async def until(condition: Callable[[], bool], timeout: float = WAIT, what: str = "the condition") -> None:
+    """Poll ``condition()`` every 50 ms until it holds, at most ``timeout`` seconds.
+
+    Only for what gives no event to wait for: another process's state, a server's
+    bookkeeping after a close it sent.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, f"timed out after {timeout:g} s waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT, what: str = "the condition") -> None:
+    """:func:`until` for a test with no event loop: poll ``condition()`` every 50 ms, at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
+        time.sleep(0.05)
+
+
+def ended(pid: int) -> bool:
+    """Whether process ``pid`` has ended (a zombie not yet reaped by its parent has)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def readme_command(marker: str) -> str:
+    """The single command in the README's code block that follows ``<!-- marker -->``."""
+    text = (ROOT / "README.md").read_text()
+    match = re.search(rf"<!-- {marker} -->\s*```(?:bash|sh)?\n(.+?)\n```", text, re.S)
+    assert match, f"README.md has no command block marked {marker}"
+    lines = [line for line in match.group(1).splitlines() if line.strip()]
+    assert len(lines) == 1, f"the {marker} block must be exactly one command, got {lines}"
+    return lines[0]
 
 
 class LinkProxy:

@@ -1,8 +1,16 @@
-"""A JupyterLab server process for browser tests: 127.0.0.1, a random token, a free port, bounded waits.
+"""JupyterLab for browser tests: the server process, and a Chromium page that drives it.
 
-Shared by ``test_lab.py`` (the chat lesson) and ``test_proxy.py`` (the chat page
-through jupyter-server-proxy). Its runtime folder is its own
-(``JUPYTER_RUNTIME_DIR``), so its kernels find it and no other server.
+* :class:`Lab`: a JupyterLab server on 127.0.0.1 with a random token and a free
+  port, bounded waits; its runtime folder is its own (``JUPYTER_RUNTIME_DIR``),
+  so its kernels find it and no other server. :func:`running_lab` starts one,
+  waits for it and stops it;
+* :func:`lab_page`: a page in its own browser context, its errors collected, a
+  screenshot and the server's log on failure; :class:`LabPage` opens a notebook,
+  waits for its kernel and runs JupyterLab commands.
+
+Shared by ``tests/e2e/browser/test_lab.py`` (the chat lesson, the README's course
+command) and ``tests/e2e/browser/test_proxy.py`` (the chat page through
+jupyter-server-proxy).
 """
 
 from __future__ import annotations
@@ -16,12 +24,27 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 LAB_START_TIMEOUT = 90.0
 """Seconds JupyterLab may take to answer its status API (a busy 2-core CI machine)."""
+
+PAGE_LOAD_MS = 60_000
+"""Bound on JupyterLab's page loading and a notebook's kernel starting, in milliseconds."""
+
+KERNEL_READY = (
+    "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+    " && window.jupyterapp.shell.currentWidget.sessionContext"
+    " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+    " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+)
+"""True once the notebook in front has a kernel (``--LabApp.expose_app_in_browser`` gives ``window.jupyterapp``)."""
 
 
 def _free_port() -> int:
@@ -130,3 +153,72 @@ def scratch_folders(base: Path) -> tuple[Path, Path]:
     apputils.mkdir(parents=True)
     (apputils / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     return root, settings
+
+
+@contextmanager
+def running_lab(root: Path, settings: Path, args: list[str] | None = None) -> Iterator[Lab]:
+    """A :class:`Lab` started in ``root``, answering, and stopped at the end (see :class:`Lab` for ``args``)."""
+    server = Lab(root, settings, args)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class LabPage:
+    """A Chromium page on a :class:`Lab`; ``errors`` collects every page error of its pages."""
+
+    lab: Lab
+    context: Any
+    page: Any
+    errors: list[str] = field(default_factory=list)
+
+    def watch(self, page: Any) -> Any:
+        """Collect ``page``'s errors in :attr:`errors`; returns it."""
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        return page
+
+    def new_page(self) -> Any:
+        """Another page in the same browser context (logged in to JupyterLab as this one is)."""
+        return self.watch(self.context.new_page())
+
+    def open_notebook(self, name: str) -> None:
+        """Open ``name`` (relative to the Lab's root) with the Lab's token, and wait (bounded) for its kernel."""
+        self.page.goto(f"{self.lab.base}/lab/tree/{name}?token={self.lab.token}", timeout=PAGE_LOAD_MS)
+        self.page.wait_for_function(KERNEL_READY, timeout=PAGE_LOAD_MS)
+
+    def wait_for_document(self, path: str) -> None:
+        """Wait (bounded) until the document in front is ``path``."""
+        self.page.wait_for_function(
+            "(path) => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+            " && window.jupyterapp.shell.currentWidget.context"
+            " && window.jupyterapp.shell.currentWidget.context.path === path",
+            arg=path,
+            timeout=PAGE_LOAD_MS,
+        )
+
+    def run(self, command: str) -> None:
+        """Run a JupyterLab command: ``notebook:run-all-cells``, ``notebook:run-cell-and-select-next``..."""
+        self.page.evaluate("(command) => window.jupyterapp.commands.execute(command)", command)
+
+
+@contextmanager
+def lab_page(browser: Any, lab: Lab, failure: Path, *, height: int = 900) -> Iterator[LabPage]:
+    """A :class:`LabPage` in a browser context of its own, closed at the end.
+
+    If the test fails, the page goes to the screenshot ``failure`` and the Lab's
+    log is printed (pytest shows it with the failure).
+    """
+    context = browser.new_context(viewport={"width": 1280, "height": height})
+    driven = LabPage(lab, context, context.new_page())
+    driven.watch(driven.page)
+    try:
+        yield driven
+    except Exception:
+        driven.page.screenshot(path=str(failure))
+        print(lab.tail())
+        raise
+    finally:
+        context.close()

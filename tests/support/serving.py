@@ -1,8 +1,11 @@
-"""``wslab serve`` in a subprocess for the admin-channel and TLS tests, its banner parsed.
+"""``wslab serve`` in a subprocess, its banner parsed: the one helper every test of the command uses.
 
 The banner is the contract: the learners' links (``ws://`` or ``wss://``), the
-admin URL and the admin token are read from it as an instructor would read
-them. Every wait is bounded.
+token, the admin URL and the admin token are read from it as an instructor
+would read them. Every wait is bounded by :data:`START_WAIT`.
+
+* :meth:`Served.start`: start ``wslab serve --port 0 ARGS...`` and read its banner;
+* :func:`run_serve`: run ``wslab serve ARGS...`` to its end (bad options, ``--help``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import os
 import re
 import signal
+import subprocess
 import sys
 
 from support import ROOT
@@ -20,11 +24,20 @@ START_WAIT = 20.0
 
 
 def serve_env() -> dict[str, str]:
+    """This environment, with the course on ``PYTHONPATH``, unbuffered output and direct links."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     env["WSLAB_JUPYTER_PROXY"] = "off"  # the links stay direct even if the tests run in a JupyterLab terminal
     return env
+
+
+def run_serve(*args: str, timeout: float = START_WAIT) -> subprocess.CompletedProcess[str]:
+    """``python -m wslab.cli serve ARGS...`` run to its end (bounded), its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "wslab.cli", "serve", *args],
+        cwd=ROOT, env=serve_env(), capture_output=True, text=True, timeout=timeout,
+    )
 
 
 class Served:
@@ -40,10 +53,12 @@ class Served:
         self.admin_token = ""
 
     @classmethod
-    async def start(cls, *args: str) -> Served:
+    async def start(cls, *args: str, new_session: bool = False) -> Served:
+        """Start it and read its banner; ``new_session`` puts it in a process group of its own (to kill it whole)."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "wslab.cli", "serve", "--port", "0", *args,
             cwd=ROOT, env=serve_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=new_session,
         )
         self = cls(proc)
         try:
@@ -81,6 +96,13 @@ class Served:
     @property
     def banner(self) -> str:
         return "\n".join(self.lines)
+
+    def banner_value(self, label: str) -> str:
+        """What the banner line ``  LABEL: value`` says (``Workers``, ``Rooms``, ``Data``...)."""
+        for line in self.lines:
+            if line.strip().startswith(f"{label}:"):
+                return line.strip()[len(label) + 1 :].strip()
+        raise AssertionError(f"no {label!r} line in the banner: {self.lines}")
 
     async def stop(self, signum: int = signal.SIGINT) -> tuple[int, str]:
         """Send ``signum``; return the exit status and the rest of stdout."""

@@ -9,7 +9,6 @@ import pytest
 from wslab.core.clock import FakeClock
 from wslab.core.hub import Deliver, Hub
 from wslab.core.protocol import TYPING_TIMEOUT
-from wslab.core.typing_status import TypingNotifier
 from wslab.ui.models import (
     ChatModel,
     DashboardModel,
@@ -126,53 +125,6 @@ def test_model_observers_hear_each_change() -> None:
 
 
 # ------------------------------------------------------------------ TypingNotifier
-
-
-def test_typing_true_on_first_key_only_then_false_after_idle() -> None:
-    clock = FakeClock()
-    notifier = TypingNotifier(clock, idle=2.0)
-    assert notifier.keystroke("h") == [{"type": "typing", "typing": True}]
-    clock.advance(0.3)
-    assert notifier.keystroke("he") == []
-    clock.advance(0.3)
-    assert notifier.keystroke("hel") == []
-    assert notifier.next_deadline() == pytest.approx(2.6)
-    clock.advance(1.9)
-    assert notifier.tick() == []
-    clock.advance(0.1)
-    assert notifier.tick() == [{"type": "typing", "typing": False}]
-    assert notifier.tick() == []
-    assert notifier.next_deadline() is None
-
-
-def test_typing_is_refreshed_before_the_server_forgets_it() -> None:
-    clock = FakeClock()
-    notifier = TypingNotifier(clock, idle=2.0, server_timeout=TYPING_TIMEOUT)
-    sent = notifier.keystroke("a")
-    for _ in range(40):  # keep typing for 10 s, a key every 0.25 s
-        clock.advance(0.25)
-        sent += notifier.keystroke("ab")
-        sent += notifier.tick()
-    trues = [f for f in sent if f["typing"]]
-    assert all(f["typing"] for f in sent)
-    assert 3 <= len(trues) <= 5  # not one per key (41 keys)
-    assert notifier.refresh < TYPING_TIMEOUT
-
-
-def test_typing_false_on_send_and_on_cleared_input() -> None:
-    clock = FakeClock()
-    notifier = TypingNotifier(clock)
-    notifier.keystroke("x")
-    assert notifier.sent() == [{"type": "typing", "typing": False}]
-    assert notifier.sent() == []
-    notifier.keystroke("y")
-    assert notifier.keystroke("") == [{"type": "typing", "typing": False}]
-    assert notifier.keystroke("   ") == []
-
-
-def test_typing_notifier_rejects_a_refresh_slower_than_the_server() -> None:
-    with pytest.raises(ValueError, match="shorter"):
-        TypingNotifier(FakeClock(), refresh=6.0, server_timeout=5.0)
 
 
 # ------------------------------------------------------------------ ReadyStateModel

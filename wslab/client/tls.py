@@ -16,5 +16,6 @@ __all__ = ["client_context"]
 def client_context(cafile: str | Path | None = None) -> ssl.SSLContext:
     """A client-side context that verifies the server, trusting ``cafile`` (a PEM CA) besides the system's."""
     context = ssl.create_default_context(cafile=None if cafile is None else str(cafile))
+    context.load_default_certs()  # with a cafile, create_default_context loads that one alone
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from support import ROOT
-from support.lab import Lab, scratch_folders
+from support import ROOT, readme_command
+from support.lab import Lab, lab_page, running_lab, scratch_folders
 
 pytestmark = pytest.mark.browser
 
@@ -41,18 +41,12 @@ def lab(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]
     """JupyterLab serving a scratch copy of the chat lesson (needs ``browser``: skipped with it)."""
     root, settings = scratch_folders(tmp_path_factory.mktemp("jupyterlab"))
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
-    server = Lab(root, settings)
-    try:
-        server.wait_ready()
+    with running_lab(root, settings) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def course_command_lab_args() -> list[str]:
     """What the README's course command passes to ``jupyter lab`` (after ``lab``), verbatim."""
-    from tests.e2e.test_setup import readme_command
-
     words = readme_command("course-command").split("&&")[-1].split()
     assert "lab" in words, f"the course command does not run jupyter lab: {words}"
     return words[words.index("lab") + 1 :]
@@ -67,11 +61,10 @@ def test_course_command_opens_lesson_1_with_the_course_root_in_the_file_browser(
     root, settings = scratch_folders(tmp_path_factory.mktemp("course"))
     for folder in ("notebooks", "exercises", "docs"):
         shutil.copytree(COURSE / folder, root / folder)
-    lab = Lab(root, settings, args=course_command_lab_args())
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    try:
-        lab.wait_ready()
+    with running_lab(root, settings, args=course_command_lab_args()) as lab, lab_page(
+        browser, lab, artifacts / "course-root-failure.png"
+    ) as driven:
+        page = driven.page
         # The page JupyterLab asks the browser to open (what a learner's browser shows first).
         opened = sorted(lab.runtime.glob("jpserver-*-open.html"))
         assert opened, f"JupyterLab wrote no page for the browser to open\n{lab.tail()}"
@@ -80,43 +73,21 @@ def test_course_command_opens_lesson_1_with_the_course_root_in_the_file_browser(
         url = html.unescape(match.group(1))
         assert "/lab/tree/notebooks/01-basics.ipynb" in url, url
         page.goto(url, timeout=60_000)
-        page.wait_for_function(
-            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-            " && window.jupyterapp.shell.currentWidget.context"
-            " && window.jupyterapp.shell.currentWidget.context.path === 'notebooks/01-basics.ipynb'",
-            timeout=60_000,
-        )
+        driven.wait_for_document("notebooks/01-basics.ipynb")
         listing = page.locator(".jp-FileBrowser .jp-DirListing-content .jp-DirListing-itemText")
         for name in ("docs", "exercises", "notebooks"):
             expect(listing.filter(has_text=re.compile(rf"^{name}$"))).to_have_count(1, timeout=WAIT_MS)
         expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).not_to_contain_text("notebooks")
         page.screenshot(path=str(artifacts / "course-root.png"))
-    except Exception:
-        page.screenshot(path=str(artifacts / "course-root-failure.png"))
-        print(lab.tail())
-        raise
-    finally:
-        context.close()
-        lab.stop()
 
 
 def test_chat_lesson_runs_in_jupyterlab_and_ada_answers(lab: Lab, browser: Any, artifacts: Path) -> None:
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page_errors: list[str] = []
-    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
-    try:
-        page.goto(f"{lab.base}/lab/tree/{NOTEBOOK.name}?token={lab.token}", timeout=60_000)
-        page.wait_for_function(
-            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-            " && window.jupyterapp.shell.currentWidget.sessionContext"
-            " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-            " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
-            timeout=60_000,
-        )
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    with lab_page(browser, lab, artifacts / "04-chat-lab-failure.png", height=1000) as driven:
+        page = driven.page
+        driven.open_notebook(NOTEBOOK.name)
+        driven.run("notebook:run-all-cells")
 
         # The last code cell prints this once every cell before it ran.
         expect(page.get_by_text("shown as text: True")).to_be_visible(timeout=RUN_ALL_TIMEOUT_MS)
@@ -145,10 +116,4 @@ def test_chat_lesson_runs_in_jupyterlab_and_ada_answers(lab: Lab, browser: Any, 
         expect(box).to_have_value("")
         chat.screenshot(path=str(artifacts / "04-chat-answer.png"))
         page.screenshot(path=str(artifacts / "04-chat-lab.png"))
-        assert page_errors == []
-    except Exception:
-        page.screenshot(path=str(artifacts / "04-chat-lab-failure.png"))
-        print(lab.tail())
-        raise
-    finally:
-        context.close()
+        assert driven.errors == []

@@ -21,7 +21,8 @@ from typing import Any
 import nbformat
 import pytest
 
-from support.lab import Lab, scratch_folders
+from support.lab import Lab, lab_page, running_lab, scratch_folders
+from support.notebooks import notebook as make_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]  # JupyterLab, a kernel and two pages on a busy machine
 
@@ -67,37 +68,22 @@ def lab(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]
     """JupyterLab (with jupyter-server-proxy) serving a scratch notebook (needs ``browser``: skipped with it)."""
     pytest.importorskip("jupyter_server_proxy", reason="jupyter-server-proxy is in the test extra")
     root, settings = scratch_folders(tmp_path_factory.mktemp("jupyterlab-proxy"))
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
+    notebook = make_notebook(*CELLS)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, root / NOTEBOOK)
-    server = Lab(root, settings)
-    try:
-        server.wait_ready()
+    with running_lab(root, settings) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_chat_page_through_jupyter_server_proxy_reaches_a_notebook(lab: Lab, browser: Any, artifacts: Path) -> None:
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
+    with lab_page(browser, lab, artifacts / "proxy-failure.png") as driven:
+        page = driven.page
         # Opening JupyterLab with its token logs this browser in (a cookie), as a hub login would.
-        page.goto(f"{lab.base}/lab/tree/{NOTEBOOK}?token={lab.token}", timeout=60_000)
-        page.wait_for_function(
-            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-            " && window.jupyterapp.shell.currentWidget.sessionContext"
-            " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-            " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
-            timeout=60_000,
-        )
+        driven.open_notebook(NOTEBOOK)
         # The first cell only: the second waits for the phone's message, so it runs once that is sent.
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell-and-select-next')")
+        driven.run("notebook:run-cell-and-select-next")
         printed = page.locator(".jp-OutputArea-output", has_text="page:")
         expect(printed).to_be_visible(timeout=RUN_TIMEOUT_MS)
         text = printed.inner_text()
@@ -112,10 +98,9 @@ def test_chat_page_through_jupyter_server_proxy_reaches_a_notebook(lab: Lab, bro
         assert banner.group(1) == f"{lab.base}/proxy/{port.group(1)}/?room=lobby", text
         assert direct.group(1).startswith("http://127.0.0.1:")
 
-        phone = context.new_page()  # the same browser: logged in to JupyterLab
+        phone = driven.new_page()  # the same browser: logged in to JupyterLab
         sockets: list[str] = []
         phone.on("websocket", lambda ws: sockets.append(ws.url))
-        phone.on("pageerror", lambda exc: errors.append(str(exc)))
         phone.goto(banner.group(1), timeout=WAIT_MS)
         expect(phone.locator("#room")).to_have_text("lobby")
         phone.fill("#name-input", "Phone")
@@ -131,14 +116,8 @@ def test_chat_page_through_jupyter_server_proxy_reaches_a_notebook(lab: Lab, bro
         proxied = f"ws://127.0.0.1:{lab.port}/proxy/{port.group(1)}/chat"
         assert sockets and all(url.startswith(proxied) for url in sockets), sockets
 
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell-and-select-next')")
+        driven.run("notebook:run-cell-and-select-next")
         answer = page.get_by_text("notebook got 'Hello through the proxy' from Phone")
         expect(answer).to_be_visible(timeout=WAIT_MS)
         page.screenshot(path=str(artifacts / "proxy-notebook.png"))
-        assert errors == []
-    except Exception:
-        page.screenshot(path=str(artifacts / "proxy-failure.png"))
-        print(lab.tail())
-        raise
-    finally:
-        context.close()
+        assert driven.errors == []

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.grading.test_self_check import definitions
+from support.notebooks import definitions
 from wslab.kernel.learner_server import LearnerServer, serve_handler
 
 pytestmark = pytest.mark.browser

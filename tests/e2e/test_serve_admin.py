@@ -1,44 +1,25 @@
-"""The admin channel: the instructor's dashboard on a running ``wslab serve``, and on an in-kernel server.
+"""``wslab serve``'s admin channel, end to end: the instructor's dashboard on a real ``wslab serve`` subprocess.
 
-End to end against a real ``wslab serve`` subprocess: the dashboard attaches
-by URL and admin token, shows the room (members, rate, flooding, health),
-mutes, kicks and announces, and the server logs each action. Refusals: the
-learners' token, a wrong admin token and no token are all refused on
-``/admin``, and the admin token is refused on ``/chat``.
+The dashboard attaches by URL and admin token, shows the room (members, rate,
+flooding, health), mutes, kicks and announces, and the server logs each
+action. Refusals: the learners' token, a wrong admin token and no token are
+all refused on ``/admin``, and the admin token is refused on ``/chat``.
+The same operations in-process: ``tests/server/test_admin_route.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
-from websockets.exceptions import ConnectionClosed
 
-from support import WAIT, Peer
+from support import WAIT, Peer, closed_with
 from support.serving import Served
-from wslab.classroom.dashboard_source import LocalAdmin, admin_source
-from wslab.classroom.instructor_dashboard import InstructorDashboard, PersonRow
-from wslab.classroom.options import classroom_options
+from wslab.classroom.instructor_dashboard import InstructorDashboard
 from wslab.client.admin_client import AdminClient
-from wslab.core import admin_protocol as core_admin
-from wslab.core.admin_protocol import AdminReport, Health, MemberInfo
-from wslab.core.errors import AdminError, ProtocolError
-from wslab.core.hub import RoomSnapshot
-from wslab.kernel.course_server import ServerHandle
+from wslab.core.admin_protocol import AdminReport
+from wslab.core.errors import AdminError
 from wslab.server.admin_route import ANNOUNCER
-
-
-async def _closed_with(peer: Peer) -> tuple[int | None, str]:
-    """Read until the server closes ``peer``; return the close code and reason."""
-    try:
-        while True:
-            await peer.recv()
-    except ConnectionClosed as exc:
-        return (exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else (None, "")
-
-
-# ---------------------------------------------------------------- end to end against wslab serve
 
 
 async def test_banner_gives_an_admin_url_and_a_token_of_its_own() -> None:
@@ -98,7 +79,7 @@ async def test_dashboard_watches_and_moderates_a_running_wslab_serve() -> None:
 
             # Kick Ada: closed with 4003, gone from the dashboard.
             await asyncio.to_thread(dash.rows["Ada"].kick_button.click)
-            assert (await _closed_with(ada))[0] == 4003
+            assert (await closed_with(ada))[0] == 4003
             # The server forgets Ada once her handler ends, a moment after her close frame: ask
             # again until it has (bounded), as an instructor pressing Refresh would.
             deadline = asyncio.get_running_loop().time() + WAIT
@@ -129,17 +110,17 @@ async def test_the_learners_token_a_wrong_admin_token_and_none_are_refused() -> 
     admin = f"ws://127.0.0.1:{served.port}/admin"
     try:
         learner_token = await Peer.open(f"{admin}?token=learners-secret")
-        code, reason = await _closed_with(learner_token)
+        code, reason = await closed_with(learner_token)
         assert code == 4001 and "learners' token is not the admin token" in reason
         wrong = await Peer.open(f"{admin}?token=admin-secreT")
-        code, reason = await _closed_with(wrong)
+        code, reason = await closed_with(wrong)
         assert code == 4001 and "wrong or missing admin token" in reason
-        assert (await _closed_with(await Peer.open(admin)))[0] == 4001
+        assert (await closed_with(await Peer.open(admin)))[0] == 4001
         bearer = await Peer.open(admin, additional_headers={"Authorization": "Bearer learners-secret"})
-        assert (await _closed_with(bearer))[0] == 4001
+        assert (await closed_with(bearer))[0] == 4001
 
         # The admin token is never accepted for an ordinary join.
-        assert (await _closed_with(await Peer.open(served.url("?token=admin-secret"))))[0] == 4001
+        assert (await closed_with(await Peer.open(served.url("?token=admin-secret"))))[0] == 4001
 
         # The dashboard says so, and shows no one.
         dash = await asyncio.to_thread(
@@ -204,94 +185,3 @@ async def test_an_announcement_refused_by_the_room_says_why() -> None:
         await teacher.close()
     finally:
         await served.kill()
-
-
-def test_admin_token_must_differ_from_the_learners() -> None:
-    with pytest.raises(ValueError, match="must differ"):
-        classroom_options("0.0.0.0", 0, token="same", admin_token="same")
-    with pytest.raises(ValueError, match="no spaces"):
-        classroom_options("127.0.0.1", 0, admin_token="two words")
-    options = classroom_options("127.0.0.1", 0)
-    assert options.admin_token and options.admin_token_generated and options.config.token is None
-
-
-def test_an_unreachable_admin_url_is_reported_not_raised() -> None:
-    dash = InstructorDashboard("ws://127.0.0.1:9/admin", admin_token="x", auto_refresh=None)
-    assert "cannot reach the admin channel" in dash.status.value
-    dash.close()
-    with pytest.raises(ValueError, match="admin_token"):
-        InstructorDashboard("ws://127.0.0.1:9/admin", auto_refresh=None)
-    with pytest.raises(ValueError, match="must be ws://"):
-        AdminClient("http://127.0.0.1:9/admin", "x")
-
-
-# ---------------------------------------------------------------- the same dashboard on an in-kernel server
-
-
-async def test_in_kernel_dashboard_announces_and_logs_like_the_channel(server: ServerHandle) -> None:
-    ada = await Peer.open(server.chat_url)
-    await ada.join("Ada")
-    dash = InstructorDashboard(server, auto_refresh=None)
-    try:
-        assert isinstance(dash.source, LocalAdmin)
-        assert list(dash.rows) == ["Ada"] and "rooms: lobby" in dash.health_label.value
-        assert dash.announce("Welcome, everyone")
-        said = await ada.expect("chat", where=lambda m: m["sender"] == ANNOUNCER)
-        assert said["content"] == "Welcome, everyone"
-        # The announcer came and went within one presence interval: no one saw it join.
-        await ada.send({"type": "typing", "typing": True})
-        await ada.expect("typing")
-        assert not [m for m in ada.seen if m["type"] == "presence" and ANNOUNCER in m["joined"]]
-        dash.rows["Ada"].kick_button.click()
-        assert (await _closed_with(ada))[0] == 4003
-        texts = [e.text for e in server.events() if e.kind == "admin"]
-        assert "dashboard in the kernel announces in lobby: 'Welcome, everyone'" in texts
-        assert "dashboard in the kernel kicks Ada from lobby" in texts
-    finally:
-        dash.close()
-
-
-def test_admin_source_accepts_what_it_can_and_says_what_it_cannot(server: ServerHandle) -> None:
-    assert isinstance(admin_source(server), LocalAdmin)
-    with pytest.raises(ValueError, match="not a server object"):
-        admin_source(server, admin_token="x")
-    with pytest.raises(ValueError, match="not int"):
-        admin_source(42)
-
-
-# ---------------------------------------------------------------- pieces
-
-
-def test_rows_show_flooding_and_slow_members() -> None:
-    row = PersonRow("Bob", lambda _: None, lambda _: None)
-    row.show(muted=False, typing=False, info=MemberInfo("Bob", False, False, 3, 300 * 1024, True))
-    assert row.load.value == "flooding (3 dropped), slow (300 KiB queued)"
-    row.show(muted=False, typing=False, info=MemberInfo("Bob", False, False, 0, 0, False))
-    assert row.load.value == ""
-    row.close()
-
-
-def test_report_round_trips_through_json() -> None:
-    report = AdminReport(
-        RoomSnapshot("lobby", ("Ada",), (), ("ada",), 3, 1),
-        (MemberInfo("Ada", True, False, 0, 12, False),),
-        Health(12.5, 1, ("lobby",), True, 20, 1 << 20, ("admin: x",)),
-    )
-    assert AdminReport.from_json(json.loads(json.dumps(report.to_json()))) == report
-    with pytest.raises(ValueError, match="not an admin report"):
-        AdminReport.from_json({"room": "lobby"})
-
-
-@pytest.mark.parametrize(
-    "frame, field",
-    [
-        ('{"type": "kick"}', "name"),
-        ('{"type": "report", "id": true}', "id"),
-        ('{"type": "announce", "content": 5}', "content"),
-        ('{"type": "report", "room": NaN}', None),
-    ],
-)
-def test_parse_request_refuses_with_the_field(frame: str, field: str | None) -> None:
-    with pytest.raises(ProtocolError) as caught:
-        core_admin.parse_request(frame)
-    assert caught.value.field == field
