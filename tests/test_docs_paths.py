@@ -82,3 +82,21 @@ def test_every_named_wslab_path_imports_at_its_current_place() -> None:
 @pytest.mark.parametrize("dotted", sorted(NOT_PATHS))
 def test_the_names_that_are_not_paths_really_are_not(dotted: str) -> None:
     assert _problem(dotted) is not None, f"{dotted} imports now: take it off NOT_PATHS"
+
+
+TEST_PATH = re.compile(r"(?<![\w/.-])tests/[\w/.-]*[\w/](?:::\w+)?")
+
+
+def test_every_test_file_the_docs_name_exists_with_the_named_test() -> None:
+    """``tests/e2e/test_js.py`` in a doc or a docstring is a file that is there (and ``::name`` a test in it)."""
+    missing: dict[str, list[str]] = {}
+    for path in [*_texts(), ROOT / ".ci" / "run"]:
+        text = _without_old_paths_sections(path.read_text(encoding="utf-8"))
+        for match in TEST_PATH.finditer(text):
+            named, _, test = match.group(0).rstrip(".").partition("::")
+            target = ROOT / named
+            ok = target.exists() and (not test or f"def {test}(" in target.read_text(encoding="utf-8"))
+            if not ok:
+                line = text.count("\n", 0, match.start()) + 1
+                missing.setdefault(match.group(0), []).append(f"{path.relative_to(ROOT)}:{line}")
+    assert not missing, "\n".join(f"{name}: {', '.join(where[:4])}" for name, where in sorted(missing.items()))

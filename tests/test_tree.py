@@ -28,13 +28,6 @@ from support import ROOT
 PACKAGE = ROOT / "wslab"
 TESTS = ROOT / "tests"
 
-PENDING = {
-    "tests/test_moved.py": "wslab/_moved.py's tests, written on another branch of issue 17",
-    "tests/core/test_room.py": "wslab/core/room.py's tests, written with the module on another branch of issue 17",
-    "tests/core/test_channels.py": "wslab/core/channels.py's tests, written with the module on another branch",
-}
-"""Test files that other work of issue 17 adds: expected, and xfail until they are here."""
-
 MORE_FILES = {
     "core/test_hub_properties.py": "wslab/core/hub.py (property-based)",
     "core/test_hub_shared.py": "wslab/core/hub.py (shared rooms)",
@@ -42,7 +35,7 @@ MORE_FILES = {
 }
 """Test files in a layer folder that are a module's second file, and which module they test."""
 
-SHAPE_FILES = {"test_layers.py", "test_tree.py"}
+SHAPE_FILES = {"test_layers.py", "test_tree.py", "test_docs_paths.py"}
 """Top-level test files about the package's shape, not one module."""
 
 DATA_NAMES = {"__all__", "__version__", "_EXPORTS", "__getattr__", "__dir__"}
@@ -96,8 +89,6 @@ def test_the_rule_reads_the_tree_as_the_issue_says() -> None:
 @pytest.mark.parametrize("module", sorted(EXPECTED), ids=_id)
 def test_every_module_has_its_test_file(module: Path) -> None:
     test_file = EXPECTED[module]
-    if not test_file.is_file() and _id(test_file) in PENDING:
-        pytest.xfail(f"{_id(test_file)}: {PENDING[_id(test_file)]}")
     assert test_file.is_file(), f"{_id(module)} has no test file: write {_id(test_file)}"
     tree = ast.parse(test_file.read_text(encoding="utf-8"))
     tests = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))

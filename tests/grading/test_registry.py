@@ -38,12 +38,6 @@ def test_the_exercises_come_in_lesson_order() -> None:
     assert run_python(ORDER) == " ".join(CHECK_MODULES)  # a fresh interpreter, as the grader's worker is
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in wslab.grading.registry: exercises() lists them in the order their check modules were "
-    "first imported (a dict filled at import), so importing one early (pkgutil.walk_packages does) breaks "
-    "lesson order; remove this mark once _load() orders them by CHECK_MODULES",
-)
 def test_the_exercises_come_in_lesson_order_whatever_was_imported_first() -> None:
     assert run_python("import wslab.grading.checks.scaling\n" + ORDER) == " ".join(CHECK_MODULES)
 

@@ -15,7 +15,8 @@ import pytest
 from support import Peer, closed_with, joined
 from wslab.core.admin_protocol import AdminReport
 from wslab.server.admin_route import ANNOUNCER, AdminChannel, build_report, install_admin
-from wslab.server.chat_server import ChatServer, ServerConfig
+from wslab.server.chat_server import ChatServer
+from wslab.server.config import ServerConfig
 
 ADMIN = "teacher"
 

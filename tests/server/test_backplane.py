@@ -10,7 +10,8 @@ from support import Peer
 from wslab.core.errors import WslabError
 from wslab.core.hub import Hub
 from wslab.server.backplane import Backplane, BackplaneError, MemoryBackplane, Perform
-from wslab.server.chat_server import ChatServer, PortInUseError, ServerConfig
+from wslab.server.chat_server import ChatServer, PortInUseError
+from wslab.server.config import ServerConfig
 
 
 class Recording(Backplane):

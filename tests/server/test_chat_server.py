@@ -15,7 +15,6 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from support import WAIT, Peer, joined
 from wslab.core import protocol as p
 from wslab.kernel.course_server import ServerHandle
-from wslab.server.config import ServerConfig, is_loopback
 
 
 def http_get(url: str) -> tuple[int, str, str]:
@@ -440,12 +439,3 @@ async def test_welcome_carries_the_epoch_and_since_counts_only_in_it(server_fact
     assert [m["content"] for m in other["history"]] == ["a", "b"] and other["history_complete"] is True
     for peer in (ann, bob, cy):
         await peer.close()
-    with pytest.raises(ValueError):
-        ServerConfig(epoch="")
-
-
-def test_is_loopback() -> None:
-    for host in ("127.0.0.1", "127.8.9.10", "::1", "localhost", "LOCALHOST", "[::1]"):
-        assert is_loopback(host), host
-    for host in ("0.0.0.0", "::", "192.168.1.5", "10.0.0.1", "example.org", ""):
-        assert not is_loopback(host), host

@@ -19,7 +19,7 @@ itself, so tests drive them with plain numbers::
     backoff.on_open(now)             # the connection opened at ``now``
     backoff.on_close(now)            # ...and closed; resets only if it stayed up
 
-Contracts (checked by property tests in ``tests/test_backoff.py``):
+Contracts (checked by property tests in ``tests/core/test_backoff.py``):
 
 * the ``n``-th delay after a reset lies in ``[0, min(cap, initial * factor**(n-1))]``
   with full jitter, exactly at the upper end with ``jitter="none"``, and in its

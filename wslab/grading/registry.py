@@ -133,9 +133,9 @@ def _load() -> None:
 
 
 def exercises() -> list[Exercise]:
-    """Every exercise of the course, in lesson order."""
+    """Every exercise of the course, in lesson order (their notebooks' numbers), whatever was imported first."""
     _load()
-    return list(_EXERCISES.values())
+    return sorted(_EXERCISES.values(), key=lambda ex: ex.notebook)
 
 
 def get_exercise(name: str) -> Exercise:

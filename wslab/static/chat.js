@@ -3,7 +3,7 @@
 // Plain JavaScript, no dependencies, no build step. Served at /static/chat.js by
 // `wslab serve` (and by any wslab server) next to the page at GET /. It also loads
 // in Node without a DOM (`require("wslab/static/chat.js")`), where the tests in
-// tests/js/ replay the shared transcripts of tests/transcripts/ against it.
+// tests/e2e/js/ replay the shared transcripts of tests/data/transcripts/ against it.
 //
 // Three layers, as in the Python package:
 //   * sans-I/O: `Backoff` (wslab/core/backoff.py), `TypingNotifier` and `ClientSession`
@@ -29,7 +29,7 @@
 
   /**
    * Every constant the Python side defines too (wslab.core.session, wslab.core.backoff,
-   * wslab.core.protocol); tests/test_js.py checks they are equal. Times are in seconds.
+   * wslab.core.protocol); tests/e2e/test_js.py checks they are equal. Times are in seconds.
    */
   const CONSTANTS = Object.freeze({
     /** Close codes after which the client does not reconnect (backoff.STOP_CODES). */
@@ -468,7 +468,7 @@
   /**
    * The client's half of the chat protocol, sans I/O: the JavaScript twin of
    * wslab.core.session.ClientSession (docs/client-session.md), held to it by the
-   * transcripts in tests/transcripts/.
+   * transcripts in tests/data/transcripts/.
    *
    * Every input takes `now` (monotonic SECONDS) and returns the actions to perform, in order:
    *   {send: message, frame: text}   write the text frame (compact JSON of message);

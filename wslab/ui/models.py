@@ -2,7 +2,7 @@
 
 Each model takes events (server frames, key presses, a client's history) and a
 clock, and keeps the state a view shows. None of them touches a socket, an
-event loop or a widget, so ``tests/test_models.py`` drives them with a
+event loop or a widget, so ``tests/ui/test_models.py`` drives them with a
 :class:`~wslab.core.clock.FakeClock` alone. The widgets in :mod:`wslab.ui` are
 thin views over them.
 
