@@ -6,7 +6,7 @@ from typing import Any
 
 from support.fakes import XSS, FakeClient
 from wslab.ui.live_dashboard import LiveDashboard
-from wslab.ui.snapshot import snapshot
+from wslab.ui.snapshots import snapshot
 
 
 def test_dashboard_subscribes_and_shows_updates() -> None:
