@@ -102,6 +102,11 @@ class Client:
             await self.peer.close()
 
 
+CLIENTS = 16
+"""Clients of the two workers. The kernel spreads connections over SO_REUSEPORT sockets by a hash, so
+with 8 clients one run in 256 had none on the worker the test kills; with 16, one in 65,536."""
+
+
 async def test_workers_share_rooms_and_a_worker_killed_with_sigkill_loses_no_message() -> None:
     proc = await Served.start("--workers", "2")
     try:
@@ -109,7 +114,7 @@ async def test_workers_share_rooms_and_a_worker_killed_with_sigkill_loses_no_mes
         assert workers.startswith("2 processes on port") and "Valkey" in proc.banner_value("Rooms")
         assert proc.banner_value("Data").startswith("not kept")
         pids = [int(pid) for pid in re.findall(r"\d+", workers.partition("pids")[2])]
-        clients = [Client(proc.url(), f"u{i}") for i in range(8)]
+        clients = [Client(proc.url(), f"u{i}") for i in range(CLIENTS)]
         for client in clients:
             await client.connect()
         await clients[0].say("before", "u0-0")
@@ -117,10 +122,10 @@ async def test_workers_share_rooms_and_a_worker_killed_with_sigkill_loses_no_mes
         os.kill(pids[0], signal.SIGKILL)
         for i, client in enumerate(clients):
             await client.say(f"after {i}", f"u{i}-1")
-        await asyncio.wait_for(asyncio.gather(*(c.run_until(9) for c in clients)), START_WAIT * 2)
+        await asyncio.wait_for(asyncio.gather(*(c.run_until(CLIENTS + 1) for c in clients)), START_WAIT * 2)
         orders = [[m["seq"] for m in c.chats] for c in clients]
-        assert all(order == list(range(1, 10)) for order in orders), orders  # every one, once, one order
-        assert {m["content"] for m in clients[0].chats} == {"before", *(f"after {i}" for i in range(8))}
+        assert all(order == list(range(1, CLIENTS + 2)) for order in orders), orders  # every one, once, one order
+        assert {m["content"] for m in clients[0].chats} == {"before", *(f"after {i}" for i in range(CLIENTS))}
         assert sum(c.reconnects for c in clients) >= 1  # some were on the killed worker
         for client in clients:
             await client.close()
