@@ -274,22 +274,20 @@ def validate_channel(channel: object) -> str:
 
 def validate_client_id(id: object) -> str:
     """Return a chat ``id`` if it is a string of 1 to :data:`MAX_CLIENT_ID_CHARS` valid characters, else raise."""
-    id = _text(id, what="'chat' field 'id'", field="id")
-    if not 1 <= len(id) <= MAX_CLIENT_ID_CHARS:
-        raise ProtocolError(
-            ErrorCode.BAD_FIELD, f"'chat' field 'id' must be 1 to {MAX_CLIENT_ID_CHARS} characters long", field="id"
-        )
-    return id
+    return _short_text(id, what="'chat' field 'id'", field="id", limit=MAX_CLIENT_ID_CHARS)
 
 
 def validate_epoch(epoch: object) -> str:
     """Return ``epoch`` if it is a string of 1 to :data:`MAX_EPOCH_CHARS` valid characters, else raise."""
-    epoch = _text(epoch, what="epoch", field="epoch")
-    if not 1 <= len(epoch) <= MAX_EPOCH_CHARS:
-        raise ProtocolError(
-            ErrorCode.BAD_FIELD, f"epoch must be 1 to {MAX_EPOCH_CHARS} characters long", field="epoch"
-        )
-    return epoch
+    return _short_text(epoch, what="epoch", field="epoch", limit=MAX_EPOCH_CHARS)
+
+
+def _short_text(value: object, *, what: str, field: str, limit: int) -> str:
+    """``value`` if it is valid text of 1 to ``limit`` characters, else a ``bad-field`` error naming ``field``."""
+    text = _text(value, what=what, field=field)
+    if not 1 <= len(text) <= limit:
+        raise ProtocolError(ErrorCode.BAD_FIELD, f"{what} must be 1 to {limit} characters long", field=field)
+    return text
 
 
 def _is_int(value: object) -> bool:
