@@ -24,7 +24,7 @@ def test_ci_runs_the_static_checks_before_the_test_command_and_that_command_last
     lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip()]
     commands = [line for line in lines if not line.lstrip().startswith("#")]
     assert commands[-1] == readme_command("test-command"), "the README's test command must be .ci/run's last"
-    for check in (".venv/bin/python -m mypy", ".venv/bin/python -m ruff check wslab tests bench"):
+    for check in (".venv/bin/python -m mypy", ".venv/bin/python -m ruff check wslab wslab_instructor tests bench"):
         assert any(check in line for line in commands[:-1]), f".ci/run must run {check!r} before the tests"
 
 

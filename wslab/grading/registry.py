@@ -14,12 +14,19 @@ Checks may be ``async def``; the runner gives them an event loop of their
 own and a time limit (see :mod:`wslab.grading.runner`).
 
 Public checks run in the notebook with ``check("chat")``; the others run only
-at grading, so a submission cannot be tuned to the visible checks alone.
+at grading, so a submission cannot be tuned to the visible checks alone. The
+hidden checks are not in this package: they live in ``wslab_instructor.checks``
+(same module names), which only the instructor's install has, so a learner's
+install holds nothing to copy from. Each exercise declares how many hidden
+checks it has and their points (``hidden=(count, points)``), so ``check()`` can
+say so without them; when they are installed, :func:`exercises` verifies the
+declaration against them.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 import threading
 from collections.abc import Callable
@@ -36,6 +43,8 @@ __all__ = [
     "exercises",
     "get_exercise",
     "exercise_for",
+    "hidden_installed",
+    "HIDDEN_PACKAGE",
 ]
 
 DEFAULT_CHECK_TIMEOUT = 3.0
@@ -43,6 +52,9 @@ DEFAULT_CHECK_TIMEOUT = 3.0
 
 CHECK_MODULES = ("basics", "readystate", "reconnect", "chat", "updates", "server", "production", "scaling")
 """Modules under ``wslab.grading.checks`` that register the course's exercises, in lesson order."""
+
+HIDDEN_PACKAGE = "wslab_instructor.checks"
+"""Where the hidden checks live (the same module names): in the instructor's install only."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,8 @@ class Exercise:
     title: str
     notebook: str
     checks: list[Check] = field(default_factory=list)
+    hidden: tuple[int, int] = (0, 0)
+    """How many hidden checks the exercise has, and their points (declared: they may not be installed)."""
 
     def check(
         self,
@@ -103,7 +117,13 @@ class Exercise:
 
     @property
     def max_points(self) -> int:
-        return sum(c.points for c in self.checks)
+        """Every point of the exercise, the hidden checks' included (installed or not)."""
+        return sum(c.points for c in self.public_checks()) + self.hidden[1]
+
+    @property
+    def hidden_installed(self) -> bool:
+        """True when this install has the hidden checks (the instructor's)."""
+        return any(not c.public for c in self.checks) or self.hidden == (0, 0)
 
     def public_checks(self) -> list[Check]:
         return [c for c in self.checks if c.public]
@@ -114,11 +134,14 @@ _loaded = False
 _load_lock = threading.RLock()
 
 
-def exercise(name: str, *, title: str, notebook: str) -> Exercise:
-    """Create and register an exercise (called once per module in ``wslab.grading.checks``)."""
+def exercise(name: str, *, title: str, notebook: str, hidden: tuple[int, int] = (0, 0)) -> Exercise:
+    """Create and register an exercise (called once per module in ``wslab.grading.checks``).
+
+    ``hidden`` is ``(count, points)`` of its hidden checks, which live in :data:`HIDDEN_PACKAGE`.
+    """
     if name in _EXERCISES:
         raise ValueError(f"exercise {name!r} is registered twice")
-    ex = Exercise(name, title, notebook)
+    ex = Exercise(name, title, notebook, hidden=hidden)
     _EXERCISES[name] = ex
     return ex
 
@@ -129,7 +152,22 @@ def _load() -> None:
         if not _loaded:
             for module in CHECK_MODULES:
                 importlib.import_module(f"wslab.grading.checks.{module}")
+            if importlib.util.find_spec(HIDDEN_PACKAGE.partition(".")[0]) is not None:
+                for module in CHECK_MODULES:
+                    importlib.import_module(f"{HIDDEN_PACKAGE}.{module}")
+                for ex in _EXERCISES.values():
+                    found = [c for c in ex.checks if not c.public]
+                    if (len(found), sum(c.points for c in found)) != ex.hidden:
+                        raise RuntimeError(
+                            f"exercise {ex.name!r} declares hidden={ex.hidden} but {HIDDEN_PACKAGE}.{ex.name} "
+                            f"has {len(found)} hidden check(s) worth {sum(c.points for c in found)} point(s)"
+                        )
             _loaded = True
+
+
+def hidden_installed() -> bool:
+    """True when this install has every exercise's hidden checks (the instructor's install)."""
+    return all(ex.hidden_installed for ex in exercises())
 
 
 def exercises() -> list[Exercise]:

@@ -170,8 +170,7 @@ class CheckReport:
     @property
     def hidden(self) -> tuple[int, int]:
         """How many checks, worth how many points, run only at grading."""
-        others = [c for c in self.exercise.checks if not c.public]
-        return len(others), sum(c.points for c in others)
+        return self.exercise.hidden
 
     def _summary(self) -> str:
         return (

@@ -7,7 +7,7 @@ from typing import Any
 from wslab.grading.registry import exercise
 from wslab.grading.runner import Context
 
-ex = exercise("readystate", title="readyState and an outbox that keeps sends", notebook="02-readystate")
+ex = exercise("readystate", title="readyState and an outbox that keeps sends", notebook="02-readystate", hidden=(2, 3))
 
 CONNECTING, OPEN, CLOSING, CLOSED = 0, 1, 2, 3
 NAMES = {0: "CONNECTING", 1: "OPEN", 2: "CLOSING", 3: "CLOSED"}
@@ -51,20 +51,6 @@ def transitions(ctx: Context) -> None:
         )
 
 
-@ex.check(points=1, title="next_state refuses impossible events", public=False,
-          hint="A socket opens once, from CONNECTING only; unknown events are mistakes too.")
-def impossible_events(ctx: Context) -> None:
-    next_state = ctx.get("next_state")
-    for state, event in ((OPEN, "open"), (CLOSED, "open"), (CLOSING, "open"), (OPEN, "explode")):
-        try:
-            got = next_state(state, event)
-        except ValueError:
-            continue
-        raise AssertionError(
-            f"next_state({NAMES[state]}, {event!r}) returned {NAMES.get(got, got)}; it should raise ValueError"
-        )
-
-
 def _outbox(ctx: Context) -> tuple[Any, list[Any]]:
     cls = ctx.get("Outbox", "class")
     sent: list[Any] = []
@@ -93,18 +79,3 @@ def outbox_queues_before_open(ctx: Context) -> None:
     box.opened()
     assert sent == ["a", "b"], f"after opened(), delivered {sent}; expected ['a', 'b']"
     assert len(box) == 0, f"after opened(), len(outbox) is still {len(box)}"
-
-
-@ex.check(points=2, title="Outbox keeps sends while closed and flushes them once on reconnect", public=False,
-          hint="After closed(), queue again; each queued item goes out exactly once, oldest first.")
-def outbox_survives_reconnect(ctx: Context) -> None:
-    box, sent = _outbox(ctx)
-    box.opened()
-    box.send("a")
-    box.closed()
-    box.send("b")
-    box.send("c")
-    assert sent == ["a"], f"while closed, send() delivered {sent[1:]}"
-    box.opened()
-    box.opened()
-    assert sent == ["a", "b", "c"], f"after reconnecting, delivered {sent}; expected ['a', 'b', 'c'] once each"

@@ -7,7 +7,7 @@ from typing import Any
 from wslab.grading.registry import exercise
 from wslab.grading.runner import Context
 
-ex = exercise("updates", title="Typed events and live updates", notebook="05-live-updates")
+ex = exercise("updates", title="Typed events and live updates", notebook="05-live-updates", hidden=(3, 3))
 
 
 def _emitter(ctx: Context) -> Any:
@@ -52,19 +52,6 @@ def handler_error_isolated(ctx: Context) -> None:
     )
 
 
-@ex.check(points=1, title="Emitter.off removes a handler", public=False,
-          hint="off(event, fn) removes that function from that event's handlers; unknown ones are ignored.")
-def off_removes(ctx: Context) -> None:
-    em = _emitter(ctx)
-    seen: list[Any] = []
-    em.on("update", seen.append)
-    em.off("update", seen.append)
-    em.off("update", print)
-    em.off("never", print)
-    em.emit("update", 1)
-    assert seen == [], "a handler removed with off() was still called"
-
-
 @ex.check(points=2, title="dispatch emits 'message' and the frame's own type",
           hint="Parse the frame, emit 'message' with it, then emit its 'type' with it.")
 def dispatch_typed(ctx: Context) -> None:
@@ -73,21 +60,6 @@ def dispatch_typed(ctx: Context) -> None:
     dispatch(em, '{"type": "update", "seq": 1}')
     frame = {"type": "update", "seq": 1}
     assert seen == [("message", frame), ("update", frame)], f"dispatch of an update frame emitted {seen}"
-
-
-@ex.check(points=1, title="dispatch reports bad frames as 'error' events", public=False,
-          hint="Instead of the seed's silent `catch {}`, emit 'error' with the exception and carry on.")
-def dispatch_bad_json(ctx: Context) -> None:
-    dispatch, em = ctx.get("dispatch"), _emitter(ctx)
-    errors: list[Any] = []
-    messages: list[Any] = []
-    em.on("error", errors.append).on("message", messages.append)
-    dispatch(em, "{not json")
-    dispatch(em, "[1, 2]")
-    assert messages == [], f"bad frames were emitted as messages: {messages}"
-    assert len(errors) == 2 and all(isinstance(e, ValueError) for e in errors), (
-        f"two bad frames should emit two 'error' events with a ValueError, got {errors!r}"
-    )
 
 
 @ex.check(points=2, title="collect_updates subscribes and collects `count` updates", timeout=6.0,
@@ -102,13 +74,3 @@ async def collect(ctx: Context) -> None:
     )
     seqs = [u["seq"] for u in got]
     assert seqs == sorted(seqs) and len(set(seqs)) == 3, f"the updates are not in order: seq {seqs}"
-
-
-@ex.check(points=1, title="collect_updates gives up after `timeout`", public=False, timeout=5.0,
-          hint="Bound the whole collection with `timeout` and raise TimeoutError when it passes.")
-async def collect_times_out(ctx: Context) -> None:
-    collect_updates = ctx.get("collect_updates", "async")
-    url = ctx.server().chat_url
-    await ctx.gives_up(collect_updates(url, "quiet-channel", 2, timeout=0.5), 2.0,
-                       "collect_updates(url, 'quiet-channel', 2, timeout=0.5)",
-                       "collect_updates returned {result!r:.200} from a channel nobody publishes to")

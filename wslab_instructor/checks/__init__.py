@@ -1,0 +1,1 @@
+"""Hidden checks, one module per exercise, named as in :mod:`wslab.grading.checks`."""
