@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import os
 import re
 import threading
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -32,6 +33,7 @@ from wslab.grading.registry import Check
 __all__ = [
     "Missing",
     "Context",
+    "Served",
     "CheckResult",
     "STATUSES",
     "JOIN_GRACE",
@@ -114,6 +116,43 @@ def private_server() -> Any:
         return _server
 
 
+_quiet = logging.getLogger("wslab.grading.learner-server")
+_quiet.addHandler(logging.NullHandler())
+_quiet.propagate = False
+
+
+class Served:
+    """A learner's server, run by :meth:`Context.serving`: its ``url``, and what the learner's code did.
+
+    ``errors``: every exception the learner's handler (or ``process_request``) raised;
+    ``finished``: how many handler runs have ended.
+    """
+
+    def __init__(self, url: str = "") -> None:
+        self.url = url
+        self.errors: list[BaseException] = []
+        self.finished = 0
+
+    def failure(self) -> str:
+        """``"; your handler raised T: message"`` for a check's message, or ``""``; a stub's
+        NotImplementedError is raised instead (the check says TODO, not FAIL)."""
+        for exc in self.errors:
+            if isinstance(exc, NotImplementedError):
+                raise exc
+        if not self.errors:
+            return ""
+        exc = self.errors[0]
+        return f"; your handler raised {type(exc).__name__}: {exc}"
+
+
+async def _echo(ws: Any) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    with contextlib.suppress(ConnectionClosed):
+        async for message in ws:
+            await ws.send(message)
+
+
 class Context:
     """What a check gets: the learner's namespace and helpers that keep checks short and bounded."""
 
@@ -185,6 +224,57 @@ class Context:
             await asyncio.wait_for(closed.wait(), seconds)
         except TimeoutError:
             raise AssertionError(message) from None
+
+    @contextlib.asynccontextmanager
+    async def serving(
+        self,
+        handler: Callable[[Any], Awaitable[None]] | None = None,
+        *,
+        process_request: Callable[..., Any] | None = None,
+    ) -> AsyncIterator[Served]:
+        """Serve the learner's ``handler`` (an echo when None) on loopback, behind the learner's
+        ``process_request`` if given; yields a :class:`Served`.
+
+        Everything the learner's code raises is kept in ``errors``; if the block fails and the
+        learner's code raised NotImplementedError, that is raised instead (TODO, not FAIL).
+        """
+        from websockets.asyncio.server import serve
+
+        served = Served()
+        run = handler or _echo
+
+        async def wrapper(ws: Any) -> None:
+            try:
+                await run(ws)
+            except Exception as exc:
+                served.errors.append(exc)
+                raise
+            finally:
+                served.finished += 1
+
+        def guard(connection: Any, request: Any) -> Any:
+            assert process_request is not None
+            try:
+                return process_request(connection, request)
+            except Exception as exc:
+                served.errors.append(exc)
+                raise
+
+        server = await asyncio.wait_for(
+            serve(wrapper, "127.0.0.1", 0, logger=_quiet, close_timeout=0.5,
+                  process_request=guard if process_request is not None else None),
+            2,
+        )
+        served.url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        try:
+            yield served
+        except Exception:
+            served.failure()  # raises the learner's NotImplementedError, if any
+            raise
+        finally:
+            server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 1)
 
     @contextlib.asynccontextmanager
     async def silent_server(self, closed: asyncio.Event | None = None) -> AsyncIterator[str]:

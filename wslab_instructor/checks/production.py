@@ -43,6 +43,6 @@ async def echo_all_gives_up(ctx: Context) -> None:
           hint="A browser page on the same site can send a cookie with the handshake: `http.cookies.SimpleCookie`.")
 async def guard_takes_cookie(ctx: Context) -> None:
     make_guard = ctx.get("make_guard")
-    async with _guarded(make_guard) as (url, errors):
-        await _expect(url, errors, "", 101, origin=ALLOWED[0], additional_headers={"Cookie": f"token={TOKEN}"})
-        await _expect(url, errors, "", 401, origin=ALLOWED[0], additional_headers={"Cookie": "token=nope"})
+    async with _guarded(ctx, make_guard) as served:
+        await _expect(served, "", 101, origin=ALLOWED[0], additional_headers={"Cookie": f"token={TOKEN}"})
+        await _expect(served, "", 401, origin=ALLOWED[0], additional_headers={"Cookie": "token=nope"})

@@ -15,7 +15,6 @@ from wslab.grading.checks.server import (
     _join,
     _open,
     _recv,
-    _serving,
     _tiny,
     _until_finished,
     _until_members,
@@ -28,7 +27,7 @@ from wslab.grading.runner import Context
           hint="`async for message in ws` ends when the client closes; `while True: await ws.recv()` raises instead.")
 async def echo_client_close(ctx: Context) -> None:
     echo = ctx.get("echo", "async")
-    async with _serving(echo) as served:
+    async with ctx.serving(echo) as served:
         ws = await _open(served.url)
         await ws.send("x")
         await _recv(ws, served, '"x"')
@@ -44,7 +43,7 @@ async def echo_client_close(ctx: Context) -> None:
           hint="Remove the connection in a `finally:` so it goes even when the handler ends with an error.")
 async def room_leaver_removed(ctx: Context) -> None:
     room = ctx.get("Room", "class")()
-    async with _serving(room.handler) as served:
+    async with ctx.serving(room.handler) as served:
         a, b, c = [await _open(served.url) for _ in range(3)]
         await _until_members(room, 3)
         c.transport.abort()  # gone without a goodbye
@@ -63,7 +62,7 @@ async def room_leaver_removed(ctx: Context) -> None:
           hint="Only members who joined may chat; frames are JSON text, so bytes are a bad frame.")
 async def tiny_not_joined_and_bytes(ctx: Context) -> None:
     chat = await _tiny(ctx)
-    async with _serving(chat.handler) as served:
+    async with ctx.serving(chat.handler) as served:
         ws = await _open(served.url)
         await ws.send(json.dumps({"type": "chat", "content": "who am I?"}))
         got = await _recv(ws, served, "a chat before join")

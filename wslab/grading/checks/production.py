@@ -20,7 +20,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from wslab.grading.registry import exercise
-from wslab.grading.runner import Context
+from wslab.grading.runner import Context, Served
 
 ex = exercise("production", title="Keep it alive, keep it safe: heartbeats and a handshake guard",
               notebook="07-production", hidden=(3, 3))
@@ -31,11 +31,6 @@ DETECT_WITHIN = 1.5
 _quiet = logging.getLogger("wslab.grading.production")
 _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
-
-
-def _todo(exc: BaseException | None) -> None:
-    if isinstance(exc, NotImplementedError):
-        raise exc
 
 
 # ---------------------------------------------------------------- heartbeat
@@ -110,38 +105,17 @@ ALLOWED = ("http://127.0.0.1:8000",)
 TOKEN = "s3cret-t0ken"
 
 
-@contextlib.asynccontextmanager
-async def _guarded(make_guard: Callable[..., Any]) -> AsyncIterator[tuple[str, list[BaseException]]]:
-    errors: list[BaseException] = []
-    guard = make_guard(ALLOWED, TOKEN)
-
-    def process_request(connection: ServerConnection, request: Any) -> Any:
-        try:
-            return guard(connection, request)
-        except Exception as exc:
-            errors.append(exc)
-            raise
-
-    async def echo(ws: ServerConnection) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            async for message in ws:
-                await ws.send(message)
-
-    server = await asyncio.wait_for(serve(echo, "127.0.0.1", 0, process_request=process_request, logger=_quiet), 2)
-    try:
-        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/", errors
-    finally:
-        server.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(server.wait_closed(), 1)
+def _guarded(ctx: Context, make_guard: Callable[..., Any]) -> Any:
+    """An echo served behind the learner's guard (``make_guard(ALLOWED, TOKEN)``): ``ctx.serving``."""
+    return ctx.serving(process_request=make_guard(ALLOWED, TOKEN))
 
 
-async def _status(url: str, errors: list[BaseException], **kwargs: Any) -> int:
+async def _status(url: str, served: Served, **kwargs: Any) -> int:
     """101 if the handshake succeeded (and an echo came back), else the HTTP status of the refusal."""
     try:
         ws = await asyncio.wait_for(connect(url, open_timeout=1.5, close_timeout=0.5, **kwargs), 2)
     except InvalidStatus as exc:
-        _todo(errors[0] if errors else None)
+        served.failure()  # the learner's stub raising NotImplementedError: TODO, not FAIL
         return exc.response.status_code
     try:
         await asyncio.wait_for(ws.send("hi"), 1)
@@ -159,8 +133,8 @@ def _describe(kwargs: dict[str, Any], url_suffix: str) -> str:
     return ", ".join(parts)
 
 
-async def _expect(url: str, errors: list[BaseException], suffix: str, want: int, **kwargs: Any) -> None:
-    got = await _status(url + suffix, errors, **kwargs)
+async def _expect(served: Served, suffix: str, want: int, **kwargs: Any) -> None:
+    got = await _status(served.url + suffix, served, **kwargs)
     assert got == want, f"a handshake with {_describe(kwargs, suffix)} got {got}; expected {want}"
 
 
@@ -169,10 +143,10 @@ async def _expect(url: str, errors: list[BaseException], suffix: str, want: int,
                "`return connection.respond(HTTPStatus.FORBIDDEN, ...)`.")
 async def guard_refuses_foreign_origin(ctx: Context) -> None:
     make_guard = ctx.get("make_guard")
-    async with _guarded(make_guard) as (url, errors):
-        await _expect(url, errors, f"?token={TOKEN}", 403, origin="https://evil.example")
-        await _expect(url, errors, f"?token={TOKEN}", 403, origin="http://127.0.0.1:8000.evil.example")
-        await _expect(url, errors, f"?token={TOKEN}", 101, origin=ALLOWED[0])
+    async with _guarded(ctx, make_guard) as served:
+        await _expect(served, f"?token={TOKEN}", 403, origin="https://evil.example")
+        await _expect(served, f"?token={TOKEN}", 403, origin="http://127.0.0.1:8000.evil.example")
+        await _expect(served, f"?token={TOKEN}", 101, origin=ALLOWED[0])
 
 
 @ex.check(points=2, title="the guard answers a missing or wrong token with 401", timeout=6,
@@ -180,8 +154,8 @@ async def guard_refuses_foreign_origin(ctx: Context) -> None:
                "hmac.compare_digest; no Origin (a non-browser client) is allowed, a missing token is not.")
 async def guard_refuses_missing_token(ctx: Context) -> None:
     make_guard = ctx.get("make_guard")
-    async with _guarded(make_guard) as (url, errors):
-        await _expect(url, errors, "", 401, origin=ALLOWED[0])
-        await _expect(url, errors, "?token=wrong", 401, origin=ALLOWED[0])
-        await _expect(url, errors, "?token=", 401)
-        await _expect(url, errors, f"?token={TOKEN}", 101)
+    async with _guarded(ctx, make_guard) as served:
+        await _expect(served, "", 401, origin=ALLOWED[0])
+        await _expect(served, "?token=wrong", 401, origin=ALLOWED[0])
+        await _expect(served, "?token=", 401)
+        await _expect(served, f"?token={TOKEN}", 101)

@@ -9,18 +9,14 @@ apart from "the reply was wrong".
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from wslab.grading.registry import exercise
-from wslab.grading.runner import Context
+from wslab.grading.runner import Context, Served
 
 ex = exercise("server", title="Write your own server: echo, a room, a tiny protocol", notebook="06-your-server",
               hidden=(3, 3))
@@ -28,58 +24,11 @@ ex = exercise("server", title="Write your own server: echo, a room, a tiny proto
 WAIT = 1.0
 """Seconds a reply may take; everything is on loopback."""
 
-_quiet = logging.getLogger("wslab.grading.learner-server")
-_quiet.addHandler(logging.NullHandler())
-_quiet.propagate = False
-
-
-class _Served:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.errors: list[BaseException] = []
-        self.finished = 0
-
-    def failure(self) -> str:
-        for exc in self.errors:
-            if isinstance(exc, NotImplementedError):
-                raise exc  # not written yet: the check says TODO, not FAIL
-        if not self.errors:
-            return ""
-        exc = self.errors[0]
-        return f"; your handler raised {type(exc).__name__}: {exc}"
-
-
-@contextlib.asynccontextmanager
-async def _serving(handler: Callable[[ServerConnection], Any]) -> AsyncIterator[_Served]:
-    served = _Served("")
-
-    async def wrapper(ws: ServerConnection) -> None:
-        try:
-            await handler(ws)
-        except Exception as exc:
-            served.errors.append(exc)
-            raise
-        finally:
-            served.finished += 1
-
-    server = await asyncio.wait_for(serve(wrapper, "127.0.0.1", 0, logger=_quiet, close_timeout=0.5), 2)
-    served.url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-    try:
-        yield served
-    except Exception:
-        served.failure()  # raises the learner's NotImplementedError, if any: TODO rather than FAIL
-        raise
-    finally:
-        server.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(server.wait_closed(), 1)
-
-
 async def _open(url: str) -> ClientConnection:
     return await asyncio.wait_for(connect(url, open_timeout=WAIT, close_timeout=0.5), WAIT + 0.5)
 
 
-async def _recv(ws: ClientConnection, served: _Served, what: str) -> Any:
+async def _recv(ws: ClientConnection, served: Served, what: str) -> Any:
     try:
         return await asyncio.wait_for(ws.recv(), WAIT)
     except TimeoutError:
@@ -98,7 +47,7 @@ async def _nothing_more(ws: ClientConnection, within: float = 0.2) -> Any:
         return None
 
 
-async def _until_finished(served: _Served, count: int) -> None:
+async def _until_finished(served: Served, count: int) -> None:
     for _ in range(int(WAIT / 0.02)):
         if served.finished >= count:
             return
@@ -124,7 +73,7 @@ async def _until_members(room: Any, count: int) -> None:
           hint="`async for message in ws:` then `await ws.send(message)`: send back what came, unchanged.")
 async def echo_round_trip(ctx: Context) -> None:
     echo = ctx.get("echo", "async")
-    async with _serving(echo) as served:
+    async with ctx.serving(echo) as served:
         ws = await _open(served.url)
         sent: list[str | bytes] = ["hello", "héllo 👋", b"\x00\x01\xff", "{\"type\": \"x\"}"]
         for message in sent:
@@ -138,7 +87,7 @@ async def echo_round_trip(ctx: Context) -> None:
           hint='On the text "/bye", `await ws.close(1000, "bye")` and return: that sends a close frame.')
 async def echo_bye(ctx: Context) -> None:
     echo = ctx.get("echo", "async")
-    async with _serving(echo) as served:
+    async with ctx.serving(echo) as served:
         ws = await _open(served.url)
         await ws.send("first")
         assert await _recv(ws, served, '"first"') == "first", "the message before /bye was not echoed"
@@ -163,7 +112,7 @@ async def echo_bye(ctx: Context) -> None:
           hint="Keep the connections in `self.members`; `broadcast(self.members, message)` sends to all of them.")
 async def room_everyone_once(ctx: Context) -> None:
     room = ctx.get("Room", "class")()
-    async with _serving(room.handler) as served:
+    async with ctx.serving(room.handler) as served:
         members = [await _open(served.url) for _ in range(3)]
         await _until_members(room, 3)  # every handler has run up to its first await before anyone speaks
         for i, ws in enumerate(members):
@@ -186,7 +135,7 @@ async def _tiny(ctx: Context) -> Any:
     return ctx.get("TinyChat", "class")()
 
 
-async def _join(ws: ClientConnection, served: _Served, name: str) -> dict[str, Any]:
+async def _join(ws: ClientConnection, served: Served, name: str) -> dict[str, Any]:
     await ws.send(json.dumps({"type": "join", "name": name}))
     reply = json.loads(await _recv(ws, served, f"{name}'s join"))
     assert isinstance(reply, dict) and reply.get("type") == "welcome", f"{name}'s join was answered with {reply!r}"
@@ -197,7 +146,7 @@ async def _join(ws: ClientConnection, served: _Served, name: str) -> dict[str, A
           hint='Dispatch on `message["type"]`: "join" remembers the name and answers a welcome; "chat" broadcasts.')
 async def tiny_join_chat(ctx: Context) -> None:
     chat = await _tiny(ctx)
-    async with _serving(chat.handler) as served:
+    async with ctx.serving(chat.handler) as served:
         ada, bob = await _open(served.url), await _open(served.url)
         welcome = await _join(ada, served, "Ada")
         assert welcome.get("name") == "Ada" and welcome.get("online") == ["Ada"], f"Ada's welcome was {welcome!r}"
@@ -236,7 +185,7 @@ BAD_FRAMES = [
                '{"type": "error", "code": ..., "message": ...} to the sender only, and keep the loop going.')
 async def tiny_bad_frames(ctx: Context) -> None:
     chat = await _tiny(ctx)
-    async with _serving(chat.handler) as served:
+    async with ctx.serving(chat.handler) as served:
         ada, bob = await _open(served.url), await _open(served.url)
         await _join(ada, served, "Ada")
         await _join(bob, served, "Bob")
