@@ -40,8 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wslab.grading import events
+from wslab.grading.checker import Spec
 from wslab.grading.registry import Check, Exercise, exercise_for, exercises
 from wslab.grading.runner import JOIN_GRACE, STATUSES, stable
+from wslab.grading.sandbox import STDERR_TAIL, checker_prefix
 
 __all__ = [
     "Limits",
@@ -158,72 +161,78 @@ def _cell_ids(notebook: dict[str, Any]) -> dict[int, str]:
     return {i: str(c.get("id", "")) for i, c in enumerate(notebook["cells"], start=1)}
 
 
-class _Run:
-    """One worker process, its reports and its watchdog."""
+class _Checker:
+    """The trusted checker process of one submission, and the events it reports."""
 
-    def __init__(self, cmd: list[str], cwd: str) -> None:
+    def __init__(self, spec_path: Path, sandbox: bool) -> None:
         env = dict(os.environ, WSLAB_GRADING="1", PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
-        # The worker imports the same wslab as this grader, installed or not.
+        # The checker imports the same wslab as this grader, installed or not.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
-        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115  # lives as long as the run; close() ends it
+        command = [sys.executable, "-m", "wslab.grading.checker", str(spec_path)]
+        if sandbox:
+            command = [*checker_prefix(), *command]
         self.proc = subprocess.Popen(
-            cmd,
-            cwd=cwd,
+            command,
+            cwd=spec_path.parent,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=self.stderr,
+            stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+        self.events: queue.Queue[events.Event | None] = queue.Queue()
+        self.errors: list[str] = []
+        self._stderr = b""
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                self.events.put(event)
+                self.events.put(events.parse(line))
+            except ValueError as exc:
+                self.errors.append(f"the checker wrote a line that is not an event ({exc})")
         self.events.put(None)
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        while chunk := self.proc.stderr.read1(65536):  # type: ignore[attr-defined]
+            self._stderr = (self._stderr + chunk)[-STDERR_TAIL:]
+
+    def stderr_tail(self) -> str:
+        lines = self._stderr.decode("utf-8", "replace").strip().splitlines()
+        return stable(re.sub(r"(/[^\s/'\"]+)+/?", "…", lines[-1]))[:300] if lines else ""
 
     def kill(self) -> None:
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        self.finish()
-
-    def finish(self) -> None:
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not fail
             pass
-        # The learner's code may have left children in its group: take them too.
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.reader.join(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def close(self) -> None:
-        """Release the run's stderr file (after :meth:`stderr_tail`, if that is wanted)."""
-        self.stderr.close()
-
-    def stderr_tail(self) -> str:
-        self.stderr.seek(0)
-        lines = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
-        # The last line says why (MemoryError, Segmentation fault...); paths would make it vary.
-        return stable(re.sub(r"(/[^\s/'\"]+)+/?", "…", lines[-1]))[:300] if lines else ""
 
 
-def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits()) -> Outcome:
-    """Grade one submission in fresh worker processes; never raises for a bad submission."""
+def _cells_to_run(notebook: dict[str, Any]) -> list[tuple[int, str]]:
+    cells = []
+    for index, cell in enumerate(notebook["cells"], start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        cells.append((index, "".join(source) if isinstance(source, list) else str(source)))
+    return cells
+
+
+def grade_one(
+    path: str | Path, name: str | None = None, limits: Limits = Limits(), *, sandbox: bool = True
+) -> Outcome:
+    """Grade one submission: a trusted checker runs it in a sandbox (``sandbox``) and decides every verdict.
+
+    Never raises for a bad submission. A checker that dies before it is done (killed
+    from outside, say) is started once more; a checker that stops reporting is killed.
+    """
     path = Path(path)
     outcome = Outcome(path, name or path.name, None)
     notebook, problem = _load(path)
@@ -242,134 +251,93 @@ def grade_one(path: str | Path, name: str | None = None, limits: Limits = Limits
         return outcome
     outcome.exercise = ex
     ids = _cell_ids(notebook)
-    checks = {c.name: c for c in ex.checks}
-    results: dict[str, CheckOutcome] = {}
+    spec = Spec(
+        exercise=ex.name,
+        cells=_cells_to_run(notebook),
+        cell_limit=limits.cell,
+        check_limit=limits.check,
+        submission_limit=limits.submission,
+        memory_mb=limits.memory_mb,
+        sandbox=sandbox,
+    )
     cells: dict[int, tuple[str, str]] = {}
-    skip_cells: set[int] = set()
-    hung_cells: dict[int, tuple[str, str]] = {}
-    warned: set[str] = set()
-    deadline = time.monotonic() + limits.submission
-    restarts = 0
-    fresh_starts = 0
-
+    results: dict[str, CheckOutcome] = {}
+    notes: list[str] = []
+    checks = {c.name: c for c in ex.checks}
     with tempfile.TemporaryDirectory(prefix="wslab-grade-") as scratch:
-        while True:
-            cmd = [
-                sys.executable, "-m", "wslab.grading.worker", str(path.resolve()),
-                "--exercise", ex.name, "--cell-timeout", repr(limits.cell),
-                "--skip-cells", ",".join(str(i) for i in sorted(skip_cells)),
-                "--skip-checks", ",".join(sorted(results)),
-                "--memory-mb", str(limits.memory_mb),
-            ]
-            if limits.check is not None:
-                cmd += ["--check-timeout", repr(limits.check)]
-            run = _Run(cmd, scratch)
-            current: tuple[str, Any] | None = None
-            item_deadline = time.monotonic() + STARTUP_ALLOWANCE
-            finished = False
-            fresh_start = False
-            killed_for: str | None = None
-            while True:
-                now = time.monotonic()
-                wait = min(item_deadline, deadline) - now
-                if wait <= 0:
-                    killed_for = "submission" if deadline <= item_deadline else "item"
-                    run.kill()
-                    break
-                try:
-                    event = run.events.get(timeout=wait)
-                except queue.Empty:
-                    continue
-                if event is None:
-                    run.finish()
-                    break
-                kind = event.get("event")
-                now = time.monotonic()
-                if kind == "cell-start":
-                    current = ("cell", event["index"])
-                    item_deadline = now + limits.cell + 1.0 + REPORT_GRACE
-                elif kind == "cell":
-                    # A cell skipped in a rerun (it was killed before) keeps its first verdict.
-                    if not (event["status"] == "skipped" and event["index"] in cells):
-                        cells[event["index"]] = (event["status"], event.get("detail", ""))
-                    current, item_deadline = None, now + REPORT_GRACE
-                elif kind == "check-start" and event.get("check") in checks:
-                    current = ("check", event["check"])
-                    item_deadline = now + limits.check_limit(checks[event["check"]]) + JOIN_GRACE + REPORT_GRACE
-                elif kind == "check" and event.get("check") in checks:
-                    results[event["check"]] = CheckOutcome(
-                        checks[event["check"]], str(event.get("status")), str(event.get("message", ""))
-                    )
-                    current, item_deadline = None, now + REPORT_GRACE
-                elif kind == "warning":
-                    warned.add(str(event.get("text")))
-                elif kind == "restart":
-                    fresh_start = True
-                elif kind == "done":
-                    finished = True
-                    run.finish()
-                    break
-            tail = "" if finished else run.stderr_tail()
-            run.close()
-            if finished:
+        spec_path = Path(scratch) / "spec.json"
+        spec.dump(spec_path)
+        for attempt in (1, 2):
+            checker = _Checker(spec_path, sandbox)
+            done, hung = _follow(checker, limits, cells, results, checks, notes)
+            checker.kill()
+            if done:
                 break
-            if fresh_start and killed_for is None:
-                fresh_starts += 1
-                if fresh_starts <= MAX_FRESH_STARTS:
-                    continue
-                outcome.notes.append(f"gave up after {MAX_FRESH_STARTS} fresh starts")
+            if hung:
+                outcome.flag("killed")
+                notes.append("the grading of this submission stopped answering and was killed")
                 break
-            # The worker was killed or died. Charge the item it was on, then go again without it.
-            if killed_for == "submission":
-                outcome.flag("time-limit")
-                outcome.notes.append(
-                    f"grading stopped at the time limit per submission ({limits.submission:g} s); "
-                    "checks that had not run score 0"
-                )
-                break
-            how = "did not stop after its time limit and was killed" if killed_for else (
-                f"ended the grading process ({tail})" if tail else "ended the grading process"
-            )
-            outcome.flag("killed" if killed_for else "crashed")
-            if current is None:
-                outcome.notes.append(f"the grading process {'hung' if killed_for else 'died'} between steps; {how}")
-                break
-            kind, item = current
-            if kind == "cell":
-                skip_cells.add(item)
-                hung_cells[item] = (
-                    "killed" if killed_for else "crashed",
-                    f"this cell {how}; it was skipped and the notebook run again without it",
-                )
-            else:
-                limit = limits.check_limit(checks[item])
-                results[item] = CheckOutcome(
-                    checks[item], "timeout", f"your code {how} (it ignored the {limit:g} s limit)"
-                )
-            restarts += 1
-            if restarts > MAX_RESTARTS:
-                outcome.notes.append(f"gave up after {MAX_RESTARTS} restarts")
-                break
-
-    outcome.notes.extend(sorted(warned))  # sorted: the order they arrive in varies
+            tail = checker.stderr_tail()
+            if attempt == 2:
+                outcome.flag("crashed")
+                notes.append(f"the grading process ended before it was done{f' ({tail})' if tail else ''}")
+            results.clear()  # start again from scratch: the verdicts of a run that did not finish do not count
+            cells.clear()
+            notes.clear()
+    outcome.notes.extend(dict.fromkeys(notes))
     for index, (status, detail) in sorted(cells.items()):
-        if index in hung_cells:
-            status, detail = hung_cells[index]
         outcome.cells.append((index, ids.get(index, ""), status, detail))
         if status == "timeout":
             outcome.flag("timeout")
         elif status == "error":
             outcome.flag("cell-error")
-    for index in sorted(set(hung_cells) - set(cells)):
-        outcome.cells.append((index, ids.get(index, ""), *hung_cells[index]))
+        elif status in ("killed", "crashed"):
+            outcome.flag(status)
     for check in ex.checks:
         result = results.get(check.name)
         if result is None:
             result = CheckOutcome(check, "not-run", "not run: grading of this submission was stopped first")
         elif result.status == "timeout":
             outcome.flag("timeout")
+        if result.status == "not-run" and any(n.startswith("grading stopped at the time limit") for n in notes):
+            outcome.flag("time-limit")
         outcome.checks.append(result)
     return outcome
+
+
+def _follow(
+    checker: _Checker,
+    limits: Limits,
+    cells: dict[int, tuple[str, str]],
+    results: dict[str, CheckOutcome],
+    checks: dict[str, Check],
+    notes: list[str],
+) -> tuple[bool, bool]:
+    """Read ``checker``'s events into the tables until it is done; ``(done, hung)``."""
+    submission_deadline = time.monotonic() + limits.submission + STARTUP_ALLOWANCE + REPORT_GRACE
+    deadline = time.monotonic() + STARTUP_ALLOWANCE
+    while True:
+        wait = min(deadline, submission_deadline) - time.monotonic()
+        if wait <= 0:
+            return False, True
+        try:
+            event = checker.events.get(timeout=wait)
+        except queue.Empty:
+            continue
+        if event is None:
+            return False, False
+        now = time.monotonic()
+        deadline = now + limits.cell + STARTUP_ALLOWANCE + REPORT_GRACE
+        if isinstance(event, events.CheckStart):
+            deadline = now + event.limit + JOIN_GRACE + STARTUP_ALLOWANCE + REPORT_GRACE
+        elif isinstance(event, events.CellResult):
+            cells[event.index] = (event.status, event.detail)
+        elif isinstance(event, events.CheckResult) and event.name in checks:
+            results[event.name] = CheckOutcome(checks[event.name], event.status, event.message)
+        elif isinstance(event, events.Note):
+            notes.append(event.text)
+        elif isinstance(event, events.Done):
+            return True, False
 
 
 # ---------------------------------------------------------------------- a class
@@ -402,13 +370,16 @@ def grade(
     jobs: int = 1,
     limits: Limits = Limits(),
     progress: Callable[[int, int, Outcome], None] | None = None,
+    sandbox: bool = True,
 ) -> list[Outcome]:
     """Grade every submission, ``jobs`` at a time; outcomes sorted by submission name."""
     files = expand(paths)
     names = _display_names(files)
     outcomes: list[Outcome] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(grade_one, f, n, limits) for f, n in zip(files, names, strict=True)]
+        futures = [
+            pool.submit(grade_one, f, n, limits, sandbox=sandbox) for f, n in zip(files, names, strict=True)
+        ]
         for done, future in enumerate(as_completed(futures), start=1):
             outcome = future.result()
             outcomes.append(outcome)

@@ -1,7 +1,11 @@
 """Run checks against a learner's definitions, each in a worker thread with a time limit.
 
-This is shared by the in-notebook :func:`wslab.grading.self_check.check` and by the grading
-worker (:mod:`wslab.grading.worker`). The contract:
+The learner's definitions are either a namespace in this process (the in-notebook
+:func:`wslab.grading.self_check.check`) or a learner's process on the other end of a
+:class:`~wslab.grading.rpc.Endpoint` (grading: the check runs in the trusted checker,
+:mod:`wslab.grading.checker`, and calls the learner's code in its sandbox through
+proxies). A check is written once and runs either way: :class:`Context` hides which.
+The contract:
 
 * :func:`run_check` returns within ``timeout + JOIN_GRACE`` seconds whatever
   the learner's code does: an ``await`` that never returns is cancelled by
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from wslab.grading.registry import Check
+from wslab.grading.rpc import Endpoint, Proxy
 
 __all__ = [
     "Missing",
@@ -145,6 +150,47 @@ class Served:
         return f"; your handler raised {type(exc).__name__}: {exc}"
 
 
+class _RemoteServed(Served):
+    """A :class:`Served` whose ``errors`` and ``finished`` are read from the learner's process each time."""
+
+    def __init__(self, remote: Endpoint, url: str, token: Any) -> None:
+        super().__init__(url)
+        self._remote = remote
+        self._token = token
+
+    def _state(self) -> tuple[list[BaseException], int]:
+        errors, finished = self._remote.request("served", token=self._token)
+        return [e for e in errors if isinstance(e, BaseException)], int(finished)
+
+    @property
+    def errors(self) -> list[BaseException]:
+        return self._state()[0]
+
+    @errors.setter
+    def errors(self, value: list[BaseException]) -> None:
+        pass  # the learner's process keeps them
+
+    @property
+    def finished(self) -> int:
+        return self._state()[1]
+
+    @finished.setter
+    def finished(self, value: int) -> None:
+        pass
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, type):
+        return "class"
+    if inspect.iscoroutinefunction(value):
+        return "async"
+    return "function" if callable(value) else "object"
+
+
+def _described(value: Any, kind: str) -> str:
+    return f"a {kind}" if isinstance(value, Proxy) else type(value).__name__
+
+
 async def _echo(ws: Any) -> None:
     from websockets.exceptions import ConnectionClosed
 
@@ -154,10 +200,23 @@ async def _echo(ws: Any) -> None:
 
 
 class Context:
-    """What a check gets: the learner's namespace and helpers that keep checks short and bounded."""
+    """What a check gets: the learner's definitions and helpers that keep checks short and bounded.
 
-    def __init__(self, namespace: Mapping[str, Any]) -> None:
-        self.namespace = namespace
+    ``learner`` is a namespace (the notebook's, in this process) or an
+    :class:`~wslab.grading.rpc.Endpoint` to the learner's process in its sandbox.
+    """
+
+    def __init__(self, learner: Mapping[str, Any] | Endpoint) -> None:
+        self.remote = learner if isinstance(learner, Endpoint) else None
+        self.namespace: Mapping[str, Any] = {} if isinstance(learner, Endpoint) else learner
+
+    def _lookup(self, name: str) -> Any:
+        if self.remote is None:
+            return self.namespace[name]
+        found, value = self.remote.request("lookup", name=name)
+        if not found:
+            raise KeyError(name)
+        return value
 
     def get(self, name: str, kind: str = "function") -> Any:
         """The learner's ``name``; ``kind`` is ``"function"``, ``"async"`` or ``"class"``.
@@ -166,24 +225,34 @@ class Context:
         or not of that kind.
         """
         try:
-            value = self.namespace[name]
+            value = self._lookup(name)
         except KeyError:
             raise Missing(
                 name,
                 f"`{name}` is not defined: run the cell that defines it "
                 "(was it deleted, renamed or did it raise an error?)",
             ) from None
-        if kind == "class" and not isinstance(value, type):
+        what = value.kind if isinstance(value, Proxy) else _kind(value)
+        if kind == "class" and what != "class":
             raise Missing(name, f"`{name}` should be a class (`class {name}:`)")
-        if kind == "async" and not inspect.iscoroutinefunction(value):
+        if kind == "async" and what != "async":
             raise Missing(
                 name,
                 f"`{name}` should be a coroutine function (`async def {name}(...)`), "
-                f"got {type(value).__name__}",
+                f"got {_described(value, what)}",
             )
-        if kind == "function" and not callable(value):
-            raise Missing(name, f"`{name}` should be a function, got {type(value).__name__}")
+        if kind == "function" and what not in ("function", "async", "class"):
+            raise Missing(name, f"`{name}` should be a function, got {_described(value, what)}")
         return value
+
+    async def failure_of(self, task: Any) -> BaseException | None:
+        """What a task the learner's code started (an ``asyncio.Task``, or anything else) ended with, if it failed."""
+        if self.remote is None:
+            if isinstance(task, asyncio.Future) and task.done() and not task.cancelled():
+                return task.exception()
+            return None
+        state = await self.remote.arequest("task_state", task=task)
+        return state[1] if isinstance(state, list) and state[:1] == ["failed"] else None
 
     def server(self) -> Any:
         """The checks' private wslab server (see :func:`private_server`)."""
@@ -238,6 +307,10 @@ class Context:
         Everything the learner's code raises is kept in ``errors``; if the block fails and the
         learner's code raised NotImplementedError, that is raised instead (TODO, not FAIL).
         """
+        if self.remote is not None:
+            async with self._serving_remote(handler, process_request) as remote_served:
+                yield remote_served
+            return
         from websockets.asyncio.server import serve
 
         served = Served()
@@ -275,6 +348,22 @@ class Context:
             server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1)
+
+    @contextlib.asynccontextmanager
+    async def _serving_remote(
+        self, handler: Callable[[Any], Awaitable[None]] | None, process_request: Callable[..., Any] | None
+    ) -> AsyncIterator[Served]:
+        assert self.remote is not None
+        url, token = await self.remote.arequest("serve", handler=handler, process_request=process_request)
+        served = _RemoteServed(self.remote, str(url), token)
+        try:
+            yield served
+        except Exception:
+            served.failure()
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.remote.arequest("stop_serving", token=token), 2)
 
     @contextlib.asynccontextmanager
     async def silent_server(self, closed: asyncio.Event | None = None) -> AsyncIterator[str]:
@@ -376,16 +465,30 @@ async def _bounded(coro: Awaitable[Any], limit: float) -> None:
     task.result()
 
 
-def run_check(check: Check, namespace: Mapping[str, Any], *, timeout: float | None = None) -> CheckResult:
-    """Run one check in a daemon thread; return within ``timeout`` + :data:`JOIN_GRACE` seconds."""
+def run_check(
+    check: Check, learner: Mapping[str, Any] | Endpoint, *, timeout: float | None = None
+) -> CheckResult:
+    """Run one check in a daemon thread; return within ``timeout`` + :data:`JOIN_GRACE` seconds.
+
+    ``learner``: the notebook's namespace, or the channel to the learner's process (see :class:`Context`).
+    """
     limit = check.timeout if timeout is None else timeout
     box: dict[str, BaseException | None] = {}
 
+    async def on_loop(ctx: Context) -> None:
+        if ctx.remote is not None:  # the learner's callbacks run on this check's loop
+            ctx.remote.bind_loop(asyncio.get_running_loop())
+        try:
+            await _bounded(check.func(ctx), limit)
+        finally:
+            if ctx.remote is not None:
+                ctx.remote.bind_loop(None)
+
     def target() -> None:
         try:
-            ctx = Context(namespace)
+            ctx = Context(learner)
             if inspect.iscoroutinefunction(check.func):
-                asyncio.run(_bounded(check.func(ctx), limit))
+                asyncio.run(on_loop(ctx))
             else:
                 check.func(ctx)
             box["exc"] = None

@@ -1,29 +1,28 @@
-"""Grade one submission in this (fresh, throw-away) process; the grader starts it and may kill it.
+"""The learner's side of grading: a process, in the sandbox, that runs a notebook's code and answers questions about it.
 
-Usage (by :mod:`wslab.grading.grader`, not by hand)::
+The trusted checker (:mod:`wslab.grading.checker`) starts it and talks to it over
+its standard input and output with :mod:`wslab.grading.rpc`; nothing this process
+says is believed, it is only observed::
 
-    python -m wslab.grading.worker NOTEBOOK --exercise chat [--cell-timeout S]
-        [--check-timeout S] [--skip-cells 3,7] [--skip-checks name,...] [--memory-mb MB]
+    python -m wslab.grading.worker [--memory-mb MB]
 
-It runs the notebook's code cells in order in one namespace, then the
-exercise's checks (public and hidden) against that namespace, and reports
-each step on stdout as one JSON object per line, flushed at once, so that
-the grader knows how far it got if it must kill the process:
+It runs no cell by itself. The checker asks it, one request at a time, to:
 
-* ``{"event": "cell-start", "index": i}`` then ``{"event": "cell", "index": i, "status": ..., "detail": ...}``
-  with status ``ok``, ``error``, ``timeout`` or ``skipped``;
-* ``{"event": "check-start", "check": name}`` then ``{"event": "check", "check": name, "status": ..., ...}``;
-* ``{"event": "restart"}`` when a check left the learner's code running in a
-  thread (which cannot be stopped): the worker exits, and the grader runs the
-  remaining checks in a fresh process;
-* ``{"event": "done"}``.
+* ``run_cell(index, source, limit)``: run one code cell in the notebook's namespace
+  (magics and ``!`` lines are not run), within ``limit`` seconds (``SIGALRM`` for
+  blocking code, cancellation for an ``await``), and say ``(status, detail)``;
+* ``lookup(name)``: the learner's definition called ``name``, as a value or a
+  handle the checks then call through (``call``, ``getattr``, ``await``... are the
+  channel's own);
+* ``serve(handler, process_request)``: serve the learner's handler on loopback for a
+  check that connects to it (lessons 6 and 7), ``served(token)``, ``stop_serving(token)``;
+* ``task_state(obj)``: what became of an ``asyncio.Task`` the learner's code started;
+* ``end_check()``: cancel what the learner's code left running during a check;
+* ``warnings()``: what Python warned about (a coroutine never awaited: a missing ``await``).
 
-Limits: a cell's ``await`` is cancelled after ``--cell-timeout`` seconds; a
-cell that blocks (``time.sleep``, ``while True``) is interrupted by
-``SIGALRM`` at the same limit. Code that even a signal cannot stop (a long C
-call holding the GIL, an ``except BaseException`` in a loop) is what the
-grader's hard kill is for. Magics and shell escapes (``%pip``, ``!ls``) are
-not run. The learner's output is discarded.
+Everything the learner's code prints goes nowhere; the channel keeps the real
+standard output. The process's event loop runs in the main thread, all the time, so
+tasks the learner's code starts keep running between requests.
 """
 
 from __future__ import annotations
@@ -32,17 +31,19 @@ import argparse
 import ast
 import asyncio
 import builtins
-import gc
+import contextlib
 import inspect
-import json
+import logging
 import os
 import signal
 import sys
 import traceback
 import warnings
-from typing import Any, TextIO
+from typing import Any
 
-__all__ = ["main", "transform", "run_cell", "CellTimeout", "Reporter", "CELL_MAGICS_KEPT"]
+from wslab.grading.rpc import Endpoint, Limits
+
+__all__ = ["main", "transform", "run_cell", "CellTimeout", "CELL_MAGICS_KEPT", "Session"]
 
 CELL_MAGICS_KEPT = ("%%time", "%%capture")
 """Cell magics whose body still runs (the magic line itself is dropped)."""
@@ -51,15 +52,6 @@ CELL_MAGICS_KEPT = ("%%time", "%%capture")
 class CellTimeout(BaseException):
     """Raised by SIGALRM in a cell that ran past its time limit (a BaseException, so bare
     ``except Exception`` in learner code does not swallow it)."""
-
-
-class Reporter:
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-
-    def __call__(self, **event: Any) -> None:
-        self.stream.write(json.dumps(event, ensure_ascii=False) + "\n")
-        self.stream.flush()
 
 
 def transform(source: str) -> tuple[str | None, str]:
@@ -98,35 +90,8 @@ def _where(exc: BaseException) -> str:
     return ""
 
 
-def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
-    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        signal.setitimer(signal.ITIMER_REAL, 2.0)
-        try:
-            loop.run_until_complete(asyncio.wait(tasks, timeout=1.0))
-        except BaseException:
-            pass
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-
-
-async def _limited(coro: Any, limit: float) -> None:
-    """Await a cell's coroutine for at most ``limit`` s (its own TimeoutError stays an error)."""
-    task = asyncio.ensure_future(coro)
-    done, _ = await asyncio.wait({task}, timeout=limit)
-    if not done:
-        task.cancel()
-        await asyncio.wait({task}, timeout=1.0)
-        raise CellTimeout()
-    task.result()
-
-
-def run_cell(
-    index: int, source: str, ns: dict[str, Any], loop: asyncio.AbstractEventLoop, limit: float
-) -> tuple[str, str]:
-    """Run one cell; returns ``(status, detail)``."""
+async def run_cell(index: int, source: str, ns: dict[str, Any], limit: float) -> tuple[str, str]:
+    """Run one cell on the running loop (in the main thread); returns ``(status, detail)``."""
     python, note = transform(source)
     if python is None:
         return "skipped", note
@@ -134,15 +99,21 @@ def run_cell(
         code = compile(python, f"<cell {index}>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
     except SyntaxError as exc:
         return "error", f"SyntaxError: {exc.msg} (line {exc.lineno})"
-    signal.setitimer(signal.ITIMER_REAL, limit + (1.0 if code.co_flags & inspect.CO_COROUTINE else 0.0))
+    is_async = bool(code.co_flags & inspect.CO_COROUTINE)
+    signal.setitimer(signal.ITIMER_REAL, limit + (1.0 if is_async else 0.0))
     try:
-        if code.co_flags & inspect.CO_COROUTINE:
-            loop.run_until_complete(_limited(eval(code, ns), limit))
+        if is_async:
+            task = asyncio.ensure_future(eval(code, ns))
+            done, _ = await asyncio.wait({task}, timeout=limit)
+            if not done:
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
+                raise CellTimeout()
+            task.result()
         else:
             exec(code, ns)
     except CellTimeout:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        _cancel_all(loop)
         return "timeout", (
             f"stopped after {limit:g} s (the time limit per cell): an await that never returns, "
             "time.sleep(), or a loop that never ends?"
@@ -156,18 +127,143 @@ def run_cell(
     return "ok", note
 
 
-def _int_set(text: str) -> set[int]:
-    return {int(x) for x in text.split(",") if x.strip()}
+class _Served:
+    def __init__(self) -> None:
+        self.errors: list[BaseException] = []
+        self.finished = 0
+        self.server: Any = None
+
+
+class Session:
+    """What the checker may ask of this process: the handlers of the channel's requests."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+        self.ns["get_ipython"] = lambda: None
+        try:
+            from IPython.display import display
+
+            self.ns["display"] = display
+        except ImportError:  # pragma: no cover - IPython comes with ipykernel
+            self.ns["display"] = print
+        self.never_awaited: list[str] = []
+        self.served: dict[int, _Served] = {}
+        self._check_tasks: set[asyncio.Task[Any]] = set()
+        self._infrastructure: set[asyncio.Task[Any]] = set()
+
+    def handlers(self) -> dict[str, Any]:
+        return {
+            "run_cell": self.run_cell,
+            "lookup": self.lookup,
+            "serve": self.serve,
+            "served": self.served_state,
+            "stop_serving": self.stop_serving,
+            "task_state": self.task_state,
+            "begin_check": self.begin_check,
+            "end_check": self.end_check,
+            "warnings": self.warnings,
+            "ping": lambda: "pong",
+        }
+
+    async def run_cell(self, index: int, source: str, limit: float) -> list[str]:
+        status, detail = await run_cell(index, source, self.ns, limit)
+        return [status, detail]
+
+    def lookup(self, name: str) -> list[Any]:
+        """``[True, value]``, or ``[False, None]`` when the notebook defines no ``name``."""
+        if name in self.ns:
+            return [True, self.ns[name]]
+        return [False, None]
+
+    async def serve(self, handler: Any = None, process_request: Any = None) -> list[Any]:
+        """Serve ``handler`` (an echo when None) on 127.0.0.1 behind ``process_request``; ``[url, token]``."""
+        from websockets.asyncio.server import serve
+        from websockets.exceptions import ConnectionClosed
+
+        served = _Served()
+
+        async def echo(ws: Any) -> None:
+            with contextlib.suppress(ConnectionClosed):
+                async for message in ws:
+                    await ws.send(message)
+
+        run = handler or echo
+
+        async def wrapper(ws: Any) -> None:
+            try:
+                await run(ws)
+            except Exception as exc:
+                served.errors.append(exc)
+                raise
+            finally:
+                served.finished += 1
+
+        def guard(connection: Any, request: Any) -> Any:
+            try:
+                return process_request(connection, request)
+            except Exception as exc:
+                served.errors.append(exc)
+                raise
+
+        quiet = logging.getLogger("wslab.grading.learner-server")
+        quiet.addHandler(logging.NullHandler())
+        quiet.propagate = False
+        served.server = await asyncio.wait_for(
+            serve(wrapper, "127.0.0.1", 0, logger=quiet, close_timeout=0.5,
+                  process_request=guard if process_request is not None else None),
+            2,
+        )
+        token = id(served)
+        self.served[token] = served
+        return [f"ws://127.0.0.1:{served.server.sockets[0].getsockname()[1]}/", token]
+
+    def served_state(self, token: int) -> list[Any]:
+        served = self.served[token]
+        return [list(served.errors), served.finished]
+
+    async def stop_serving(self, token: int) -> None:
+        served = self.served.pop(token, None)
+        if served is not None and served.server is not None:
+            served.server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(served.server.wait_closed(), 1)
+
+    def task_state(self, task: Any) -> list[Any]:
+        """``["running"]``, ``["cancelled"]``, ``["done", result]`` or ``["failed", exception]``; ``["none"]``."""
+        if not isinstance(task, asyncio.Future):
+            return ["none"]
+        if not task.done():
+            return ["running"]
+        if task.cancelled():
+            return ["cancelled"]
+        exc = task.exception()
+        return ["failed", exc] if exc is not None else ["done", None]
+
+    def begin_check(self) -> None:
+        self._check_tasks = set(asyncio.all_tasks(self.loop))
+
+    async def end_check(self) -> int:
+        """Cancel the tasks the learner's code started during the check; how many there were."""
+        here = asyncio.current_task()
+        started = [t for t in asyncio.all_tasks(self.loop) if t not in self._check_tasks and t is not here]
+        for task in started:
+            task.cancel()
+        if started:
+            await asyncio.wait(started, timeout=1.0)
+        for token in list(self.served):
+            await self.stop_serving(token)
+        return len(started)
+
+    def warnings(self) -> list[str]:
+        import gc
+
+        gc.collect()  # coroutines never awaited warn when collected
+        return [f"Python warned: {text}: a missing `await`?" for text in self.never_awaited[:5]]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m wslab.grading.worker")
-    parser.add_argument("notebook")
-    parser.add_argument("--exercise", required=True)
-    parser.add_argument("--cell-timeout", type=float, default=10.0)
-    parser.add_argument("--check-timeout", type=float, default=None)
-    parser.add_argument("--skip-cells", type=_int_set, default=set())
-    parser.add_argument("--skip-checks", default="")
     parser.add_argument("--memory-mb", type=int, default=0, help="address-space limit (0: none)")
     args = parser.parse_args(argv)
     if args.memory_mb > 0:
@@ -175,75 +271,51 @@ def main(argv: list[str] | None = None) -> None:
 
         limit = args.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    skip_checks = {x for x in args.skip_checks.split(",") if x}
 
-    # Our reports go to the real stdout; whatever the learner's code prints goes nowhere.
-    report = Reporter(os.fdopen(os.dup(1), "w", encoding="utf-8"))
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    # The channel keeps the real stdin and stdout; whatever the learner's code prints goes nowhere.
+    channel_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    channel_out = os.fdopen(os.dup(1), "wb", buffering=0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115
     signal.signal(signal.SIGALRM, _alarm)
     os.environ["WSLAB_GRADING"] = "1"
     os.environ.setdefault("MPLBACKEND", "Agg")
 
-    from wslab.grading.registry import get_exercise
-    from wslab.grading.runner import run_check, stable
-
-    exercise = get_exercise(args.exercise)
-    with open(args.notebook, encoding="utf-8") as f:
-        notebook = json.load(f)
-
-    # "coroutine ... was never awaited" is the best hint for a missing await: keep it for the feedback.
-    never_awaited: list[str] = []
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    session = Session(loop)
 
     def showwarning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
         text = str(message)
-        if "was never awaited" in text and text not in never_awaited:
-            never_awaited.append(text)
+        if "was never awaited" in text and text not in session.never_awaited:
+            session.never_awaited.append(text)
 
     warnings.showwarning = showwarning
     warnings.simplefilter("always", RuntimeWarning)
 
-    ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
-    try:
-        from IPython.display import display
+    endpoint = Endpoint(
+        channel_in, channel_out, side="sandbox", limits=Limits(), handlers=session.handlers(), loop=loop
+    )
+    gone = loop.create_future()
 
-        ns["display"] = display
-    except ImportError:  # pragma: no cover
-        ns["display"] = print
-    ns["get_ipython"] = lambda: None
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-
-    for index, cell in enumerate(notebook.get("cells", []), start=1):
-        if cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else str(source)
-        report(event="cell-start", index=index)
-        if index in args.skip_cells:
-            status, detail = "skipped", "skipped: it hung past its limit in an earlier run"
+    def watch() -> None:
+        if endpoint.closed and not gone.done():
+            gone.set_result(None)
         else:
-            status, detail = run_cell(index, source, ns, loop, args.cell_timeout)
-        report(event="cell", index=index, status=status, detail=stable(detail))
+            loop.call_later(0.2, watch)
 
-    remaining = [c for c in exercise.checks if c.name not in skip_checks]
-    for position, check in enumerate(remaining, start=1):
-        report(event="check-start", check=check.name)
-        result = run_check(check, ns, timeout=args.check_timeout)
-        report(event="check", **result.to_json())
-        if result.runaway and position < len(remaining):
-            # The learner's code still runs in a thread we cannot stop; it would slow every
-            # check after it. Leave, and let the grader start a fresh process for the rest.
-            report(event="restart", reason="runaway")
-            os._exit(0)
-
-    gc.collect()  # coroutines never awaited warn when collected
-    for text in never_awaited[:5]:
-        report(event="warning", text=f"Python warned: {text}: a missing `await`?")
-    report(event="done")
-    # Leave at once: runaway threads and the learner's servers must not keep us alive.
-    os._exit(0)
+    loop.call_soon(watch)
+    while not gone.done():
+        try:
+            loop.run_until_complete(gone)
+        except CellTimeout:
+            continue  # an alarm that fired between steps: nothing to stop
+        except BaseException:  # the learner's code reached the loop itself: go on serving
+            continue
+    os._exit(0)  # leave at once: the learner's threads and servers must not keep us alive
 
 
 if __name__ == "__main__":

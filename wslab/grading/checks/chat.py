@@ -334,8 +334,10 @@ class _Outage:
         """Wait, at most ``seconds``, until ``condition()``; fail with ``what`` otherwise."""
         try:
             async with asyncio.timeout(seconds):
-                while not condition():
-                    self.changed.clear()
+                while True:
+                    self.changed.clear()  # before looking: a change while ``condition`` runs is not lost
+                    if condition():
+                        return
                     await self.changed.wait()
         except TimeoutError:
             raise AssertionError(f"{what} (waited {seconds:g} s); {self.summary()}") from None
