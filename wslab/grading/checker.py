@@ -30,18 +30,22 @@ from typing import Any, TextIO
 
 from wslab.grading import events
 from wslab.grading.registry import get_exercise
-from wslab.grading.rpc import ChannelError, Endpoint, Limits
+from wslab.grading.rpc import Endpoint, Limits
 from wslab.grading.runner import run_check, stable
 from wslab.grading.sandbox import Sandbox, SandboxLimits
 from wslab.grading.supervisor import GRACE, Finish, Restart, RunCell, RunCheck, Supervisor
 
-__all__ = ["Spec", "main", "grade_in_sandbox", "PING_TIMEOUT", "START_TIMEOUT"]
+__all__ = ["Spec", "SandboxFailed", "main", "grade_in_sandbox", "PING_TIMEOUT", "START_TIMEOUT"]
 
 PING_TIMEOUT = 2.0
 """Seconds the learner's process has to answer after a check timed out, before it counts as stuck."""
 
 START_TIMEOUT = 20.0
 """Seconds the learner's process may take to start and answer its first request (Python start-up, imports)."""
+
+
+class SandboxFailed(RuntimeError):
+    """The learner's process could not start at all (not the submission's fault): grading cannot go on here."""
 
 
 @dataclass
@@ -98,8 +102,8 @@ class _Learner:
         return stable(tail[-1])[:300] if tail else ""
 
     def kill(self) -> None:
+        self.sandbox.kill()  # first: its end of the pipes closes, and the channel's reader sees the end
         self.endpoint.close()
-        self.sandbox.kill()
 
 
 def grade_in_sandbox(spec: Spec, out: TextIO) -> None:
@@ -142,18 +146,23 @@ def grade_in_sandbox(spec: Spec, out: TextIO) -> None:
                     emit(events.Progress(sandbox.cgroups.note))
             if isinstance(action, RunCell):
                 emit(events.Progress(f"cell {action.index}"))
+                fresh = learner.fresh
                 try:
                     status, detail = learner.ask(
                         "run_cell", spec.cell_limit + GRACE,
                         index=action.index, source=sources[action.index], limit=spec.cell_limit,
                     )
-                except (TimeoutError, ChannelError) as exc:
+                except Exception as exc:  # timed out, died, or answered what is not an answer
                     killed = isinstance(exc, TimeoutError)
-                    detail = "" if killed else learner.why_it_died()
+                    why = "" if killed else learner.why_it_died()
                     learner.kill()
                     learner = None
-                    supervisor.died(killed=killed, detail=detail)
+                    if fresh and not killed and why:
+                        raise SandboxFailed(f"the learner's process could not start: {why}") from None
+                    supervisor.died(killed=killed, detail=why)
                     continue
+                if not (isinstance(status, str) and isinstance(detail, str)):
+                    status, detail = "error", "the notebook's process answered nonsense"
                 supervisor.cell_done(action.index, str(status), stable(str(detail)))
                 if action.record:
                     emit(events.CellResult(action.index, str(status), stable(str(detail))[: events.MAX_TEXT]))
@@ -163,7 +172,7 @@ def grade_in_sandbox(spec: Spec, out: TextIO) -> None:
             emit(events.CheckStart(check.name, limits[check.name]))
             try:
                 learner.ask("begin_check", START_TIMEOUT)
-            except (TimeoutError, ChannelError):
+            except Exception:
                 learner.kill()
                 learner = None
                 supervisor.died(killed=False, detail="")
@@ -179,7 +188,7 @@ def grade_in_sandbox(spec: Spec, out: TextIO) -> None:
             if not stuck:
                 try:
                     learner.ask("end_check", PING_TIMEOUT + 1.0)
-                except (TimeoutError, ChannelError):
+                except Exception:
                     stuck = True
             learner.endpoint.reset()
             supervisor.check_done(check.name, result.status, result.message, fresh_process_needed=stuck)
@@ -207,7 +216,7 @@ def grade_in_sandbox(spec: Spec, out: TextIO) -> None:
 def _warnings(learner: _Learner) -> list[str]:
     try:
         found = learner.ask("warnings", PING_TIMEOUT)
-    except (TimeoutError, ChannelError):
+    except Exception:
         return []
     return [str(w)[:500] for w in found[:5]] if isinstance(found, list) else []
 
@@ -217,7 +226,11 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 1:
         print("usage: python -m wslab.grading.checker SPEC.json", file=sys.stderr)
         raise SystemExit(2)
-    grade_in_sandbox(Spec.load(args[0]), sys.stdout)
+    try:
+        grade_in_sandbox(Spec.load(args[0]), sys.stdout)
+    except SandboxFailed as exc:
+        print(f"wslab checker: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(3) from None
 
 
 if __name__ == "__main__":

@@ -214,11 +214,11 @@ class Endpoint:
             self._pending.clear()
         for waiter in waiters:
             waiter.put(("closed", self._closed))
-        for stream in (self._writer, self._reader):
-            try:
-                stream.close()
-            except Exception:
-                pass
+        try:  # the reader is left to the reading thread: closing it under a blocked read would hang here
+            with self._write_lock:
+                self._writer.close()
+        except Exception:
+            pass
 
     def reset(self) -> None:
         """Forget every handle given or received, and start counting the bytes received again (between checks)."""

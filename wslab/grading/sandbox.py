@@ -348,10 +348,6 @@ class Sandbox:
                 process.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(10)
-            for stream in (process.stdin, process.stdout):
-                with contextlib.suppress(OSError):
-                    if stream is not None:
-                        stream.close()
         if self.cgroups is not None:
             self.cgroups.kill_all()
         if self._stderr_thread is not None:
