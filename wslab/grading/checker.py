@@ -123,6 +123,7 @@ def grade_in_sandbox(spec: Spec, out: TextIO) -> None:
         cell_limit=spec.cell_limit,
         check_limits=limits,
         deadline=time.monotonic() + spec.submission_limit,
+        time_limit=spec.submission_limit,
     )
     for note in spec.notes:
         emit(events.Note(note[: events.MAX_TEXT]))
@@ -148,9 +149,9 @@ def grade_in_sandbox(spec: Spec, out: TextIO) -> None:
                 emit(events.Progress(f"cell {action.index}"))
                 fresh = learner.fresh
                 try:
+                    limit = supervisor.time_left(time.monotonic(), spec.cell_limit)
                     status, detail = learner.ask(
-                        "run_cell", spec.cell_limit + GRACE,
-                        index=action.index, source=sources[action.index], limit=spec.cell_limit,
+                        "run_cell", limit + GRACE, index=action.index, source=sources[action.index], limit=limit
                     )
                 except Exception as exc:  # timed out, died, or answered what is not an answer
                     killed = isinstance(exc, TimeoutError)
@@ -177,7 +178,9 @@ def grade_in_sandbox(spec: Spec, out: TextIO) -> None:
                 learner = None
                 supervisor.died(killed=False, detail="")
                 continue
-            result = run_check(check, learner.endpoint, timeout=limits[check.name])
+            result = run_check(
+                check, learner.endpoint, timeout=supervisor.time_left(time.monotonic(), limits[check.name])
+            )
             if learner.endpoint.closed and learner.exited():
                 detail = learner.why_it_died()
                 learner.kill()

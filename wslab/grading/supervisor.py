@@ -96,6 +96,8 @@ class Supervisor:
     cell_limit: float
     check_limits: dict[str, float]
     deadline: float
+    time_limit: float = 0.0
+    """The submission's time limit in seconds, as the note says it (``deadline`` is when it runs out)."""
     max_restarts: int = 6
     cell_results: dict[int, tuple[str, str]] = field(default_factory=dict)
     check_results: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -116,8 +118,9 @@ class Supervisor:
         if self._finished:
             return Finish()
         if now >= self.deadline:
+            limit = f" ({self.time_limit:g} s)" if self.time_limit else ""
             return self._finish(
-                "grading stopped at the time limit per submission; checks that had not run score 0"
+                f"grading stopped at the time limit per submission{limit}; checks that had not run score 0"
             )
         if self._need_restart is not None:
             if self.restarts >= self.max_restarts:
@@ -143,6 +146,10 @@ class Supervisor:
     def overdue(self, now: float) -> bool:
         """True when the current step ran past its limit and :data:`GRACE`: kill the learner process."""
         return self._step_deadline is not None and now >= min(self._step_deadline, self.deadline + GRACE)
+
+    def time_left(self, now: float, limit: float) -> float:
+        """Seconds a step with its own ``limit`` may run from ``now``, the submission's deadline allowing."""
+        return max(0.05, min(limit, self.deadline - now))
 
     def wait_until(self) -> float | None:
         """The monotonic time at which :meth:`overdue` turns true (None when no step runs)."""
