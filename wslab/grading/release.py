@@ -36,6 +36,9 @@ nbgrader marks its locked cells, with their role in ``metadata.wslab``;
 grading takes them from the release, whatever a submission holds. Every cell
 keeps its id (a cell without one gets ``cell-N``, N its position), and ids
 must be unique: they are how an owned cell is known across releases.
+
+``wslab release --edition DIR`` writes the learner's edition of the course
+instead: see :mod:`wslab.grading.edition`.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ from pathlib import Path
 from typing import Any
 
 from wslab.core.errors import ReleaseError
+from wslab.grading import edition
+from wslab.grading.leaks import find_leaks
 from wslab.grading.markers import (
     HIDDEN_BEGIN,
     HIDDEN_END,
@@ -212,8 +217,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="write nothing; exit 1 if DEST differs from a fresh release (for CI)",
+        help="write nothing; exit 1 if DEST (or the edition in DIR) differs from a fresh release (for CI)",
     )
+    parser.add_argument(
+        "--edition",
+        metavar="DIR",
+        help="write the learner's edition of the course (the folder holding SOURCE) into DIR instead: "
+        "lessons, exercises, learner docs and the wslab package, no solutions and no hidden checks",
+    )
+
+
+def _run_edition(args: argparse.Namespace, released: list[Released]) -> int:
+    root = Path(args.source).resolve().parent
+    try:
+        edition.check_destination(root, args.edition)
+        exercises = {r.target.name: r.text for r in released}
+        built = edition.build(root, exercises)
+        leaks = find_leaks(built.files, root, exercises)
+        if leaks:
+            for leak in leaks:
+                print(f"  {leak}", file=sys.stderr)
+            print(
+                f"wslab release: the learner's edition would hold {len(leaks)} thing(s) it must not (above); "
+                "nothing written",
+                file=sys.stderr,
+            )
+            return 2
+        report = edition.plan(built.files, args.edition) if args.check else edition.write(built, args.edition)
+    except ReleaseError as exc:
+        print(f"wslab release: {exc}", file=sys.stderr)
+        return 2
+    stale = [r for r in released if not r.target.is_file() or r.target.read_text(encoding="utf-8") != r.text]
+    if stale:
+        print(f"note: {args.dest}/ is out of date with {args.source}/ (the edition has the fresh release): "
+              "run `wslab release`", file=sys.stderr)
+    if args.check:
+        if report.changes:
+            print(f"{args.edition} is out of date: run `wslab release --edition {args.edition}`", file=sys.stderr)
+        print(report.summary(planned=True))
+        return 1 if report.changes else 0
+    print(report.summary())
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -222,6 +266,8 @@ def run(args: argparse.Namespace) -> int:
     except ReleaseError as exc:
         print(f"wslab release: {exc}", file=sys.stderr)
         return 2
+    if args.edition:
+        return _run_edition(args, released)
     dest = Path(args.dest)
     expected = {r.target.name for r in released}
     stale = sorted(p.name for p in dest.glob("*.ipynb") if p.name not in expected) if dest.is_dir() else []
