@@ -254,7 +254,7 @@ def test_the_edition_runs_the_public_checks_and_cannot_grade(built: Path) -> Non
 import importlib.util, json, sys
 import wslab
 from wslab.grading.owned import course_root, released_notebook
-from wslab.grading.registry import exercises, hidden_installed
+from wslab.grading.registry import exercises, hidden_installed, hidden_missing
 from wslab.grading.self_check import check
 
 ns = {}
@@ -264,6 +264,7 @@ print(json.dumps({
     "wslab": wslab.__file__,
     "instructor": importlib.util.find_spec("wslab_instructor") is not None,
     "hidden_installed": hidden_installed(),
+    "cannot_grade": hidden_missing(),
     "public_only": all(c.public for ex in exercises() for c in ex.checks),
     "passed": [r.passed for r in report.results],
     "text": str(report),
@@ -282,6 +283,7 @@ print(json.dumps({
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert Path(seen["wslab"]).resolve() == (built / "wslab" / "__init__.py").resolve()
     assert seen["instructor"] is False and seen["hidden_installed"] is False and seen["public_only"] is True
+    assert "this install has no hidden checks" in seen["cannot_grade"]
     assert seen["passed"] == [True, True, True, True]
     assert "4 of 4 public checks pass, 6/6 points" in seen["text"] and "3" in seen["text"]
     assert Path(seen["course"]) == built.resolve()
