@@ -10,7 +10,17 @@ import pytest
 
 from support import ROOT
 from wslab.grading import registry
-from wslab.grading.registry import CHECK_MODULES, DEFAULT_CHECK_TIMEOUT, Exercise, exercise_for, exercises, get_exercise
+from wslab.grading.registry import (
+    CHECK_MODULES,
+    DEFAULT_CHECK_TIMEOUT,
+    Check,
+    Exercise,
+    exercise_for,
+    exercises,
+    get_exercise,
+    hidden_installed,
+    hidden_missing,
+)
 
 
 def test_the_exercise_is_known_by_metadata_or_by_file_name() -> None:
@@ -86,3 +96,14 @@ def test_a_file_that_names_no_exercise_is_none() -> None:
     assert exercise_for("homework.ipynb") is None
     assert exercise_for("homework.ipynb", {"wslab": "not a dict"}) is None
     assert exercise_for("Homework-UPDATES.ipynb") is get_exercise("updates")  # any case, a word of the name
+
+
+def test_an_install_without_the_hidden_checks_says_why_it_cannot_grade() -> None:
+    assert hidden_installed() and hidden_missing() is None  # this repository: the instructor's install
+    public = Check("x", "a", "A", 2, True, "", lambda ctx: None)
+    learners = Exercise("x", "X", "09-x", [public], hidden=(2, 3))
+    assert not learners.hidden_installed
+    reason = hidden_missing([learners, Exercise("y", "Y", "10-y")])
+    assert reason is not None and "no hidden checks (wslab_instructor.checks is not installed" in reason
+    assert "miss 3 point(s) of x" in reason
+

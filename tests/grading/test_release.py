@@ -12,6 +12,7 @@ import pytest
 
 from support import ROOT
 from wslab.cli import main
+from wslab.grading.owned import role_of
 from wslab.grading.registry import exercises
 from wslab.grading.release import ReleaseError, dumps, release_all, release_notebook, release_source
 
@@ -143,6 +144,30 @@ def test_release_clears_outputs_and_keeps_only_what_an_exercise_needs() -> None:
     assert "secret output" not in dumps(nb)
     released = release_notebook(_nb("x = 1", "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"))
     assert dumps(nb) == dumps(released)
+
+
+def test_release_marks_the_courses_cells_read_only_and_keeps_the_learners_free() -> None:
+    nb = _nb("import wslab", "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION", "print(f())",
+             'check("demo")')
+    nb["cells"].insert(0, {"cell_type": "markdown", "id": "m", "metadata": {"tags": ["intro"]}, "source": ["# Hi"]})
+    released = release_notebook(nb)
+    assert [role_of(c) for c in released["cells"]] == ["instructions", "setup", None, None, "check"]
+    assert released["cells"][0]["metadata"] == {
+        "tags": ["intro"], "deletable": False, "editable": False, "wslab": {"owned": True, "role": "instructions"},
+    }
+    assert released["cells"][2]["metadata"] == {} and released["cells"][3]["metadata"] == {}
+
+
+def test_release_gives_a_cell_without_an_id_a_stable_one_and_refuses_two_alike() -> None:
+    nb = _nb("x = 1", "y = 2")
+    del nb["cells"][1]["id"]
+    nb["nbformat_minor"] = 4
+    released = release_notebook(nb)
+    assert [c["id"] for c in released["cells"]] == ["c0", "cell-2"] and released["nbformat_minor"] == 5
+    assert dumps(release_notebook(nb)) == dumps(released)
+    nb["cells"][1]["id"] = "c0"
+    with pytest.raises(ReleaseError, match=r"x.ipynb, cell 2 \(c0\): the same id as cell 1"):
+        release_notebook(nb, "x.ipynb")
 
 
 def test_markdown_answers_are_removed() -> None:

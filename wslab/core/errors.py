@@ -19,7 +19,7 @@ working. The tree (indentation is inheritance)::
      +-- PortInUseError              the fixed port asked for is taken              (OSError)
      +-- BackplaneError              the rooms' backplane cannot be reached         (ConnectionError)
      +-- EngineUnavailable           no Valkey or Redis binary can run here         (RuntimeError)
-     +-- ReleaseError                ``wslab release`` finds broken solution markers (ValueError)
+     +-- ReleaseError                broken solution markers, or a release that cannot be used (ValueError)
      +-- NotebookFailed              a cell raised while ``wslab execute`` ran a notebook
 
 Where they are raised: :mod:`wslab.core` (protocol, session),
@@ -160,7 +160,8 @@ class EngineUnavailable(WslabError, RuntimeError):
 
 
 class ReleaseError(WslabError, ValueError):
-    """A solution notebook whose markers do not pair up, or that names no exercise."""
+    """A solution notebook whose markers do not pair up, or that names no exercise; or a release
+    (``exercises/``, a learner's edition) that cannot be found, read or written."""
 
 
 class NotebookFailed(WslabError):

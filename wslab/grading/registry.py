@@ -44,6 +44,7 @@ __all__ = [
     "get_exercise",
     "exercise_for",
     "hidden_installed",
+    "hidden_missing",
     "HIDDEN_PACKAGE",
 ]
 
@@ -168,6 +169,25 @@ def _load() -> None:
 def hidden_installed() -> bool:
     """True when this install has every exercise's hidden checks (the instructor's install)."""
     return all(ex.hidden_installed for ex in exercises())
+
+
+def hidden_missing(among: list[Exercise] | None = None) -> str | None:
+    """Why this install cannot grade, or None when it can: a sentence for an instructor.
+
+    A learner's install (a learner's edition of the course) has the public
+    checks only; grading with it would score every submission out of the
+    public points alone. ``among``: the exercises to look at (all by default).
+    """
+    missing = [ex for ex in (exercises() if among is None else among) if not ex.hidden_installed]
+    if not missing:
+        return None
+    points = sum(ex.hidden[1] for ex in missing)
+    names = ", ".join(ex.name for ex in missing)
+    return (
+        f"this install has no hidden checks ({HIDDEN_PACKAGE} is not installed: a learner's edition of the "
+        f"course?), so grading would miss {points} point(s) of {names}. Grade from the course's own folder "
+        "(the clone with solutions/ and wslab_instructor/), installed with `pip install -e .`"
+    )
 
 
 def exercises() -> list[Exercise]:
