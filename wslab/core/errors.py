@@ -20,6 +20,7 @@ working. The tree (indentation is inheritance)::
      +-- BackplaneError              the rooms' backplane cannot be reached         (ConnectionError)
      +-- EngineUnavailable           no Valkey or Redis binary can run here         (RuntimeError)
      +-- ReleaseError                broken solution markers, or a release that cannot be used (ValueError)
+     +-- GradingRefused              ``wslab grade`` cannot grade fairly here          (RuntimeError)
      +-- NotebookFailed              a cell raised while ``wslab execute`` ran a notebook
 
 Where they are raised: :mod:`wslab.core` (protocol, session),
@@ -53,6 +54,7 @@ __all__ = [
     "BackplaneError",
     "EngineUnavailable",
     "ReleaseError",
+    "GradingRefused",
     "NotebookFailed",
 ]
 
@@ -162,6 +164,10 @@ class EngineUnavailable(WslabError, RuntimeError):
 class ReleaseError(WslabError, ValueError):
     """A solution notebook whose markers do not pair up, or that names no exercise; or a release
     (``exercises/``, a learner's edition) that cannot be found, read or written."""
+
+
+class GradingRefused(WslabError, RuntimeError):
+    """``wslab grade`` will not grade here: no hidden checks, or no sandbox (the message says what to do)."""
 
 
 class NotebookFailed(WslabError):

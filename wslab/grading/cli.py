@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from wslab.core.errors import GradingRefused
 from wslab.grading.grader import Limits, Outcome, expand, grade, write_feedback, write_gradebook
 
 __all__ = ["add_arguments", "run", "Progress"]
@@ -28,7 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=Limits.submission, metavar="S",
                         help=f"seconds one submission may take in all (default: {Limits.submission:g})")
     parser.add_argument("--memory", type=int, default=Limits.memory_mb, metavar="MB",
-                        help=f"address space one submission may use (default: {Limits.memory_mb} MiB)")
+                        help=f"memory one submission may use, all its processes together (default: {Limits.memory_mb} "
+                             "MiB)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="grade without the sandbox (each submission still runs apart from the checks, but can "
+                             "read and write what you can): only for submissions you trust, where no sandbox can "
+                             "be made (macOS, no user namespaces)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -84,7 +90,11 @@ def run(args: argparse.Namespace) -> int:
     limits = Limits(cell=args.cell_timeout, check=args.check_timeout, submission=args.timeout, memory_mb=args.memory)
     progress = None if args.quiet else Progress(sys.stderr, len(files))
     started = time.monotonic()
-    outcomes = grade(files, jobs=args.jobs, limits=limits, progress=progress)
+    try:
+        outcomes = grade(files, jobs=args.jobs, limits=limits, progress=progress, sandbox=not args.no_sandbox)
+    except GradingRefused as exc:
+        print(f"wslab grade: {exc}", file=sys.stderr)
+        return 2
     write_gradebook(outcomes, args.out)
     write_feedback(outcomes, args.feedback)
     full = sum(1 for o in outcomes if o.max_points and o.total == o.max_points)

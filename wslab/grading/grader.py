@@ -40,11 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wslab.core.errors import GradingRefused, ReleaseError
 from wslab.grading import events
 from wslab.grading.checker import Spec
-from wslab.grading.registry import Check, Exercise, exercise_for, exercises
+from wslab.grading.owned import Prepared, prepare, released_notebook
+from wslab.grading.registry import Check, Exercise, exercise_for, exercises, hidden_missing
 from wslab.grading.runner import JOIN_GRACE, STATUSES, stable
-from wslab.grading.sandbox import STDERR_TAIL, checker_prefix
+from wslab.grading.sandbox import STDERR_TAIL, checker_prefix, unavailable
 
 __all__ = [
     "Limits",
@@ -157,10 +159,6 @@ def _load(path: Path) -> tuple[dict[str, Any] | None, str]:
     return notebook, ""
 
 
-def _cell_ids(notebook: dict[str, Any]) -> dict[int, str]:
-    return {i: str(c.get("id", "")) for i, c in enumerate(notebook["cells"], start=1)}
-
-
 class _Checker:
     """The trusted checker process of one submission, and the events it reports."""
 
@@ -215,23 +213,36 @@ class _Checker:
             pass
 
 
-def _cells_to_run(notebook: dict[str, Any]) -> list[tuple[int, str]]:
-    cells = []
-    for index, cell in enumerate(notebook["cells"], start=1):
-        if cell.get("cell_type") != "code":
+def _runnable(prepared: Prepared) -> tuple[list[tuple[int, str]], dict[int, tuple[int | None, str]]]:
+    """The code cells to run, numbered in the prepared notebook, and for each number where the learner sees it:
+    ``(position in the submission or None for a cell put back, cell id)``."""
+    cells: list[tuple[int, str]] = []
+    where: dict[int, tuple[int | None, str]] = {}
+    for index, cell in enumerate(prepared.cells, start=1):
+        if cell.cell.get("cell_type") != "code":
             continue
-        source = cell.get("source", "")
-        cells.append((index, "".join(source) if isinstance(source, list) else str(source)))
-    return cells
+        cells.append((index, cell.source))
+        where[index] = (cell.position, str(cell.cell.get("id", "")))
+    return cells, where
 
 
 def grade_one(
-    path: str | Path, name: str | None = None, limits: Limits = Limits(), *, sandbox: bool = True
+    path: str | Path,
+    name: str | None = None,
+    limits: Limits = Limits(),
+    *,
+    sandbox: bool = True,
+    release: dict[str, Any] | None = None,
 ) -> Outcome:
     """Grade one submission: a trusted checker runs it in a sandbox (``sandbox``) and decides every verdict.
 
-    Never raises for a bad submission. A checker that dies before it is done (killed
-    from outside, say) is started once more; a checker that stops reporting is killed.
+    The course's own cells (setup, instructions, check) come from the current
+    release (``release``, by default :func:`~wslab.grading.owned.released_notebook`),
+    whatever the submission holds (:func:`~wslab.grading.owned.prepare`). Never
+    raises for a bad submission; raises :class:`~wslab.core.errors.ReleaseError`
+    when the course's release cannot be found. A checker that dies before it is
+    done (killed from outside, say) is started once more; a checker that stops
+    reporting is killed.
     """
     path = Path(path)
     outcome = Outcome(path, name or path.name, None)
@@ -250,10 +261,19 @@ def grade_one(
         )
         return outcome
     outcome.exercise = ex
-    ids = _cell_ids(notebook)
+    try:
+        prepared = prepare(notebook, release or released_notebook(ex))
+    except ValueError as exc:  # ReleaseError (the course's release cannot be read) is the grader's to report
+        if isinstance(exc, ReleaseError):
+            raise
+        outcome.flag("invalid-notebook")
+        outcome.notes.append(f"the notebook cannot be graded as exercise {ex.name}: {exc}")
+        return outcome
+    outcome.notes.extend(prepared.notes)
+    to_run, where = _runnable(prepared)
     spec = Spec(
         exercise=ex.name,
-        cells=_cells_to_run(notebook),
+        cells=to_run,
         cell_limit=limits.cell,
         check_limit=limits.check,
         submission_limit=limits.submission,
@@ -286,7 +306,10 @@ def grade_one(
             notes.clear()
     outcome.notes.extend(dict.fromkeys(notes))
     for index, (status, detail) in sorted(cells.items()):
-        outcome.cells.append((index, ids.get(index, ""), status, detail))
+        position, cell_id = where.get(index, (None, ""))
+        if position is None:
+            detail = f"(a course cell that was put back) {detail}".strip()
+        outcome.cells.append((position or 0, cell_id, status, detail))
         if status == "timeout":
             outcome.flag("timeout")
         elif status == "error":
@@ -372,7 +395,17 @@ def grade(
     progress: Callable[[int, int, Outcome], None] | None = None,
     sandbox: bool = True,
 ) -> list[Outcome]:
-    """Grade every submission, ``jobs`` at a time; outcomes sorted by submission name."""
+    """Grade every submission, ``jobs`` at a time; outcomes sorted by submission name.
+
+    Raises :class:`~wslab.core.errors.GradingRefused` before grading anything when this install
+    cannot grade fairly: no hidden checks (a learner's edition), or ``sandbox`` asked for and no
+    sandbox can be made here (:func:`wslab.grading.sandbox.unavailable` says why).
+    """
+    problem = hidden_missing()
+    if problem is None and sandbox:
+        problem = unavailable()
+    if problem is not None:
+        raise GradingRefused(problem)
     files = expand(paths)
     names = _display_names(files)
     outcomes: list[Outcome] = []
