@@ -117,6 +117,7 @@ class Outcome:
     checks: list[CheckOutcome] = field(default_factory=list)
     cells: list[tuple[int, str, str, str]] = field(default_factory=list)  # (index, id, status, detail)
     notes: list[str] = field(default_factory=list)
+    student: str = ""  # the learner's id, set by the outputs (wslab.grading.gradebook.student_id)
 
     @property
     def total(self) -> int:
