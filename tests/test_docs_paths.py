@@ -21,6 +21,7 @@ NAME = re.compile(r"(?<![\w/.-])wslab(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 NOT_PATHS = {
     "wslab.exercise": "a key of a notebook's metadata (the exercise a notebook belongs to)",
+    "wslab.student": "a key of a notebook's metadata (whose work it is, for the gradebook)",
     "wslab.grading.learner": "part of a logger's name (wslab.grading.learner-server)",
     "wslab.grading.production": "a logger's name, for the checks' own quiet servers",
 }

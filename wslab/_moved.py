@@ -111,6 +111,12 @@ RENAMED: dict[tuple[str, str], tuple[str, str]] = {
     ("wslab.classroom.serve", "chat_page"): ("wslab.server.pages", "chat_page"),
     ("wslab.classroom.serve", "STATIC_DIR"): ("wslab.server.pages", "STATIC_DIR"),
     ("wslab.classroom.serve", "is_loopback"): ("wslab.server.config", "is_loopback"),
+    # the grader's outputs left wslab.grading.grader for their own modules
+    ("wslab.grading.grader", "gradebook_text"): ("wslab.grading.gradebook", "gradebook_text"),
+    ("wslab.grading.grader", "write_gradebook"): ("wslab.grading.gradebook", "write_gradebook"),
+    ("wslab.grading.grader", "feedback_name"): ("wslab.grading.feedback", "feedback_name"),
+    ("wslab.grading.grader", "feedback_text"): ("wslab.grading.feedback", "feedback_text"),
+    ("wslab.grading.grader", "write_feedback"): ("wslab.grading.feedback", "write_feedback"),
 }
 """(old module, old name) -> (new module, new name), for names that are not where a module move puts them."""
 

@@ -4,6 +4,10 @@
 * :mod:`wslab.grading.runner`: run one check with a time limit, in a thread of its own;
 * :mod:`wslab.grading.worker`: the throw-away process that grades one submission;
 * :mod:`wslab.grading.grader`: grade a class, one process per submission, hard kills;
+* :mod:`wslab.grading.outputs`: what ``wslab grade`` writes, as each submission finishes, and ``--resume``;
+* :mod:`wslab.grading.gradebook`: student ids, and the gradebook as CSV, Canvas or Moodle imports;
+* :mod:`wslab.grading.feedback`: the feedback files, Markdown and HTML, escaped, with names that never collide;
+* :mod:`wslab.grading.atomic`: files replaced whole, never through a symlink;
 * :mod:`wslab.grading.cli`: ``wslab grade``.
 
 ``docs/grading.md`` is the instructor's guide.
@@ -11,7 +15,9 @@
 
 from __future__ import annotations
 
-from wslab.grading.grader import Limits, Outcome, grade, grade_one, gradebook_text, write_feedback, write_gradebook
+from wslab.grading.feedback import write_feedback
+from wslab.grading.gradebook import gradebook_text, write_gradebook
+from wslab.grading.grader import Limits, Outcome, grade, grade_one
 from wslab.grading.registry import Check, Exercise, exercise_for, exercises, get_exercise
 from wslab.grading.runner import CheckResult, run_check
 

@@ -1,8 +1,10 @@
 """Grade a class's submissions: one fresh process each, time limits, a hard kill behind them.
 
 :func:`grade` takes notebook paths and returns one :class:`Outcome` per
-submission; :func:`write_gradebook` and :func:`write_feedback` turn them into
-the CSV and the per-learner feedback files. The contract:
+submission, handing each to its ``done`` hook as soon as it is graded;
+:mod:`wslab.grading.outputs` is the hook ``wslab grade`` gives it, which writes
+the gradebook (:mod:`wslab.grading.gradebook`) and the feedback
+(:mod:`wslab.grading.feedback`) as each submission finishes. The contract:
 
 * each submission runs in its own process (:mod:`wslab.grading.worker`), in
   its own process group and in a scratch directory, never in the grader;
@@ -13,8 +15,8 @@ the CSV and the per-learner feedback files. The contract:
   skipped, so a hang costs only what it touches;
 * an invalid notebook, an unknown exercise or a crashed worker is a row with
   a status and a reason, never the end of the batch;
-* everything written is deterministic: rows sorted by submission, no times or
-  machine paths, so grading the same files twice gives identical files.
+* outcomes are deterministic: no times or machine paths, notes sorted, so
+  grading the same files twice gives identical outputs.
 
 The grader does not sandbox learner code: it keeps it from hanging the batch,
 not from doing harm. Grade on a machine or container you can throw away.
@@ -22,8 +24,6 @@ not from doing harm. Grade on a machine or container you can throw away.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import queue
@@ -40,26 +40,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wslab._moved import renamed_attribute
 from wslab.core.errors import GradingRefused, ReleaseError
 from wslab.grading import events
 from wslab.grading.checker import Spec
 from wslab.grading.owned import Prepared, prepare, released_notebook
 from wslab.grading.registry import Check, Exercise, exercise_for, exercises, hidden_missing
-from wslab.grading.runner import JOIN_GRACE, STATUSES, stable
+from wslab.grading.runner import JOIN_GRACE, stable
 from wslab.grading.sandbox import STDERR_TAIL, checker_prefix, unavailable
 
 __all__ = [
+    "refusal",
     "Limits",
     "Outcome",
     "CheckOutcome",
     "grade",
     "grade_one",
     "expand",
-    "write_gradebook",
-    "write_feedback",
-    "gradebook_text",
-    "feedback_name",
-    "feedback_text",
+    "display_names",
     "STARTUP_ALLOWANCE",
     "REPORT_GRACE",
     "MAX_RESTARTS",
@@ -122,6 +120,8 @@ class Outcome:
     checks: list[CheckOutcome] = field(default_factory=list)
     cells: list[tuple[int, str, str, str]] = field(default_factory=list)  # (index, id, status, detail)
     notes: list[str] = field(default_factory=list)
+    student: str = ""
+    """The learner's id for the gradebook, when the outputs know it (:func:`wslab.grading.gradebook.student_id`)."""
 
     @property
     def total(self) -> int:
@@ -372,6 +372,11 @@ def _display_names(paths: Sequence[Path]) -> list[str]:
     return [os.path.relpath(p.resolve(), base) if base else p.name for p in paths]
 
 
+def display_names(paths: Sequence[Path]) -> list[str]:
+    """How each submission is named in the gradebook and feedback: its path relative to the folder all share."""
+    return _display_names(paths)
+
+
 def expand(paths: Iterable[str | Path]) -> list[Path]:
     """Submission paths: files as given, directories as the ``*.ipynb`` files inside (sorted)."""
     found: list[Path] = []
@@ -387,117 +392,67 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+def refusal(sandbox: bool = True) -> str | None:
+    """Why this install cannot grade fairly, or None: no hidden checks (a learner's edition), or ``sandbox``
+    asked for and no sandbox can be made here (:func:`wslab.grading.sandbox.unavailable` says what to install)."""
+    problem = hidden_missing()
+    if problem is None and sandbox:
+        problem = unavailable()
+    return problem
+
+
 def grade(
     paths: Iterable[str | Path],
     *,
     jobs: int = 1,
     limits: Limits = Limits(),
     progress: Callable[[int, int, Outcome], None] | None = None,
+    names: Sequence[str] | None = None,
+    done: Callable[[Outcome], None] | None = None,
     sandbox: bool = True,
 ) -> list[Outcome]:
     """Grade every submission, ``jobs`` at a time; outcomes sorted by submission name.
+
+    ``names`` gives the display names of the files of ``expand(paths)``, in
+    order (default: :func:`display_names`); a :class:`ValueError` if there is not
+    one per file. ``done(outcome)`` is called in the calling thread as each
+    submission finishes, before ``progress``: it is where the outputs are written
+    (:meth:`wslab.grading.outputs.Outputs.record`), so a batch killed half way
+    keeps what it graded. If ``done`` (or the caller, with Ctrl-C) raises,
+    submissions not yet started are cancelled, those running are waited for, and
+    the exception propagates.
 
     Raises :class:`~wslab.core.errors.GradingRefused` before grading anything when this install
     cannot grade fairly: no hidden checks (a learner's edition), or ``sandbox`` asked for and no
     sandbox can be made here (:func:`wslab.grading.sandbox.unavailable` says why).
     """
-    problem = hidden_missing()
-    if problem is None and sandbox:
-        problem = unavailable()
+    problem = refusal(sandbox)
     if problem is not None:
         raise GradingRefused(problem)
     files = expand(paths)
-    names = _display_names(files)
+    if names is None:
+        names = _display_names(files)
+    elif len(names) != len(files):
+        raise ValueError(f"{len(names)} name(s) for {len(files)} submission(s): give one name per file")
     outcomes: list[Outcome] = []
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         futures = [
             pool.submit(grade_one, f, n, limits, sandbox=sandbox) for f, n in zip(files, names, strict=True)
         ]
-        for done, future in enumerate(as_completed(futures), start=1):
+        for finished, future in enumerate(as_completed(futures), start=1):
             outcome = future.result()
             outcomes.append(outcome)
+            if done is not None:
+                done(outcome)
             if progress is not None:
-                progress(done, len(futures), outcome)
+                progress(finished, len(futures), outcome)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return sorted(outcomes, key=lambda o: o.name)
 
 
-# ---------------------------------------------------------------------- output
-
-
-def _columns(outcomes: Sequence[Outcome]) -> list[Check]:
-    present = {o.exercise.name for o in outcomes if o.exercise is not None}
-    return [c for ex in exercises() if ex.name in present for c in ex.checks]
-
-
-def gradebook_text(outcomes: Sequence[Outcome]) -> str:
-    """The gradebook as CSV text: a row per submission, a column per check, total and status."""
-    columns = _columns(outcomes)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["submission", "exercise", "status", *[c.column for c in columns], "total", "max"])
-    for o in sorted(outcomes, key=lambda o: o.name):
-        got = {(c.check.exercise, c.check.name): c.points for c in o.checks}
-        cells = [got.get((c.exercise, c.name), "") for c in columns]
-        writer.writerow([o.name, o.exercise.name if o.exercise else "", o.status, *cells, o.total, o.max_points])
-    return buffer.getvalue()
-
-
-def write_gradebook(outcomes: Sequence[Outcome], out: str | Path) -> None:
-    Path(out).write_text(gradebook_text(outcomes), encoding="utf-8")
-
-
-def feedback_name(outcome: Outcome) -> str:
-    stem = outcome.name[: -len(".ipynb")] if outcome.name.endswith(".ipynb") else outcome.name
-    return stem.replace(os.sep, "__").replace("/", "__") + ".md"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def feedback_text(outcome: Outcome) -> str:
-    """The feedback for one learner, as Markdown (deterministic: no times, no paths)."""
-    ex = outcome.exercise
-    lines = [f"# Feedback: {outcome.name}", ""]
-    if ex is not None:
-        lines.append(f"- Exercise: **{ex.name}**, {ex.title}")
-    lines += [f"- Score: **{outcome.total}/{outcome.max_points}**", f"- Status: {outcome.status}", ""]
-    for note in outcome.notes:
-        lines.append(f"> {note}")
-    if outcome.notes:
-        lines.append("")
-    if outcome.checks:
-        lines += ["## Checks", "", "| Check | Result | Points | Why, and a hint |", "|---|---|---|---|"]
-        for c in outcome.checks:
-            why = "" if c.status == "pass" else _md(c.message) + (f" Hint: {_md(c.check.hint)}" if c.check.hint else "")
-            kind = "" if c.check.public else " (graded only)"
-            status = STATUSES.get(c.status, c.status)
-            lines.append(f"| {_md(c.check.title)}{kind} | {status} | {c.points}/{c.check.points} | {why} |")
-        lines.append("")
-    problems = [c for c in outcome.cells if c[2] not in ("ok",)]
-    if problems:
-        lines += [
-            "## How your notebook ran",
-            "",
-            "Every code cell ran in order in a fresh Python; these did not run cleanly "
-            "(cells counted from 1, markdown cells included, as JupyterLab's status bar shows \"Cell N/M\"):",
-            "",
-        ]
-        for index, cell_id, status, detail in problems:
-            label = f"cell {index}" + (f" (`{cell_id}`)" if cell_id else "")
-            lines.append(f"- {label}: {status}: {detail}")
-        lines.append("")
-    elif outcome.checks:
-        lines += ["Every code cell ran without an error.", ""]
-    return "\n".join(lines)
-
-
-def write_feedback(outcomes: Sequence[Outcome], directory: str | Path) -> list[Path]:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for o in outcomes:
-        target = directory / feedback_name(o)
-        target.write_text(feedback_text(o), encoding="utf-8")
-        written.append(target)
-    return written
+def __getattr__(name: str) -> object:
+    """The output functions that moved to :mod:`wslab.grading.gradebook` and :mod:`wslab.grading.feedback`
+    in 0.2 (with a DeprecationWarning)."""
+    return renamed_attribute(__name__, name)
