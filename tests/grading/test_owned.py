@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from support import DATA, ROOT
+from wslab.grading.grader import Limits, grade_one
 from wslab.grading.markers import MARKDOWN_ANSWER
 from wslab.grading.owned import (
     ReleaseError,
@@ -338,20 +336,6 @@ def test_the_last_releases_learner_cells_keep_their_order_when_markdown_was_adde
 # ---------------------------------------------------------------------- graded, through the real worker
 
 
-def _worker(path: Path, exercise: str, tmp: Path) -> dict[str, Any]:
-    env = dict(os.environ, WSLAB_GRADING="1", PYTHONDONTWRITEBYTECODE="1",
-               PYTHONWARNINGS="error:wslab.check is deprecated:DeprecationWarning",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    done = subprocess.run([sys.executable, "-m", "wslab.grading.worker", str(path), "--exercise", exercise],
-                          cwd=tmp, env=env, capture_output=True, text=True, timeout=120, check=False)
-    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert events and events[-1] == {"event": "done"}, done.stderr[-2000:]
-    return {
-        "cells": {e["index"]: e["status"] for e in events if e["event"] == "cell"},
-        "checks": {e["check"]: e["status"] for e in events if e["event"] == "check"},
-    }
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["01-basics", "02-readystate"])
 def test_a_notebook_of_the_last_release_prepared_grades_full_marks_without_its_old_import(
@@ -359,14 +343,16 @@ def test_a_notebook_of_the_last_release_prepared_grades_full_marks_without_its_o
 ) -> None:
     old = _load(OLD / f"{name}.ipynb")
     ex = get_exercise(old["metadata"]["wslab"]["exercise"])
-    # As it stands, with the deprecated path made an error, its setup cell fails...
-    raw = tmp_path / "raw.ipynb"
-    shutil.copy(OLD / f"{name}.ipynb", raw)
-    assert _worker(raw, ex.name, tmp_path)["cells"][2] == "error"
-    # ...prepared, it runs this release's setup cell: every cell runs, every check (hidden too) passes.
-    prepared = tmp_path / "prepared.ipynb"
-    prepared.write_text(json.dumps(prepare(old, released_notebook(ex)).notebook()), encoding="utf-8")
-    result = _worker(prepared, ex.name, tmp_path)
-    assert set(result["cells"].values()) == {"ok"}, result["cells"]
-    assert result["checks"] == {c.name: "pass" for c in ex.checks}
+    prepared = prepare(old, released_notebook(ex))
+    setup = prepared.code_cells()[0]
+    assert "from wslab.check import check" not in setup.source and setup.role == "setup"
+    # Graded as it stands (the checker and the learner's process, no sandbox here: it is the same code path),
+    # every cell runs and every check, hidden ones too, passes; the feedback says what was replaced.
+    submission = tmp_path / f"{name}.ipynb"
+    shutil.copy(OLD / f"{name}.ipynb", submission)
+    outcome = grade_one(submission, limits=Limits(cell=20.0, submission=120.0), sandbox=False)
+    assert {status for _, _, status, _ in outcome.cells} == {"ok"}, outcome.cells
+    assert {c.check.name: c.status for c in outcome.checks} == {c.name: "pass" for c in ex.checks}
+    assert outcome.total == outcome.max_points == ex.max_points == 9
+    assert any("started on an earlier release" in note for note in outcome.notes), outcome.notes
     assert sum(c.points for c in ex.checks) == ex.max_points == 9

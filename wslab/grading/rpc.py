@@ -467,14 +467,14 @@ class Endpoint:
             return target(*args, **kwargs)
         if op == "getattr":
             target = self._own(message.get("ref"))
-            name = message.get("name")
-            if not isinstance(name, str):
+            attribute = message.get("name")
+            if not isinstance(attribute, str):
                 raise ChannelError("getattr without a name")
             if self.side == "trusted":
                 allowed = next((names for cls, names in FACADES.items() if isinstance(target, cls)), frozenset())
-                if name not in allowed:
-                    raise AttributeError(f"{name!r} is not something learner code may use here")
-            return getattr(target, name)
+                if attribute not in allowed:
+                    raise AttributeError(f"{attribute!r} is not something learner code may use here")
+            return getattr(target, attribute)
         if op == "special":
             if self.side == "trusted":
                 raise PermissionError("learner code cannot look inside the checker's objects")

@@ -2,7 +2,7 @@
 
 Run from the repository root after changing a solution notebook::
 
-    python tests/submissions/build_corpus.py
+    python tests/data/submissions/build_corpus.py
 
 Each submission is a solution as a learner would hand it in (markers gone,
 outputs cleared, release metadata), with one realistic mistake applied to
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT))
 
 from wslab.grading.release import dumps  # noqa: E402
@@ -30,14 +30,18 @@ MARKER = re.compile(r"^[ \t]*### (BEGIN|END) (SOLUTION|HIDDEN TESTS).*$\n?", re.
 
 
 def learner_copy(solution: str) -> dict[str, Any]:
-    """A solution notebook as a learner who solved it hands it in."""
+    """A solution notebook as a learner who solved it hands it in: the released exercise's cells (their
+    metadata too: which cells the course owns), with the answers filled in."""
     nb = json.loads((ROOT / "solutions" / solution).read_text(encoding="utf-8"))
+    released = json.loads((ROOT / "exercises" / solution).read_text(encoding="utf-8"))
+    metadata = {c.get("id"): c.get("metadata", {}) for c in released["cells"]}
     for cell in nb["cells"]:
         text = "".join(cell["source"])
         if cell["cell_type"] == "code":
             text = MARKER.sub("", text)
             cell["outputs"], cell["execution_count"] = [], None
         cell["source"] = text.splitlines(keepends=True)
+        cell["metadata"] = dict(metadata.get(cell.get("id"), {}))
     nb["metadata"]["wslab"]["released"] = True
     return nb
 
@@ -314,7 +318,8 @@ def _(nb):
 )
 def _(nb):
     replace(nb, "retry", "await sleep(backoff.next_delay())", "time.sleep(backoff.next_delay())")
-    replace(nb, "setup", "import asyncio\n", "import asyncio\nimport time\n")
+    c = cell(nb, "retry")
+    c["source"] = ["import time\n", "\n", *c["source"]]  # not in the setup cell: that one is the course's
 
 
 @submission("updates-one-handler-breaks-all.ipynb", "05-live-updates.ipynb", "ok", ["handler_error_isolated"])
