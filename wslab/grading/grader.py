@@ -47,7 +47,7 @@ from wslab.grading.checker import Spec
 from wslab.grading.owned import Prepared, prepare, released_notebook
 from wslab.grading.registry import Check, Exercise, exercise_for, exercises, hidden_missing
 from wslab.grading.runner import JOIN_GRACE, stable
-from wslab.grading.sandbox import STDERR_TAIL, checker_prefix, unavailable
+from wslab.grading.sandbox import STDERR_TAIL, Cgroups, checker_prefix, unavailable
 
 __all__ = [
     "refusal",
@@ -291,6 +291,8 @@ def grade_one(
             checker = _Checker(spec_path, sandbox)
             done, hung = _follow(checker, limits, cells, results, checks, notes)
             checker.kill()
+            if sandbox:
+                Cgroups.sweep()  # a checker killed before it cleaned up leaves its empty cgroups behind
             if done:
                 break
             if hung:

@@ -217,6 +217,25 @@ class Cgroups:
                     with contextlib.suppress(OSError):
                         os.kill(int(pid), signal.SIGKILL)
 
+    @staticmethod
+    def sweep() -> int:
+        """Remove the empty sandbox cgroups of checkers that are gone (killed before they could clean up)."""
+        removed = 0
+        for controller in Path("/sys/fs/cgroup").iterdir() if Path("/sys/fs/cgroup").is_dir() else ():
+            for folder in controller.glob("**/wslab-sandbox-*-*"):
+                try:
+                    owner = int(folder.name.split("-")[2])
+                except (IndexError, ValueError):
+                    continue
+                if Path(f"/proc/{owner}").exists():
+                    continue
+                try:
+                    folder.rmdir()
+                    removed += 1
+                except OSError:
+                    continue  # still in use, or not ours to remove
+        return removed
+
     def remove(self) -> None:
         for folder in reversed(self.dirs):
             for _ in range(50):
