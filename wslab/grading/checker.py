@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from wslab.grading import events
+import wslab.grading.events as events
 from wslab.grading.registry import get_exercise
 from wslab.grading.rpc import Endpoint, Limits
 from wslab.grading.runner import run_check, stable

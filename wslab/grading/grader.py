@@ -42,7 +42,7 @@ from typing import Any
 
 from wslab._moved import renamed_attribute
 from wslab.core.errors import GradingRefused, ReleaseError
-from wslab.grading import events
+import wslab.grading.events as events
 from wslab.grading.checker import Spec
 from wslab.grading.owned import Prepared, prepare, released_notebook
 from wslab.grading.registry import Check, Exercise, exercise_for, exercises, hidden_missing

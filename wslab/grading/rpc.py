@@ -36,6 +36,10 @@ process: not an attribute, not a module, not a frame.
   :meth:`Endpoint.bind_loop`;
 * every wait is bounded: a blocking call by ``Limits.wait`` at the most, an awaited
   one by whoever awaits it (cancelling it asks the other side to cancel too).
+
+Longer than 500 lines because the routing of :class:`Endpoint`, its encoding of
+values and the two handle types are one protocol that each part refers to: split
+into modules, they would import one another.
 """
 
 from __future__ import annotations
@@ -144,7 +148,7 @@ def _remote_class(name: str, bases: tuple[str, ...]) -> type[RemoteError]:
                 except TypeError:
                     continue  # an impossible layout: keep what fits
                 parents.append(base)
-        cls = type(name, tuple(parents), {"type_name": name, "__module__": "wslab.grading.rpc.remote"})
+        cls = type(name, tuple(parents), {"type_name": name, "__module__": "wslab.grading.rpc"})
         _REMOTE_CLASSES[key] = cls
     return cls
 

@@ -16,6 +16,10 @@ The contract:
   notebook the thread keeps using CPU until the kernel restarts.)
 * Checks never touch the caller's event loop, so a check started from a
   notebook cell cannot block or break the kernel's loop.
+
+Longer than 500 lines because :class:`Context`, the one API every check is written
+against, carries both settings (a namespace here, proxies to a sandbox) and keeps
+them from showing.
 """
 
 from __future__ import annotations

@@ -282,8 +282,8 @@ class Sandbox:
             args += ["--ro-bind-try", folder, folder]
         for root in _python_roots():
             args += ["--ro-bind", str(root), str(root)]
-        wslab = _wslab_dir()
-        args += ["--ro-bind", str(wslab), str(wslab)]
+        package = _wslab_dir()
+        args += ["--ro-bind", str(package), str(package)]
         etc = Path(self._etc.name)
         for name in ("hosts", "passwd", "group"):
             args += ["--ro-bind", str(etc / name), f"/etc/{name}"]
@@ -294,11 +294,11 @@ class Sandbox:
             "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             "--clearenv",
         ]
-        for key, value in self.environment(wslab).items():
+        for key, value in self.environment(package).items():
             args += ["--setenv", key, value]
         return [*args, "--", *command]
 
-    def environment(self, wslab: Path | None = None) -> dict[str, str]:
+    def environment(self, package: Path | None = None) -> dict[str, str]:
         """The only variables the learner's process sees."""
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -310,8 +310,8 @@ class Sandbox:
             "WSLAB_GRADING": "1",
             "MPLBACKEND": "Agg",
         }
-        wslab = wslab or _wslab_dir()
-        env["PYTHONPATH"] = str(wslab.parent)  # the grader's own wslab, installed or not
+        package = package or _wslab_dir()
+        env["PYTHONPATH"] = str(package.parent)  # the folder above the grader's own wslab, installed or not
         return env
 
     def start(self, command: list[str]) -> subprocess.Popen[bytes]:

@@ -33,6 +33,7 @@ import asyncio
 import builtins
 import contextlib
 import inspect
+import json
 import logging
 import os
 import signal
@@ -41,6 +42,7 @@ import traceback
 import warnings
 from typing import Any
 
+from wslab.core.deprecation import REMOVED_IN, warn_deprecated
 from wslab.grading.rpc import Endpoint, Limits
 
 __all__ = ["main", "transform", "run_cell", "CellTimeout", "CELL_MAGICS_KEPT", "Session"]
@@ -320,3 +322,24 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+class _Reporter:
+    """0.1's event writer (one JSON object a line); nothing in wslab uses it since the channel of :mod:`wslab.grading.rpc`."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def __call__(self, **event: Any) -> None:
+        self.stream.write(json.dumps(event, ensure_ascii=False) + "\n")
+        self.stream.flush()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Reporter":
+        warn_deprecated(
+            f"{__name__}.Reporter is deprecated and goes in wslab {REMOVED_IN}: "
+            "the learner's process now speaks through wslab.grading.rpc"
+        )
+        return _Reporter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
