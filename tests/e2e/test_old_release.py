@@ -17,6 +17,8 @@ from nbclient import NotebookClient
 from support import DATA, ROOT
 from wslab.grading.grader import grade
 
+pytestmark = pytest.mark.usefixtures("sandbox")
+
 OLD = DATA / "old_release"
 
 

@@ -24,6 +24,7 @@ from wslab.grading.registry import get_exercise
 CORPUS = DATA / "submissions"
 
 
+@pytest.mark.usefixtures("sandbox")
 def test_cli_writes_a_deterministic_gradebook_and_a_feedback_file_each(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -116,6 +117,7 @@ def _wslab_grade(*args: str, cwd: Path) -> subprocess.Popen[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("sandbox")
 def test_a_grader_killed_half_way_keeps_what_it_graded_and_resume_finishes_it_as_a_full_run_would(
     tmp_path: Path,
 ) -> None:
@@ -173,6 +175,7 @@ def _broken_class(tmp_path: Path) -> Path:
     return subs
 
 
+@pytest.mark.usefixtures("sandbox")
 def test_the_lms_formats_leave_out_what_has_no_id_and_say_so_with_status_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -29,7 +29,7 @@ from wslab.grading.grader import Limits, Outcome, grade
 from wslab.grading.registry import exercises, get_exercise
 
 # The batch fixture grades ~34 notebooks (about a minute on 2 busy cores): allow more than the default.
-pytestmark = pytest.mark.timeout(400)
+pytestmark = [pytest.mark.usefixtures("sandbox"), pytest.mark.timeout(400)]
 
 CORPUS = DATA / "submissions"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())

@@ -1,4 +1,4 @@
-"""Grade a class's submissions: one fresh process each, time limits, a hard kill behind them.
+"""Grade a class's submissions: each in a sandbox of its own, judged by a process it cannot reach.
 
 :func:`grade` takes notebook paths and returns one :class:`Outcome` per
 submission, handing each to its ``done`` hook as soon as it is graded;
@@ -6,20 +6,28 @@ submission, handing each to its ``done`` hook as soon as it is graded;
 the gradebook (:mod:`wslab.grading.gradebook`) and the feedback
 (:mod:`wslab.grading.feedback`) as each submission finishes. The contract:
 
-* each submission runs in its own process (:mod:`wslab.grading.worker`), in
-  its own process group and in a scratch directory, never in the grader;
+* each submission has two processes, never the grader: a trusted checker
+  (:mod:`wslab.grading.checker`, without a network) that holds the checks and
+  decides every verdict, and the learner's process (:mod:`wslab.grading.worker`)
+  in a bubblewrap sandbox (:mod:`wslab.grading.sandbox`: no network, no files but
+  Python's, no checks, a memory and a process limit), which runs the learner's
+  cells and answers the checks' calls over a data-only channel
+  (:mod:`wslab.grading.rpc`); nothing the learner's code does, prints or
+  returns can write a verdict;
 * a cell has ``Limits.cell`` seconds, a check its own limit (or
   ``Limits.check``), the submission ``Limits.submission`` seconds in all;
-* a worker that stops reporting (code that no signal can stop) is killed with
-  its whole process group, then started again with the hung cell or check
-  skipped, so a hang costs only what it touches;
-* an invalid notebook, an unknown exercise or a crashed worker is a row with
+  a learner's process that runs past a limit is killed with everything it
+  started and started again with the hung cell or check charged and skipped,
+  so a hang costs only what it touches (:mod:`wslab.grading.supervisor`);
+* a checker that dies is started once more; if it dies again, the row says so;
+* an invalid notebook, an unknown exercise or a crashed process is a row with
   a status and a reason, never the end of the batch;
 * outcomes are deterministic: no times or machine paths, notes sorted, so
   grading the same files twice gives identical outputs.
 
-The grader does not sandbox learner code: it keeps it from hanging the batch,
-not from doing harm. Grade on a machine or container you can throw away.
+Without the sandbox (no bubblewrap here) :func:`grade` refuses, unless told
+``sandbox=False`` (``wslab grade --no-sandbox``): the same two processes, with
+nothing between the learner's code and this machine. Unix only.
 """
 
 from __future__ import annotations
@@ -40,9 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import wslab.grading.events as events
 from wslab._moved import renamed_attribute
 from wslab.core.errors import GradingRefused, ReleaseError
-import wslab.grading.events as events
 from wslab.grading.checker import Spec
 from wslab.grading.owned import Prepared, prepare, released_notebook
 from wslab.grading.registry import Check, Exercise, exercise_for, exercises, hidden_missing

@@ -325,7 +325,7 @@ if __name__ == "__main__":
 
 
 class _Reporter:
-    """0.1's event writer (one JSON object a line); nothing in wslab uses it since the channel of :mod:`wslab.grading.rpc`."""
+    """0.1's event writer, one JSON object a line (unused since the channel of :mod:`wslab.grading.rpc`)."""
 
     def __init__(self, stream: Any) -> None:
         self.stream = stream
