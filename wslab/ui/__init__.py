@@ -4,6 +4,8 @@
 * :class:`TimelinePlot`: a reconnecting client's attempts, delays and outages;
 * :class:`ChatUI`: a chat window joined to a room (local or classroom server);
 * :class:`LiveDashboard`: a live view of a channel of updates, and its connection state;
+* :class:`FrameInspector`: every frame of one connection, both ways, as websockets logs it
+  (its model, :class:`FrameLog`, needs no widgets);
 * :func:`snapshot`: any widget as static HTML, for readers of a saved notebook;
 * :func:`herd_histogram`, :func:`flapping_timeline`: reconnect pictures simulated
   with the sans-I/O backoff (deterministic SVG).
@@ -24,6 +26,8 @@ _EXPORTS = {
     "ReadyStateLight": "wslab.ui.readystate",
     "TimelinePlot": "wslab.ui.timeline",
     "timeline_svg": "wslab.ui.timeline",
+    "FrameInspector": "wslab.ui.inspector",
+    "FrameLog": "wslab.ui.frame_log",
     "snapshot": "wslab.ui.snapshots",
     "Snapshot": "wslab.ui.snapshots",
     "herd_histogram": "wslab.ui.figures",
