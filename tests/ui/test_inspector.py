@@ -95,3 +95,15 @@ async def test_waiting_for_frames_that_never_come_is_bounded() -> None:
         await inspector.wait_for("PONG", timeout=0.05)
     with pytest.raises(ValueError, match="kind"):
         inspector.count("pong")
+
+
+async def test_its_diagram_is_the_close_handshake_it_saw(server: ServerHandle) -> None:
+    inspector = FrameInspector(title="close", handshake=False)
+    ws = WebSocket(server.echo_url, logger=inspector.logger)
+    await ws.wait_for("open", timeout=WAIT)
+    ws.close(1000, "bye")
+    await ws.wait_for("close", timeout=WAIT)
+    assert repr(inspector.diagram(ready_state=True)) == (
+        "close, in order: state CONNECTING (0); state OPEN (1); client sends CLOSE 1000 'bye', masked; "
+        "state CLOSING (2); server sends CLOSE 1000 'bye'; client sends TCP: end of stream (FIN); state CLOSED (3)"
+    )

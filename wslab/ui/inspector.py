@@ -8,6 +8,7 @@
     ...
     await inspector.wait_for("PONG", count=2, timeout=3)                # bounded, returns at once if seen
     wslab.snapshot(inspector)                                           # static HTML for the saved notebook
+    inspector.diagram()                                                 # the same as a sequence chart
 
 The model is :class:`wslab.ui.frame_log.FrameLog` (websockets' own log of the
 connection); this module is the view: an ``HTML`` table redrawn on each row, in
@@ -25,6 +26,8 @@ import ipywidgets as widgets
 
 from wslab.core.clock import SYSTEM_CLOCK, Clock
 from wslab.ui._html import running_loop
+from wslab.ui.diagrams import sequence_diagram
+from wslab.ui.figures import Figure
 from wslab.ui.frame_log import FRAME_KINDS, FrameLog, FrameRow, Side
 
 __all__ = ["FrameInspector"]
@@ -101,6 +104,11 @@ class FrameInspector(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
             ) from None
         finally:
             self._waiters.remove(entry)
+
+    def diagram(self, title: str | None = None, *, ready_state: bool = False) -> Figure:
+        """The rows so far as a sequence chart (:func:`wslab.ui.diagrams.sequence_diagram`): a static picture."""
+        return sequence_diagram(self.model.rows, title=self.title if title is None else title,
+                                side=self.model.side, ready_state=ready_state)
 
     def clear(self) -> None:
         """Empty the table (and count time from now)."""
