@@ -23,6 +23,7 @@ from typing import Any
 from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable
 from wslab.cluster.redis_backplane import RedisBackplane
 from wslab.kernel.course_server import ServerHandle
+from wslab.kernel.link import stop_links
 from wslab.server.chat_server import ChatServer
 from wslab.server.config import ServerConfig
 
@@ -34,13 +35,14 @@ _engine: EmbeddedValkey | None = None
 
 
 def lesson_engine() -> EmbeddedValkey | None:
-    """A fresh embedded Valkey for a lesson, stopping the nodes and engine of a previous run first.
+    """A fresh embedded Valkey for a lesson, stopping the nodes, links and engine of a previous run first.
 
     Where no Valkey can run here, it prints one line saying so, and (in IPython)
     every later cell of the notebook is skipped; it returns None.
     """
     global _engine
     stop_nodes()
+    stop_links()
     if _engine is not None:
         _engine.stop()
         _engine = None
