@@ -115,6 +115,21 @@ def test_feedback_says_why(graded: dict[str, Outcome]) -> None:
         assert "/tmp/" not in text and str(ROOT) not in text, f"{o.name}: a machine path in the feedback"
 
 
+def test_answers_written_differently_lose_only_what_their_check_names_and_hear_what_was_seen(
+    graded: dict[str, Outcome],
+) -> None:
+    """Issue 19: each such answer loses one check (expected.json), and its message names the cause observed."""
+    def message(name: str, check: str) -> str:
+        o = graded[f"submissions/{name}"]
+        return next(c.message for c in o.checks if c.check.name == check)
+
+    said = message("production-default-close-timeout.ipynb", "heartbeat_notices_stall")
+    assert "the heartbeat had given up (the connection was CLOSING)" in said, said
+    assert "close_timeout=10" in said and "up to 10.8 s" in said and "no heartbeat" not in said, said
+    said = message("production-aggressive-heartbeat.ipynb", "heartbeat_keeps_quiet_connection")
+    assert "ping_timeout=0.05 s is not longer than the 0.1 s this pong took" in said, said
+
+
 def test_a_submission_out_of_time_keeps_what_it_earned_and_says_so(tmp_path: Path) -> None:
     from wslab.grading.grader import grade_one
 

@@ -62,18 +62,20 @@ def test_pings_and_pongs_are_counted_and_their_random_ids_stay_out_of_the_text()
     assert "<code class='wslab-ping-id'>12 34 56 78</code>" in log.html()
 
 
-def test_the_handshake_states_and_eof_are_rows_and_headers_are_not() -> None:
+def test_the_handshake_states_and_the_end_of_tcp_are_rows_and_headers_are_not() -> None:
     log = FrameLog(clock=FakeClock())
     for rec in (record("= connection is %s", "CONNECTING"), record("> GET %s HTTP/1.1", "/echo"),
                 record("> %s: %s", "Host", "127.0.0.1:1234"), record("< HTTP/1.1 %d %s", 101, "Switching Protocols"),
-                record("= connection is %s", "OPEN"), record("< EOF")):
+                record("= connection is %s", "OPEN"), record("< EOF"), record("> EOF"),
+                record("x half-closing TCP connection")):
         log.handle(rec)
     assert [(row.direction, row.kind, row.preview) for row in log.rows] == [
         ("", "STATE", "connection is CONNECTING"),
         ("sent", "HTTP", "GET /echo HTTP/1.1 (Upgrade: websocket)"),
         ("received", "HTTP", "HTTP/1.1 101 Switching Protocols"),
         ("", "STATE", "connection is OPEN"),
-        ("received", "EOF", "end of the TCP stream"),
+        ("received", "TCP", "end of stream: the other side closed its half"),
+        ("sent", "TCP", "FIN: this side closed its half"),  # "> EOF" is logged even after an abort: not a row
     ]
     assert log.frames() == [] and log.lines(frames_only=True) == []
     quiet = FrameLog(clock=FakeClock(), handshake=False)

@@ -92,8 +92,8 @@ def _label(row: FrameRow) -> str:
         return f"{row.kind} {row.preview}"
     if row.kind == "HTTP":
         return row.preview
-    if row.kind == "EOF":
-        return "TCP: end of stream (FIN)"
+    if row.kind == "TCP":
+        return f"TCP {row.preview}"
     return row.kind
 
 
@@ -106,7 +106,7 @@ def sequence_diagram(rows: Sequence[FrameRow], *, title: str = "one connection",
     on the logging end's lifeline (with the browser's ``readyState`` number when
     ``ready_state``); notes (a heartbeat that gave up) across the middle.
     """
-    shown = [row for row in rows if row.is_frame or row.kind in ("HTTP", "EOF", "STATE", "NOTE")]
+    shown = [row for row in rows if row.is_frame or row.kind in ("HTTP", "TCP", "STATE", "NOTE")]
     left_x, right_x, top, step = 150, width - 110, 44, 24
     height = top + step * max(1, len(shown)) + 16
     canvas = Canvas(width, height)
@@ -133,9 +133,9 @@ def sequence_diagram(rows: Sequence[FrameRow], *, title: str = "one connection",
             continue
         start, end = (here, there) if row.direction == "sent" else (there, here)
         colour = {"PING": _WARN, "PONG": _WARN, "CLOSE": _BAD}.get(row.kind, _SENT if start == left_x else _RECEIVED)
-        if row.kind in ("HTTP", "EOF"):
+        if row.kind in ("HTTP", "TCP"):
             colour = _MUTED
-        canvas.line(start, y, end, y, colour=colour, arrow=True, dashed=row.kind in ("HTTP", "EOF"), width=1.5)
+        canvas.line(start, y, end, y, colour=colour, arrow=True, dashed=row.kind in ("HTTP", "TCP"), width=1.5)
         label = _label(row)
         if len(label) > 60:
             label = label[:59] + "…"

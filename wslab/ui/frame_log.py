@@ -4,7 +4,7 @@ websockets logs each frame a connection sends (``"> %s"``) and receives
 (``"< %s"``) at DEBUG on the connection's logger, with the frame object
 itself as the argument; it also logs the opening handshake's request and
 status lines, every change of state (``"= connection is %s"``), the end of
-the TCP stream (``"> EOF"``/``"< EOF"``) and a heartbeat that got no pong.
+the TCP stream (``"< EOF"``, ``"x half-closing TCP connection"``) and a heartbeat that got no pong.
 A :class:`FrameLog` is a :class:`logging.Handler` for that logger: hand
 :attr:`FrameLog.logger` to ``connect(url, logger=...)``, ``serve(...,
 logger=...)`` or ``wslab.WebSocket(url, logger=...)``, and each record becomes
@@ -52,13 +52,21 @@ _NOTES = {
     "- timed out waiting for keepalive pong": "no pong in time: the heartbeat gives up",
 }
 
+_TCP = {
+    "x half-closing TCP connection": "FIN: this side closed its half",
+    "x closing TCP connection": "the TCP connection closed",
+}
+"""What websockets logs when it ends the TCP connection itself. (Its ``"> EOF"`` is not shown: it
+is logged even when the socket was aborted after ``close_timeout``, when nothing is sent.)"""
+
 
 @dataclass(frozen=True)
 class FrameRow:
     """One line of the inspector.
 
     ``kind`` is an opcode from :data:`FRAME_KINDS` for a frame, ``"HTTP"`` for a
-    line of the opening handshake, ``"EOF"`` for the end of the TCP stream,
+    line of the opening handshake, ``"TCP"`` for the end of the TCP connection (a FIN
+    sent or received),
     ``"STATE"`` for a change of the connection's state and ``"NOTE"`` for what
     the heartbeat logs. ``direction`` is ``"sent"``, ``"received"`` or ``""``.
     ``length`` and ``masked`` are set for frames only; ``close_code`` and
@@ -203,8 +211,10 @@ class FrameLog(logging.Handler):
                 close_code=code,
                 close_reason=reason,
             )
-        if msg in ("> EOF", "< EOF"):
-            return FrameRow(t, "sent" if msg[0] == ">" else "received", "EOF", "end of the TCP stream")
+        if msg == "< EOF":
+            return FrameRow(t, "received", "TCP", "end of stream: the other side closed its half")
+        if msg in _TCP:
+            return FrameRow(t, "sent", "TCP", _TCP[msg])
         if msg == "= connection is %s" and args:
             return FrameRow(t, "", "STATE", f"connection is {args[0]}")
         if self.handshake and msg == "> GET %s HTTP/1.1" and args:

@@ -2,7 +2,7 @@
 
 Run from the repository root after changing a solution notebook::
 
-    python tests/submissions/build_corpus.py
+    python tests/data/submissions/build_corpus.py
 
 Each submission is a solution as a learner would hand it in (markers gone,
 outputs cleared, release metadata), with one realistic mistake applied to
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT))
 
 from wslab.grading.release import dumps  # noqa: E402
@@ -328,6 +328,26 @@ def _(nb):
 @submission("updates-swallows-bad-json.ipynb", "05-live-updates.ipynb", "ok", ["dispatch_bad_json"])
 def _(nb):
     replace(nb, "dispatch", '        emitter.emit("error", exc)\n', "")
+
+
+# ----------------------------------------------------------------- written differently (issue 19)
+# Each check must cost only what its title names: an answer written otherwise than the solution
+# keeps every other point.
+
+
+@submission("production-aggressive-heartbeat.ipynb", "07-production.ipynb", "ok", ["heartbeat_keeps_quiet_connection"])
+def _(nb):
+    # Notices a stall at once, and takes a pong that needs 0.1 s for a dead server.
+    replace(nb, "e2ae77d0", "ping_interval=0.25, ping_timeout=0.25, close_timeout=0.25",
+            "ping_interval=0.1, ping_timeout=0.05, close_timeout=0.1")
+
+
+@submission("production-default-close-timeout.ipynb", "07-production.ipynb", "ok", ["heartbeat_notices_stall"])
+def _(nb):
+    # A 0.4 s heartbeat with websockets' default close_timeout (10 s): up to 10.8 s to close.
+    replace(nb, "e2ae77d0", "ping_interval=0.25, ping_timeout=0.25, close_timeout=0.25",
+            "ping_interval=0.4, ping_timeout=0.4")
+    delete(nb, "77e40fb6")  # its own try-out waits 3 s for the close, and would fail
 
 
 SPECIAL = {
