@@ -176,7 +176,7 @@ class FrameLog(logging.Handler):
         """``(direction, kind) -> how many``, for every frame ever seen (``("sent", "PING")``)."""
         self._listeners: list[Callable[[FrameRow], None]] = []
         self._rows_lock = threading.Lock()
-        self.logger = logging.Logger(f"wslab.frames.{side}", logging.DEBUG)
+        self.logger = logging.Logger(f"wslab-frames-{side}", logging.DEBUG)
         """The logger to hand to websockets (``connect(url, logger=log.logger)``)."""
         self.logger.addHandler(self)
         self.logger.propagate = False
