@@ -341,28 +341,31 @@ def slow_reader(message_bytes: int = 100_000, every: float = 0.1, seconds: float
 # ---------------------------------------------------------------- a room's Stream after a cut (lesson 8)
 
 
-def stream_after_cut(entries: int = 8, cut: tuple[int, int] = (4, 6), *, width: int = 640) -> Figure:
-    """A room's Stream of ``entries`` messages; node two's link is cut while ``cut[0]..cut[1]`` are logged.
+def stream_after_cut(entries: int = 8, cut: tuple[int, int] = (4, 6), *, steady: str = "node one",
+                     cut_node: str = "node two", width: int = 640) -> Figure:
+    """A room's Stream of ``entries`` messages; ``cut_node``'s link is cut while ``cut[0]..cut[1]`` are logged.
 
-    Node one reads everything as it comes. Node two reads (``XREAD``) from the last id it
+    ``steady`` reads everything as it comes. ``cut_node`` reads (``XREAD``) from the last id it
     delivered, so after the link is back it gets ``cut[0]..`` in order, each once. A pub/sub
     subscriber on the same cut link gets nothing published while it was away.
     """
     first, last = cut
     left, top, box, gap, row_h = 214, 40, 36, 10, 40
     canvas = Canvas(width, top + row_h * 4 + 46)
-    canvas.text(10, 18, "one room, two nodes, one engine: who gets what after node two's link is cut", bold=True)
+    canvas.text(10, 18, f"one room, two nodes, one engine: who gets what after {cut_node}'s link is cut", bold=True)
 
     def x_of(seq: int) -> float:
         return left + (seq - 1) * (box + gap)
 
     cut_left, cut_right = x_of(first) - gap / 2, x_of(last) + box + gap / 2
-    canvas.rect(cut_left, top - 6, cut_right - cut_left, row_h * 4 + 4, fill="#fdecea", title="node two's link is cut")
-    canvas.text((cut_left + cut_right) / 2, top + row_h * 4 + 12, "node two's link cut", anchor="middle", colour=_BAD)
+    canvas.rect(cut_left, top - 6, cut_right - cut_left, row_h * 4 + 4, fill="#fdecea",
+                title=f"{cut_node}'s link is cut")
+    canvas.text((cut_left + cut_right) / 2, top + row_h * 4 + 12, f"{cut_node}'s link cut", anchor="middle",
+                colour=_BAD)
     rows = (
         ("the room's Stream (Valkey)", "log"),
-        ("node one (XREAD)", "one"),
-        ("node two (XREAD from its last id)", "two"),
+        (f"{steady} (XREAD)", "one"),
+        (f"{cut_node} (XREAD from its last id)", "two"),
         ("a pub/sub subscriber", "pubsub"),
     )
     for r, (label, kind) in enumerate(rows):
@@ -387,11 +390,11 @@ def stream_after_cut(entries: int = 8, cut: tuple[int, int] = (4, 6), *, width: 
             for seq in range(first, last + 1):
                 canvas.rect(x_of(seq), y, box, 26, fill="#d7efdb", stroke=_RECEIVED, title=f"caught up: {seq}")
                 canvas.text(x_of(seq) + box / 2, y + 17, str(seq), anchor="middle", colour=_RECEIVED)
-    canvas.text(10, top + row_h * 4 + 30, f"node two, once its link is back: XREAD from {first - 1}-0 gives "
+    canvas.text(10, top + row_h * 4 + 30, f"{cut_node}, once its link is back: XREAD from {first - 1}-0 gives "
                 f"{first}..{entries}, in order, each once (darker: caught up after the cut)", colour=_RECEIVED)
     missed = ", ".join(str(s) for s in range(first, last + 1))
     return canvas.figure(
-        f"a room's Stream of {entries} entries; node two's link is cut while {missed} are logged: node one "
-        f"delivers 1 to {entries}; node two reads on from its last id, {first - 1}-0, and delivers {missed} "
+        f"a room's Stream of {entries} entries; {cut_node}'s link is cut while {missed} are logged: {steady} "
+        f"delivers 1 to {entries}; {cut_node} reads on from its last id, {first - 1}-0, and delivers {missed} "
         f"after the cut, then the rest, in order, each once; a pub/sub subscriber on the same link loses {missed}"
     )
