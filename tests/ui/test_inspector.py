@@ -105,5 +105,6 @@ async def test_its_diagram_is_the_close_handshake_it_saw(server: ServerHandle) -
     await ws.wait_for("close", timeout=WAIT)
     assert repr(inspector.diagram(ready_state=True)) == (
         "close, in order: state CONNECTING (0); state OPEN (1); client sends CLOSE 1000 'bye', masked; "
-        "state CLOSING (2); server sends CLOSE 1000 'bye'; state CLOSED (3); client sends TCP FIN: this side closed its half"
+        "state CLOSING (2); server sends CLOSE 1000 'bye'; state CLOSED (3); "
+        "client sends TCP FIN: this side closed its half"
     )
