@@ -128,6 +128,9 @@ def test_answers_written_differently_lose_only_what_their_check_names_and_hear_w
     assert "close_timeout=10" in said and "up to 10.8 s" in said and "no heartbeat" not in said, said
     said = message("production-aggressive-heartbeat.ipynb", "heartbeat_keeps_quiet_connection")
     assert "ping_timeout=0.05 s is not longer than the 0.1 s this pong took" in said, said
+    said = message("scaling-reads-from-dollar.ipynb", "follow_after_cut")
+    assert "follow never delivered 3-0, 4-0, 5-0" in said and "logged while its link was cut" in said, said
+    assert "every await that depends on the network needs a timeout" not in said, said
 
 
 def test_a_submission_out_of_time_keeps_what_it_earned_and_says_so(tmp_path: Path) -> None:
