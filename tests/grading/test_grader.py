@@ -94,6 +94,20 @@ def test_the_corpus_covers_the_mistakes_the_issue_names() -> None:
         assert f"{name}.ipynb" in EXPECTED
 
 
+def test_the_corpus_holds_the_answers_written_differently_that_issue_19_names() -> None:
+    """Each check graded against an answer written otherwise: full marks, or only that check lost."""
+    want = {
+        "updates-written-otherwise.ipynb": [],  # raises on an error frame; the quiet channel is open now
+        "server-binary-json.ipynb": ["tiny_not_joined_and_bytes"],  # binary JSON answered with a welcome
+        "production-aggressive-heartbeat.ipynb": ["heartbeat_keeps_quiet_connection"],
+        "production-default-close-timeout.ipynb": ["heartbeat_notices_stall"],
+        "reconnect-no-jitter-keyword.ipynb": ["jitter_within_bounds"],  # not 0 of 13: only the jitter check
+        "scaling-written-otherwise.ipynb": [],
+        "scaling-reads-from-dollar.ipynb": ["follow_after_cut"],
+    }
+    assert {name: EXPECTED[name]["failing"] for name in want} == want
+
+
 def test_feedback_says_why(graded: dict[str, Outcome]) -> None:
     def fb(name: str) -> str:
         return feedback_text(graded[f"submissions/{name}"])

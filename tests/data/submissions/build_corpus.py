@@ -300,13 +300,13 @@ def _(nb):
 
 @submission("reconnect-resets-on-open.ipynb", "03-reconnect.ipynb", "ok", ["no_reset_on_flap"])
 def _(nb):
-    opened = "self.opened_at = self.clock.monotonic()"
+    opened = "self.opened_at = now"
     replace(nb, "backoff", opened, opened + "\n        self.attempt = 0")
 
 
 @submission("reconnect-no-jitter.ipynb", "03-reconnect.ipynb", "ok", ["jitter_within_bounds"])
 def _(nb):
-    replace(nb, "backoff", "return delay * self.rng() if self.jitter else delay", "return delay")
+    replace(nb, "backoff", 'return delay * self.rng() if self.jitter == "full" else delay', "return delay")
 
 
 @submission("reconnect-never-awaits.ipynb", "03-reconnect.ipynb", "cell-error", ["retry_waits", "retry_gives_up"])
@@ -322,8 +322,9 @@ def _(nb):
     replace(nb, "setup", "import asyncio\n", "import asyncio\nimport time\n")
 
 
-@submission("updates-one-handler-breaks-all.ipynb", "05-live-updates.ipynb", "ok", ["handler_error_isolated"])
+@submission("reconnect-one-handler-breaks-all.ipynb", "03-reconnect.ipynb", "cell-error", ["handler_error_isolated"])
 def _(nb):
+    # The seed's #emit: one throw stops the rest (and its own try-out cell raises).
     replace(nb, "emitter", """            try:
                 fn(data)
             except Exception as exc:
@@ -332,7 +333,7 @@ def _(nb):
 
 @submission("updates-swallows-bad-json.ipynb", "05-live-updates.ipynb", "ok", ["dispatch_bad_json"])
 def _(nb):
-    replace(nb, "dispatch", '        emitter.emit("error", exc)\n', "")
+    replace(nb, "dispatch", '        emit("error", exc)\n', "")
 
 
 # ----------------------------------------------------------------- written differently (issue 19)
@@ -353,6 +354,67 @@ def _(nb):
     replace(nb, "e2ae77d0", "ping_interval=0.25, ping_timeout=0.25, close_timeout=0.25",
             "ping_interval=0.4, ping_timeout=0.4")
     delete(nb, "77e40fb6")  # its own try-out waits 3 s for the close, and would fail
+
+
+@submission("reconnect-no-jitter-keyword.ipynb", "03-reconnect.ipynb", "ok", ["jitter_within_bounds"])
+def _(nb):
+    # A Backoff that never got its jitter: no jitter or rng setting at all. Only the jitter check may
+    # cost it (the checks that need exact delays build it without the keyword it lacks).
+    replace(nb, "backoff", 'jitter="full", stay_up=5.0, rng=random.random):', "stay_up=5.0):")
+    replace(nb, "backoff", """        if jitter not in ("full", "none"):
+            raise ValueError(f"jitter must be 'full' or 'none', got {jitter!r}")
+""", "")
+    replace(nb, "backoff", "        self.jitter, self.stay_up, self.rng = jitter, stay_up, rng",
+            "        self.stay_up = stay_up")
+    replace(nb, "backoff", 'return delay * self.rng() if self.jitter == "full" else delay', "return delay")
+    set_source(nb, "backoff-try", "backoff = Backoff()\nprint([backoff.next_delay() for _ in range(7)])")
+
+
+@submission("server-binary-json.ipynb", "06-your-server.ipynb", "ok", ["tiny_not_joined_and_bytes"])
+def _(nb):
+    # Parses binary frames as JSON (json.loads takes bytes), as lesson 6's own `tiny` does.
+    replace(nb, "c35a6234", """        if isinstance(frame, bytes):
+            await ws.send(error_frame("bad-json", "frames are JSON text, not bytes"))
+            return
+""", "")
+
+
+@submission("updates-written-otherwise.ipynb", "05-live-updates.ipynb", "ok", [])
+def _(nb):
+    # A browser-style socket, an error frame raised as soon as it comes, a dispatch that checks first.
+    set_source(nb, "dispatch", """
+OWN_EVENTS = ("connect", "disconnect", "error", "message")
+
+
+def dispatch(emit, frame):
+    try:
+        message = json.loads(frame)
+    except ValueError as exc:
+        return emit("error", exc)
+    if type(message) is not dict:
+        return emit("error", ValueError("not an object"))
+    emit("message", message)
+    if message.get("type") not in OWN_EVENTS and isinstance(message.get("type"), str):
+        emit(message["type"], message)
+""")
+    set_source(nb, "collect", """
+async def collect_updates(url, channel, count, timeout=5.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with wslab.WebSocket(url) as ws:
+        ws.send(json.dumps({"type": "subscribe", "channel": channel}))
+        got = []
+        while len(got) < count:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError(f"{len(got)} of {count} updates in {timeout} s")
+            frame = json.loads(await ws.next_message(timeout=left))
+            if frame["type"] == "error":
+                raise ConnectionError(frame["message"])
+            if frame["type"] == "update" and frame["channel"] == channel:
+                got.append(frame)
+        return got
+""")
 
 
 @submission("scaling-reads-from-dollar.ipynb", "08-scaling-out.ipynb", "cell-error", ["follow_after_cut"])
