@@ -184,7 +184,7 @@ CLASS_WRONG = [
     "chat-syntax-error.ipynb",
     "readystate-drops-offline.ipynb",
     "reconnect-never-awaits.ipynb",
-    "updates-one-handler-breaks-all.ipynb",
+    "reconnect-one-handler-breaks-all.ipynb",
     "not-a-notebook.ipynb",
 ]
 
