@@ -70,7 +70,7 @@ CLASS_WRONG = [
     "chat-syntax-error.ipynb",
     "readystate-drops-offline.ipynb",
     "reconnect-never-awaits.ipynb",
-    "updates-one-handler-breaks-all.ipynb",
+    "reconnect-one-handler-breaks-all.ipynb",
     "not-a-notebook.ipynb",
 ]
 """Realistic wrong submissions of the corpus, a broken file among them."""

@@ -79,6 +79,7 @@ _EXPORTS = {
     "LiveDashboard": "wslab.ui.live_dashboard",
     "ReadyStateLight": "wslab.ui.readystate",
     "TimelinePlot": "wslab.ui.timeline",
+    "FrameInspector": "wslab.ui.inspector",
     "snapshot": "wslab.ui.snapshots",
     "herd_histogram": "wslab.ui.figures",
     "flapping_timeline": "wslab.ui.figures",

@@ -450,3 +450,24 @@ def test_every_row_of_the_browser_api_table_names_a_test_that_exists() -> None:
         assert named, f"row without a test: {row}"
         for name in named:
             assert callable(here.get(name)), f"{name} (named in docs/browser-api.md) is not in this file"
+
+
+async def test_a_logger_gets_websockets_own_frame_log(server: ServerHandle) -> None:
+    import logging
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.Logger("test-frames", logging.DEBUG)
+    logger.addHandler(Keep())
+    ws = WebSocket(server.echo_url, logger=logger)
+    await ws.wait_for("open", timeout=WAIT)
+    ws.send("hi")
+    assert await ws.next_message(timeout=WAIT) == "hi"
+    ws.close(1000, "bye")
+    await ws.wait_for("close", timeout=WAIT)
+    frames = [(r.msg[0], r.args[0].opcode.name) for r in records if r.msg in ("> %s", "< %s")]  # type: ignore[index]
+    assert frames == [(">", "TEXT"), ("<", "TEXT"), (">", "CLOSE"), ("<", "CLOSE")]

@@ -50,6 +50,8 @@ async def collect_updates(url: str, channel: str, count: int, timeout: float = 5
             updates: list[dict[str, Any]] = []
             while len(updates) < count:
                 frame = json.loads(await ws.next_message(timeout=timeout))
+                if frame.get("type") == "error":
+                    raise ConnectionError(f"the server refused: {frame.get('message')}")
                 if frame.get("type") == "update" and frame.get("channel") == channel:
                     updates.append(frame)
             return updates

@@ -99,6 +99,20 @@ def test_the_corpus_covers_the_mistakes_the_issue_names() -> None:
         assert f"{name}.ipynb" in EXPECTED
 
 
+def test_the_corpus_holds_the_answers_written_differently_that_issue_19_names() -> None:
+    """Each check graded against an answer written otherwise: full marks, or only that check lost."""
+    want = {
+        "updates-written-otherwise.ipynb": [],  # raises on an error frame; the quiet channel is open now
+        "server-binary-json.ipynb": ["tiny_not_joined_and_bytes"],  # binary JSON answered with a welcome
+        "production-aggressive-heartbeat.ipynb": ["heartbeat_keeps_quiet_connection"],
+        "production-default-close-timeout.ipynb": ["heartbeat_notices_stall"],
+        "reconnect-no-jitter-keyword.ipynb": ["jitter_within_bounds"],  # not 0 of 13: only the jitter check
+        "scaling-written-otherwise.ipynb": [],
+        "scaling-reads-from-dollar.ipynb": ["follow_after_cut"],
+    }
+    assert {name: EXPECTED[name]["failing"] for name in want} == want
+
+
 def test_feedback_says_why(graded: dict[str, Outcome]) -> None:
     def fb(name: str) -> str:  # the text the Markdown shows: its escapes and zero-width spaces undone
         return re.sub(r"\\(.)", r"\1", feedback_text(graded[f"submissions/{name}"])).replace("\u200b", "")
@@ -118,6 +132,24 @@ def test_feedback_says_why(graded: dict[str, Outcome]) -> None:
     for o in graded.values():
         text = feedback_text(o)
         assert "/tmp/" not in text and str(ROOT) not in text, f"{o.name}: a machine path in the feedback"
+
+
+def test_answers_written_differently_lose_only_what_their_check_names_and_hear_what_was_seen(
+    graded: dict[str, Outcome],
+) -> None:
+    """Issue 19: each such answer loses one check (expected.json), and its message names the cause observed."""
+    def message(name: str, check: str) -> str:
+        o = graded[f"submissions/{name}"]
+        return next(c.message for c in o.checks if c.check.name == check)
+
+    said = message("production-default-close-timeout.ipynb", "heartbeat_notices_stall")
+    assert "the heartbeat had given up (the connection was CLOSING)" in said, said
+    assert "close_timeout=10" in said and "up to 10.8 s" in said and "no heartbeat" not in said, said
+    said = message("production-aggressive-heartbeat.ipynb", "heartbeat_keeps_quiet_connection")
+    assert "ping_timeout=0.05 s is not longer than the 0.1 s this pong took" in said, said
+    said = message("scaling-reads-from-dollar.ipynb", "follow_after_cut")
+    assert "follow never delivered 3-0, 4-0, 5-0" in said and "logged while its link was cut" in said, said
+    assert "every await that depends on the network needs a timeout" not in said, said
 
 
 def test_a_submission_out_of_time_keeps_what_it_earned_and_says_so(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from support import Peer
+from support import Peer, until
 from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable
 from wslab.kernel import nodes
 from wslab.kernel.nodes import lesson_engine, start_node, stop_nodes
@@ -80,3 +80,26 @@ def test_where_no_valkey_can_run_the_lesson_says_so_and_skips_its_other_cells(
     )
     (transform,) = Shell.input_transformers_post
     assert transform(["start_node(engine.url)\n"]) == ["pass\n"]  # every later cell becomes `pass`
+
+
+async def test_a_node_whose_link_is_cut_logs_to_backplane_log_not_to_a_cells_stderr(
+    valkey: EmbeddedValkey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from wslab.kernel.link import cuttable_link
+    from wslab.kernel.nodes import backplane_log
+
+    link = cuttable_link(valkey.url)
+    try:
+        node = start_node(link.url)
+        ada = await Peer.open(node.chat_url)
+        await ada.join("Ada")  # the room is loaded: its follow loop reads through the link
+        await asyncio.to_thread(link.cut)
+        await until(lambda: any(line.startswith("warning: lost the link to ") for line in backplane_log()),
+                    what="the node to log its lost link")
+        assert "lost the link" not in capsys.readouterr().err
+        await asyncio.to_thread(link.restore)
+        await ada.close()
+    finally:
+        link.stop()

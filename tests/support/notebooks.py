@@ -21,7 +21,7 @@ def definitions(folder: str, notebook: str) -> dict[str, Any]:
     ns: dict[str, Any] = {"__name__": "__main__"}
     for cell in nb["cells"]:
         src = "".join(cell["source"])
-        defines = src.lstrip().startswith(("def ", "async def ", "class ", "TYPING_ON"))
+        defines = src.lstrip().startswith(("def ", "async def ", "class ", "TYPING_ON", "OWN_EVENTS"))
         if cell["cell_type"] == "code" and (cell["id"] in ("setup", "pieces") or defines):
             code = compile(src.replace("server = wslab.start_server()", ""), f"<{cell['id']}>", "exec")
             try:

@@ -46,7 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
+from websockets.typing import LoggerLike, Subprotocol
 
 from wslab.core.errors import DOMException, DOMSyntaxError, InvalidAccessError, InvalidStateError
 
@@ -260,6 +260,9 @@ class WebSocket:
             does not answer within ``ping_timeout`` is closed with 1011.
         inbox_limit: how many unread messages :meth:`next_message` keeps
             (the oldest go first); events see every message regardless.
+        logger: Python only: the connection's logger, handed to websockets'
+            ``connect``; websockets logs every frame to it at DEBUG (a
+            :class:`wslab.FrameInspector`'s ``logger`` shows them).
 
     Must be created while an event loop runs (in a notebook cell, or inside
     ``async def main()`` run by :func:`asyncio.run`); raises
@@ -287,6 +290,7 @@ class WebSocket:
         ping_timeout: float | None = 20.0,
         max_size: int | None = 2**20,
         inbox_limit: int = 10_000,
+        logger: LoggerLike | None = None,
     ) -> None:
         self._url, self._host = _parse_url(url)
         self._protocols = _parse_protocols(protocols)
@@ -305,6 +309,7 @@ class WebSocket:
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._max_size = max_size
+        self._logger = logger
         self._ready_state = CONNECTING
         self._buffered = 0
         self._protocol = ""
@@ -519,6 +524,7 @@ class WebSocket:
             ping_timeout=self._ping_timeout,
             max_size=self._max_size,
             proxy=None if self._host in _LOOPBACK else True,
+            logger=self._logger,
         )
 
     async def _session(self) -> None:

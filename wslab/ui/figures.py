@@ -16,6 +16,8 @@ nbval and for screen readers).
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,17 +28,44 @@ __all__ = ["Figure", "simulate_herd", "herd_histogram", "simulate_flapping", "fl
 
 
 class Figure:
-    """An SVG picture with a plain-text summary."""
+    """An SVG picture with a plain-text summary, which is also its accessible name.
+
+    In a notebook it shows as ``<img src="data:image/svg+xml;base64,..." alt="summary">``
+    (``text/html``): an image with an ``alt`` text renders the same in JupyterLab (trusted or
+    not), on GitHub and in nbviewer, and screen readers read the summary. The SVG itself
+    carries the same name (``role="img"``, ``aria-label`` and a ``<title>``), for who opens it
+    alone. Its ``text/plain`` is the summary, which nbval compares too.
+    """
 
     def __init__(self, svg: str, summary: str) -> None:
-        self.svg = svg
         self.summary = summary
+        self.svg = _named(svg, summary)
 
     def _repr_html_(self) -> str:
-        return self.svg
+        size = re.search(r'width="(\d+)" height="(\d+)"', self.svg)
+        width, height = size.groups() if size else ("640", "200")
+        data = base64.b64encode(self.svg.encode("utf-8")).decode("ascii")
+        return (
+            f'<img src="data:image/svg+xml;base64,{data}" alt="{esc(self.summary)}" '
+            f'width="{width}" height="{height}" style="max-width:100%;height:auto">'
+        )
 
     def __repr__(self) -> str:
         return self.summary
+
+
+def _named(svg: str, name: str) -> str:
+    """``svg`` with ``role="img"``, an ``aria-label`` and a ``<title>``: its accessible name."""
+    head_end = svg.index(">") + 1
+    head = svg[:head_end]
+    if 'role="img"' not in head:
+        head = head.replace("<svg ", '<svg role="img" ', 1)
+    if "aria-label=" not in head:
+        head = head.replace('role="img"', f'role="img" aria-label="{esc(name)}"', 1)
+    rest = svg[head_end:]
+    if not rest.startswith("<title>"):
+        rest = f"<title>{esc(name)}</title>" + rest
+    return head + rest
 
 
 def simulate_herd(policy: BackoffPolicy, clients: int = 50, attempts: int = 4) -> list[float]:

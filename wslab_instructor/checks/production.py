@@ -7,23 +7,83 @@ public checks and the exercise itself are :mod:`wslab.grading.checks.production`
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
-from websockets.protocol import State
-
-from wslab.grading.checks.production import ALLOWED, TOKEN, _expect, _guarded, ex
+from wslab.grading.checks.production import (
+    ALLOWED,
+    TOKEN,
+    _expect,
+    _guarded,
+    _state,
+    describe_settings,
+    ex,
+    heartbeat_settings,
+)
 from wslab.grading.runner import Context
 
+PONG_DELAY = 0.05
+"""Seconds the slow link adds each way: a pong comes 0.1 s after its ping (the exercise allows for it)."""
 
-@ex.check(points=1, title="open_with_heartbeat keeps a quiet but healthy connection open", public=False, timeout=6,
-          hint="A server that sends nothing is not dead: only a missing pong is. Do not close on silence.")
+
+@contextlib.asynccontextmanager
+async def _slow_link(url: str, delay: float = PONG_DELAY) -> AsyncIterator[str]:
+    """A proxy on loopback in front of ``url`` that delays every chunk by ``delay`` s each way; yields its URL."""
+    target = urlsplit(url)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.wait_for(
+                asyncio.open_connection("127.0.0.1", target.port), 2
+            )
+        except (OSError, TimeoutError):
+            writer.transport.abort()
+            return
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    await asyncio.sleep(delay)
+                    dst.write(data)
+            except (OSError, ConnectionError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.wait_for(asyncio.start_server(handle, "127.0.0.1", 0), 2)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"ws://127.0.0.1:{port}{target.path}"
+    finally:
+        server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), 1)
+
+
+@ex.check(points=1, title="open_with_heartbeat keeps a quiet, healthy connection open, even when a pong takes 0.1 s",
+          public=False, timeout=6,
+          hint="A server that sends nothing is not dead, nor is one whose pong takes 0.1 s: only a missing pong is. "
+               "Give ping_timeout room for a slow network, and do not close on silence.")
 async def heartbeat_keeps_quiet_connection(ctx: Context) -> None:
     opener = ctx.get("open_with_heartbeat", "async")
-    async with ctx.silent_server() as url:
-        ws = await ctx.within(opener(url), 2.0, "open_with_heartbeat(url)")
-        await asyncio.sleep(1.2)  # the quiet period under test, not synchronisation
-        state = ws.state
+    async with ctx.silent_server() as url, _slow_link(url) as slow_url:
+        ws = await ctx.within(opener(slow_url), 2.0, "open_with_heartbeat(url)")
+        settings = heartbeat_settings(ws)
+        await asyncio.sleep(1.5)  # the quiet period under test, not synchronisation
+        state = _state(ws)
         ws.transport.abort()
-        assert state is State.OPEN, f"a healthy server that sent nothing for 1.2 s left the connection {state.name}"
+    if state == "OPEN":
+        return
+    why = ""
+    if settings is not None and isinstance(settings[1], (int, float)) and settings[1] <= 2 * PONG_DELAY:
+        why = f" ping_timeout={settings[1]:g} s is not longer than the 0.1 s this pong took."
+    raise AssertionError(
+        f"a healthy server that sent nothing for 1.5 s, and whose pongs took 0.1 s, saw the connection "
+        f"{state}.{why}{describe_settings(settings)}"
+    )
 
 
 @ex.check(points=1, title="echo_all gives up with ConnectionError when the server never answers", public=False,

@@ -59,7 +59,8 @@ async def room_leaver_removed(ctx: Context) -> None:
 
 
 @ex.check(points=1, title="TinyChat: a chat before join, and a binary frame, are errors too", public=False, timeout=6,
-          hint="Only members who joined may chat; frames are JSON text, so bytes are a bad frame.")
+          hint="Only members who joined may chat; frames are JSON text, so bytes are a bad frame, even bytes that "
+               "hold JSON.")
 async def tiny_not_joined_and_bytes(ctx: Context) -> None:
     chat = await _tiny(ctx)
     async with ctx.serving(chat.handler) as served:
@@ -67,7 +68,11 @@ async def tiny_not_joined_and_bytes(ctx: Context) -> None:
         await ws.send(json.dumps({"type": "chat", "content": "who am I?"}))
         got = await _recv(ws, served, "a chat before join")
         assert _is_error(got), f"a chat before join was answered with {got!r}, not an error"
-        await ws.send(b"\x00\x01")
-        got = await _recv(ws, served, "a binary frame")
-        assert _is_error(got), f"a binary frame was answered with {got!r}, not an error"
+        for frame in (b"\x00\x01", json.dumps({"type": "join", "name": "Bo"}).encode()):
+            await ws.send(frame)
+            got = await _recv(ws, served, f"the binary frame {frame!r}")
+            assert _is_error(got), (
+                f"the binary frame {frame!r} was answered with {got!r}, not an error: this protocol's frames "
+                "are text (json.loads accepts bytes too, so check the frame's type first)"
+            )
         await _join(ws, served, "Cy")

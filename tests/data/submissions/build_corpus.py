@@ -70,6 +70,11 @@ def insert_after(nb: dict[str, Any], cell_id: str, new_id: str, source: str) -> 
     )
 
 
+def set_source(nb: dict[str, Any], cell_id: str, source: str) -> None:
+    """Replace a cell's whole source: an answer written another way."""
+    cell(nb, cell_id)["source"] = source.strip("\n").splitlines(keepends=True)
+
+
 def delete(nb: dict[str, Any], cell_id: str) -> None:
     nb["cells"].remove(cell(nb, cell_id))
 
@@ -299,13 +304,13 @@ def _(nb):
 
 @submission("reconnect-resets-on-open.ipynb", "03-reconnect.ipynb", "ok", ["no_reset_on_flap"])
 def _(nb):
-    opened = "self.opened_at = self.clock.monotonic()"
+    opened = "self.opened_at = now"
     replace(nb, "backoff", opened, opened + "\n        self.attempt = 0")
 
 
 @submission("reconnect-no-jitter.ipynb", "03-reconnect.ipynb", "ok", ["jitter_within_bounds"])
 def _(nb):
-    replace(nb, "backoff", "return delay * self.rng() if self.jitter else delay", "return delay")
+    replace(nb, "backoff", 'return delay * self.rng() if self.jitter == "full" else delay', "return delay")
 
 
 @submission("reconnect-never-awaits.ipynb", "03-reconnect.ipynb", "cell-error", ["retry_waits", "retry_gives_up"])
@@ -322,8 +327,9 @@ def _(nb):
     c["source"] = ["import time\n", "\n", *c["source"]]  # not in the setup cell: that one is the course's
 
 
-@submission("updates-one-handler-breaks-all.ipynb", "05-live-updates.ipynb", "ok", ["handler_error_isolated"])
+@submission("reconnect-one-handler-breaks-all.ipynb", "03-reconnect.ipynb", "cell-error", ["handler_error_isolated"])
 def _(nb):
+    # The seed's #emit: one throw stops the rest (and its own try-out cell raises).
     replace(nb, "emitter", """            try:
                 fn(data)
             except Exception as exc:
@@ -332,7 +338,164 @@ def _(nb):
 
 @submission("updates-swallows-bad-json.ipynb", "05-live-updates.ipynb", "ok", ["dispatch_bad_json"])
 def _(nb):
-    replace(nb, "dispatch", '        emitter.emit("error", exc)\n', "")
+    replace(nb, "dispatch", '        emit("error", exc)\n', "")
+
+
+# ----------------------------------------------------------------- written differently (issue 19)
+# Each check must cost only what its title names: an answer written otherwise than the solution
+# keeps every other point.
+
+
+@submission("production-aggressive-heartbeat.ipynb", "07-production.ipynb", "ok", ["heartbeat_keeps_quiet_connection"])
+def _(nb):
+    # Notices a stall at once, and takes a pong that needs 0.1 s for a dead server.
+    replace(nb, "e2ae77d0", "ping_interval=0.25, ping_timeout=0.25, close_timeout=0.25",
+            "ping_interval=0.1, ping_timeout=0.05, close_timeout=0.1")
+
+
+@submission("production-default-close-timeout.ipynb", "07-production.ipynb", "ok", ["heartbeat_notices_stall"])
+def _(nb):
+    # A 0.4 s heartbeat with websockets' default close_timeout (10 s): up to 10.8 s to close.
+    replace(nb, "e2ae77d0", "ping_interval=0.25, ping_timeout=0.25, close_timeout=0.25",
+            "ping_interval=0.4, ping_timeout=0.4")
+    delete(nb, "77e40fb6")  # its own try-out waits 3 s for the close, and would fail
+
+
+@submission("reconnect-no-jitter-keyword.ipynb", "03-reconnect.ipynb", "ok", ["jitter_within_bounds"])
+def _(nb):
+    # A Backoff that never got its jitter: no jitter or rng setting at all. Only the jitter check may
+    # cost it (the checks that need exact delays build it without the keyword it lacks).
+    replace(nb, "backoff", 'jitter="full", stay_up=5.0, rng=random.random):', "stay_up=5.0):")
+    replace(nb, "backoff", """        if jitter not in ("full", "none"):
+            raise ValueError(f"jitter must be 'full' or 'none', got {jitter!r}")
+""", "")
+    replace(nb, "backoff", "        self.jitter, self.stay_up, self.rng = jitter, stay_up, rng",
+            "        self.stay_up = stay_up")
+    replace(nb, "backoff", 'return delay * self.rng() if self.jitter == "full" else delay', "return delay")
+    set_source(nb, "backoff-try", "backoff = Backoff()\nprint([backoff.next_delay() for _ in range(7)])")
+
+
+@submission("server-binary-json.ipynb", "06-your-server.ipynb", "ok", ["tiny_not_joined_and_bytes"])
+def _(nb):
+    # Parses binary frames as JSON (json.loads takes bytes), as lesson 6's own `tiny` does.
+    replace(nb, "c35a6234", """        if isinstance(frame, bytes):
+            await ws.send(error_frame("bad-json", "frames are JSON text, not bytes"))
+            return
+""", "")
+
+
+@submission("updates-written-otherwise.ipynb", "05-live-updates.ipynb", "ok", [])
+def _(nb):
+    # A browser-style socket, an error frame raised as soon as it comes, a dispatch that checks first.
+    set_source(nb, "dispatch", """
+OWN_EVENTS = ("connect", "disconnect", "error", "message")
+
+
+def dispatch(emit, frame):
+    try:
+        message = json.loads(frame)
+    except ValueError as exc:
+        return emit("error", exc)
+    if type(message) is not dict:
+        return emit("error", ValueError("not an object"))
+    emit("message", message)
+    if message.get("type") not in OWN_EVENTS and isinstance(message.get("type"), str):
+        emit(message["type"], message)
+""")
+    set_source(nb, "collect", """
+async def collect_updates(url, channel, count, timeout=5.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with wslab.WebSocket(url) as ws:
+        ws.send(json.dumps({"type": "subscribe", "channel": channel}))
+        got = []
+        while len(got) < count:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError(f"{len(got)} of {count} updates in {timeout} s")
+            frame = json.loads(await ws.next_message(timeout=left))
+            if frame["type"] == "error":
+                raise ConnectionError(frame["message"])
+            if frame["type"] == "update" and frame["channel"] == channel:
+                got.append(frame)
+        return got
+""")
+
+
+@submission("scaling-reads-from-dollar.ipynb", "08-scaling-out.ipynb", "cell-error", ["follow_after_cut"])
+def _(nb):
+    # After a lost link it reads only what comes next ("$"), like a pub/sub subscriber: what was
+    # logged during the cut is lost.
+    replace(nb, "follow", """                except redis.RedisError:
+                    await asyncio.sleep(0.1)  # the link is down: try again, from the same last_id
+                    continue""", """                except redis.RedisError:
+                    await asyncio.sleep(0.1)
+                    last_id = "$"  # start again from now
+                    continue""")
+    # ...and its own try-out, which waits 1 s for all six, fails (cell-error under any cell limit).
+    replace(nb, "follow-try", "await asyncio.wait_for(task, 5)", "await asyncio.wait_for(task, 1)")
+
+
+@submission("scaling-written-otherwise.ipynb", "08-scaling-out.ipynb", "ok", [])
+def _(nb):
+    # Every function right, none as the solution writes it: XRANGE polled from an exclusive id,
+    # an expiry given as a timedelta, the nodes' hashes read in one pipeline and never removed.
+    set_source(nb, "follow", """
+from datetime import timedelta
+
+
+async def follow(url, stream, deliver, count, last_id="0-0", timeout=5.0):
+    r = redis.Redis.from_url(url, decode_responses=True, socket_timeout=1, socket_connect_timeout=1)
+    got = 0
+    try:
+        async with asyncio.timeout(timeout):
+            while got < count:
+                try:
+                    entries = await r.xrange(stream, min="(" + last_id, count=count - got)
+                except (redis.ConnectionError, redis.TimeoutError):
+                    entries = []
+                for entry_id, fields in entries:
+                    deliver(entry_id, fields)
+                    last_id = entry_id
+                    got += 1
+                if got < count:
+                    await asyncio.sleep(0.05)
+    finally:
+        await r.aclose()
+    return last_id
+""")
+    set_source(nb, "announce", """
+async def announce(url, room, node, members, ttl):
+    r = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        async with asyncio.timeout(2):
+            key = f"presence:{room}:{node}"
+            await r.delete(key)
+            for name, joined_at in members.items():
+                await r.hset(key, name, joined_at)
+            await r.pexpire(key, timedelta(seconds=ttl))
+            await r.sadd(f"presence:{room}:nodes", node)
+    finally:
+        await r.aclose()
+""")
+    set_source(nb, "online", """
+async def online(url, room):
+    r = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        async with asyncio.timeout(2):
+            nodes = sorted(await r.smembers(f"presence:{room}:nodes"))
+            pipe = r.pipeline()
+            for node in nodes:
+                pipe.hgetall(b"presence:" + room.encode() + b":" + node)
+            earliest = {}
+            for members in await pipe.execute():
+                for name, joined_at in members.items():
+                    name = name.decode()
+                    earliest[name] = min(earliest.get(name, float("inf")), float(joined_at))
+    finally:
+        await r.aclose()
+    return [name for _, name in sorted((at, name) for name, at in earliest.items())]
+""")
 
 
 SPECIAL = {

@@ -36,26 +36,60 @@ _quiet.propagate = False
 # ---------------------------------------------------------------- heartbeat
 
 
+def heartbeat_settings(ws: Any) -> tuple[Any, Any, Any] | None:
+    """``(ping_interval, ping_timeout, close_timeout)`` of a websockets connection, or None for another object."""
+    try:
+        return ws.ping_interval, ws.ping_timeout, ws.close_timeout
+    except AttributeError:
+        return None
+
+
+def describe_settings(settings: tuple[Any, Any, Any] | None) -> str:
+    """What a heartbeat's settings make it wait, for a check's message (lesson 7, Step 1)."""
+    if settings is None:
+        return ""
+    interval, timeout, close = settings
+    if interval is None:
+        return " The connection has no heartbeat: ping_interval is None."
+    parts = f"ping_interval={interval:g}, ping_timeout={timeout}, close_timeout={close}"
+    if timeout is None or close is None:
+        return f" With {parts}, a stalled server is never given up on (a None timeout waits for ever)."
+    return (f" With {parts}, the stall may take up to {interval + timeout + close:g} s "
+            "(ping_interval + ping_timeout + close_timeout) to close the connection.")
+
+
+def _state(ws: Any) -> str:
+    state = getattr(ws, "state", None)
+    return str(getattr(state, "name", state))
+
+
 @ex.check(points=2, title="open_with_heartbeat notices a stalled server within 1 s", timeout=6,
-          hint="websockets' `connect` sends pings for you: choose `ping_interval`, `ping_timeout` and "
-               "`close_timeout` so that their sum is under a second.")
+          hint="websockets' `connect` sends pings for you: from a stall to a closed connection takes up to "
+               "ping_interval + ping_timeout + close_timeout (lesson 7, Step 1): keep the sum under a second.")
 async def heartbeat_notices_stall(ctx: Context) -> None:
     opener = ctx.get("open_with_heartbeat", "async")
     server = ctx.server()
     ws = await ctx.within(opener(server.echo_url), 2.0, "open_with_heartbeat(url)")
     await asyncio.wait_for(ws.send("ping?"), 1)
     assert await asyncio.wait_for(ws.recv(), 1) == "ping?", "the connection did not echo before the stall"
+    settings = heartbeat_settings(ws)
     await asyncio.to_thread(server.stall)
     start = time.monotonic()
     try:
         await asyncio.wait_for(ws.wait_closed(), DETECT_WITHIN + 1.0)
     except TimeoutError:
+        state = _state(ws)
         ws.transport.abort()
+        seen = ("the heartbeat had given up (the connection was CLOSING) but was still waiting for the "
+                "close to finish: that wait is close_timeout" if state == "CLOSING"
+                else f"the connection was still {state}")
         raise AssertionError(
-            f"{DETECT_WITHIN + 1:g} s after the server stalled, the connection still looked open: no heartbeat?"
+            f"{DETECT_WITHIN + 1:g} s after the server stalled, {seen}.{describe_settings(settings)}"
         ) from None
     took = time.monotonic() - start
-    assert took <= DETECT_WITHIN, f"the stall was noticed after {took:.1f} s; aim for under 1 s"
+    assert took <= DETECT_WITHIN, (
+        f"the stall closed the connection after {took:.1f} s; aim for under 1 s.{describe_settings(settings)}"
+    )
 
 
 @contextlib.asynccontextmanager

@@ -1,24 +1,43 @@
-"""Checks for ``03-reconnect``: exponential backoff, jittered, that resets only after a stable connection.
+"""Checks for ``03-reconnect``: the seed's client, its parts fixed: backoff, an emitter, a retry loop that waits.
 
-The exact-delay checks build ``Backoff(jitter=False)``; jitter itself is checked by
-bounds (every delay within ``[0, min(cap, base * factor**(n-1))]``), never by value.
+``Backoff`` has the names of the library's ``Backoff(BackoffPolicy(...))`` (lesson 3):
+``Backoff(initial, factor, cap, jitter, stay_up, rng)``, ``next_delay()``, ``on_open(now)``,
+``on_close(now)``. Each check builds it with only the settings it tests: the exact-delay checks
+ask for ``jitter="none"``, and a ``Backoff`` that has no ``jitter`` setting at all (no jitter,
+so exact delays) is built without it, so that a missing feature costs only the check of that
+feature. Jitter itself is checked by bounds (every delay within
+``[0, min(cap, initial * factor**(n-1))]``), never by value. Times are plain numbers.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from wslab.core.clock import FakeClock
 from wslab.grading.registry import exercise
 from wslab.grading.runner import Context
 
-ex = exercise("reconnect", title="Backoff and a retry loop that waits", notebook="03-reconnect", hidden=(4, 4))
+ex = exercise("reconnect", title="Backoff, an emitter, and a retry loop that waits", notebook="03-reconnect",
+              hidden=(5, 5))
 
 
-def _backoff(ctx: Context, clock: FakeClock | None = None, **kwargs: Any) -> Any:
+def _backoff(ctx: Context, exact: bool = True, **settings: Any) -> Any:
+    """The learner's ``Backoff(**settings)``, with ``jitter="none"`` when ``exact`` (unless it has no jitter).
+
+    A keyword the learner's class does not take fails the check with a sentence naming it.
+    """
     cls = ctx.get("Backoff", "class")
-    kwargs.setdefault("jitter", False)
-    return cls(clock=clock or FakeClock(), **kwargs)
+    if exact and "jitter" not in settings:
+        try:
+            return cls(**settings, jitter="none")
+        except TypeError as exc:
+            if "jitter" not in str(exc):
+                raise
+            # No jitter setting: a Backoff without jitter gives exact delays already.
+    try:
+        return cls(**settings)
+    except TypeError as exc:
+        shown = ", ".join(f"{k}={v!r}" for k, v in settings.items())
+        raise AssertionError(f"Backoff({shown}) raised TypeError: {exc}") from None
 
 
 def ceilings(base: float, factor: float, cap: float, count: int) -> list[float]:
@@ -37,32 +56,37 @@ def delays_within(delays: list[float], bounds: list[float], what: str) -> None:
         assert ok, f"{what}: delay {n} was {delay!r}, expected a number within [0, {bound:g}]"
 
 
+# ---------------------------------------------------------------- Backoff
+
+
 @ex.check(points=2, title="Backoff delays double up to the cap",
-          hint="Each delay is `factor` times the one before, starting at `base`, never above `cap`.")
+          hint="Each delay is `factor` times the one before, starting at `initial`, never above `cap`.")
 def delays_grow(ctx: Context) -> None:
-    backoff = _backoff(ctx, base=1.0, factor=2.0, cap=30.0)
+    backoff = _backoff(ctx, initial=1.0, factor=2.0, cap=30.0)
     got = [backoff.next_delay() for _ in range(7)]
     assert got == [1, 2, 4, 8, 16, 30, 30], f"seven next_delay() calls: expected [1, 2, 4, 8, 16, 30, 30], got {got}"
-    other = _backoff(ctx, base=0.5, factor=3.0, cap=10.0)
+    other = _backoff(ctx, initial=0.5, factor=3.0, cap=10.0)
     got = [other.next_delay() for _ in range(4)]
-    assert got == [0.5, 1.5, 4.5, 10.0], f"with base=0.5, factor=3, cap=10: expected [0.5, 1.5, 4.5, 10.0], got {got}"
+    assert got == [0.5, 1.5, 4.5, 10.0], (
+        f"with initial=0.5, factor=3, cap=10: expected [0.5, 1.5, 4.5, 10.0], got {got}"
+    )
 
 
 @ex.check(points=2, title="Backoff with jitter stays within its bounds, and varies",
-          hint="Full jitter: the delay without jitter, times rng() (a number in [0, 1)); keep the doubling "
-               "and the cap as they were.")
+          hint='Full jitter: the delay without jitter, times rng() (a number in [0, 1)); keep the doubling '
+               'and the cap as they were.')
 def jitter_within_bounds(ctx: Context) -> None:
-    backoff = _backoff(ctx, base=1.0, factor=2.0, cap=30.0, jitter=True)
+    backoff = _backoff(ctx, exact=False, initial=1.0, factor=2.0, cap=30.0, jitter="full")
     got = [backoff.next_delay() for _ in range(200)]
-    delays_within(got, ceilings(1.0, 2.0, 30.0, 200), "Backoff(base=1, factor=2, cap=30, jitter=True)")
+    delays_within(got, ceilings(1.0, 2.0, 30.0, 200), 'Backoff(initial=1, factor=2, cap=30, jitter="full")')
     assert len({round(d, 6) for d in got}) > 20, (
-        f"with jitter=True, 200 delays took only {len({round(d, 6) for d in got})} distinct values: "
+        f'with jitter="full", 200 delays took only {len({round(d, 6) for d in got})} distinct values: '
         f"expected each drawn at random, e.g. {got[:5]}"
     )
     assert any(d < 0.9 * b for d, b in zip(got, ceilings(1.0, 2.0, 30.0, 200), strict=True)), (
-        "with jitter=True, every delay was (nearly) its maximum: expected delays spread over [0, maximum]"
+        'with jitter="full", every delay was (nearly) its maximum: expected delays spread over [0, maximum]'
     )
-    seeded = _backoff(ctx, base=1.0, factor=2.0, cap=30.0, jitter=True, rng=lambda: 0.5)
+    seeded = _backoff(ctx, exact=False, initial=1.0, factor=2.0, cap=30.0, jitter="full", rng=lambda: 0.5)
     half = [seeded.next_delay() for _ in range(6)]
     assert half == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0], (
         f"with rng=lambda: 0.5, expected half of each delay, [0.5, 1, 2, 4, 8, 15], got {half}"
@@ -72,58 +96,113 @@ def jitter_within_bounds(ctx: Context) -> None:
 @ex.check(points=2, title="Backoff does not reset when a connection opens and drops at once",
           hint="The seed resets its delay on every open; a server that accepts then drops at once gets hammered.")
 def no_reset_on_flap(ctx: Context) -> None:
-    clock = FakeClock()
-    backoff = _backoff(ctx, clock, stable_after=5.0)
-    delays = []
+    backoff = _backoff(ctx, stay_up=5.0)
+    delays, now = [], 100.0
     for _ in range(4):
         delays.append(backoff.next_delay())
-        backoff.opened()
-        clock.advance(0.5)
-        backoff.closed()
+        backoff.on_open(now)
+        now += 0.5
+        backoff.on_close(now)
     assert delays == [1, 2, 4, 8], f"open-then-drop after 0.5 s, four times: expected delays [1, 2, 4, 8], got {delays}"
 
 
 @ex.check(points=1, title="Backoff resets after a connection stayed up",
-          hint="Only a connection that stayed open `stable_after` seconds proves the server is back.")
+          hint="Only a connection that stayed open `stay_up` seconds proves the server is back.")
 def reset_after_stable(ctx: Context) -> None:
-    clock = FakeClock()
-    backoff = _backoff(ctx, clock, stable_after=5.0)
+    backoff = _backoff(ctx, stay_up=5.0)
     for _ in range(3):
         backoff.next_delay()
-    backoff.opened()
-    clock.advance(6.0)
-    backoff.closed()
+    backoff.on_open(100.0)
+    backoff.on_close(106.0)
     got = backoff.next_delay()
-    assert got == 1, f"after 6 s of a stable connection the next delay was {got}, expected 1"
+    assert got == 1, f"after a connection that stayed up 6 s (stay_up=5) the next delay was {got}, expected 1"
 
 
-class _FlakyConnect:
-    def __init__(self, failures: int, error: type[Exception] = ConnectionRefusedError) -> None:
-        self.failures = failures
-        self.error = error
-        self.calls = 0
+# ---------------------------------------------------------------- Emitter
 
-    async def __call__(self) -> str:
-        self.calls += 1
-        if self.calls <= self.failures:
-            raise self.error(f"refused (try {self.calls})")
+
+def _emitter(ctx: Context) -> Any:
+    return ctx.get("Emitter", "class")()
+
+
+@ex.check(points=1, title="Emitter.on returns the emitter, so calls chain",
+          hint="`on` registers the handler and then returns `self`.")
+def on_chains(ctx: Context) -> None:
+    em = _emitter(ctx)
+    seen: list[Any] = []
+    chained = em.on("update", lambda data: seen.append(("first", data)))
+    assert hasattr(chained, "on"), f"on(...) returned {chained!r}: return the emitter, so that on(...).on(...) works"
+    chained.on("update", lambda data: seen.append(("second", data)))
+    em.emit("update", 1)
+    assert seen == [("first", 1), ("second", 1)], (
+        f"on(...).on(...) then emit('update', 1) called {seen}: the second on() should register on the same emitter"
+    )
+
+
+@ex.check(points=1, title="Emitter.emit calls the handlers of that event, in order",
+          hint="Keep a list of handlers per event name; call each with the data.")
+def emit_in_order(ctx: Context) -> None:
+    em = _emitter(ctx)
+    seen: list[Any] = []
+    em.on("update", lambda d: seen.append(("first", d)))
+    em.on("update", lambda d: seen.append(("second", d)))
+    em.on("other", lambda d: seen.append(("other", d)))
+    em.emit("update", 7)
+    assert seen == [("first", 7), ("second", 7)], f"emit('update', 7) called {seen}"
+    em.emit("nobody-listens", 1)
+
+
+@ex.check(points=2, title="One failing handler does not stop the others",
+          hint="Catch what a handler raises, keep it in `errors`, and go on with the next handler.")
+def handler_error_isolated(ctx: Context) -> None:
+    em = _emitter(ctx)
+    seen: list[Any] = []
+
+    def broken(data: Any) -> None:
+        raise RuntimeError("broken handler")
+
+    em.on("update", broken)
+    em.on("update", seen.append)
+    em.emit("update", "tick")
+    assert seen == ["tick"], "a handler after a failing one was not called"
+    errors = list(getattr(em, "errors", []))
+    assert len(errors) == 1 and isinstance(errors[0], RuntimeError), (
+        f"em.errors should hold the RuntimeError the handler raised, got {errors!r}"
+    )
+
+
+# ---------------------------------------------------------------- connect_with_retry
+
+
+def flaky_connect(failures: int, error: type[Exception] = ConnectionRefusedError) -> tuple[Any, list[int]]:
+    """A plain ``async def connect()`` that fails ``failures`` times, then returns ``"connection"``; and its calls."""
+    calls: list[int] = []
+
+    async def connect() -> str:
+        calls.append(1)
+        if len(calls) <= failures:
+            raise error(f"refused (try {len(calls)})")
         return "connection"
 
+    return connect, calls
 
-class _Sleep:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
 
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
+def recording_sleep() -> tuple[Any, list[float]]:
+    """A plain ``async def sleep(delay)`` that returns at once; and the delays it was given."""
+    delays: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        delays.append(delay)
+
+    return sleep, delays
 
 
 @ex.check(points=2, title="connect_with_retry awaits the backoff delay between tries",
           hint="Between failed tries, `await sleep(delay)`: time.sleep() would freeze everything else.")
 async def retry_waits(ctx: Context) -> None:
     retry = ctx.get("connect_with_retry", "async")
-    connect, sleep = _FlakyConnect(failures=3), _Sleep()
+    (connect, calls), (sleep, delays) = flaky_connect(failures=3), recording_sleep()
     got = await ctx.within(retry(connect, _backoff(ctx), sleep, attempts=5), 2.0, "connect_with_retry(...)")
     assert got == "connection", f"connect_with_retry returned {got!r}, not what connect() returned"
-    assert connect.calls == 4, f"expected 4 calls to connect() (3 failures, then a success), got {connect.calls}"
-    assert sleep.delays == [1, 2, 4], f"expected sleep awaited with [1, 2, 4], got {sleep.delays}"
+    assert len(calls) == 4, f"expected 4 calls to connect() (3 failures, then a success), got {len(calls)}"
+    assert delays == [1, 2, 4], f"expected sleep awaited with [1, 2, 4], got {delays}"
