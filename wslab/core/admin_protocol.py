@@ -7,8 +7,9 @@ object with a string ``type``; every request may carry an ``id`` (an integer
 or a string of at most :data:`~wslab.core.protocol.MAX_CLIENT_ID_CHARS`
 characters), which the answer repeats.
 
-Requests: ``report`` (``room``), ``kick`` (``room``, ``name``), ``mute``
-(``room``, ``name``, ``muted``), ``announce`` (``room``, ``content``).
+Requests: ``report`` (``room``), ``kick`` (``room``, ``name``), ``ban``
+(``room``, ``name``, ``banned``), ``mute`` (``room``, ``name``, ``muted``),
+``announce`` (``room``, ``content``).
 Answers: ``report`` (``report``: an :class:`AdminReport` as JSON), ``done``
 (``action``, and ``seq`` for an announcement), or ``error`` (``code``,
 ``message``). A bad request gets one ``error`` and changes nothing.
@@ -43,7 +44,7 @@ __all__ = [
 ADMIN_PATH = "/admin"
 """The admin channel's path on the server's port."""
 
-ADMIN_REQUESTS = ("report", "kick", "mute", "announce")
+ADMIN_REQUESTS = ("report", "kick", "ban", "mute", "announce")
 """The request types the admin channel understands."""
 
 SLOW_FRACTION = 0.25
@@ -60,6 +61,7 @@ class AdminRequest:
     name: str | None = None
     muted: bool | None = None
     content: str | None = None
+    banned: bool | None = None
 
 
 
@@ -126,6 +128,11 @@ def _parse_fields(obj: dict[str, Any], type_: str, id_: int | str | None) -> Adm
     name = p.validate_name(_field(obj, "name", type_))
     if type_ == "kick":
         return AdminRequest("kick", id_, room, name=name)
+    if type_ == "ban":
+        banned = obj.get("banned", True)
+        if not isinstance(banned, bool):
+            raise ProtocolError(p.ErrorCode.BAD_FIELD, "'banned' must be true or false", field="banned")
+        return AdminRequest("ban", id_, room, name=name, banned=banned)
     muted = obj.get("muted", True)
     if not isinstance(muted, bool):
         raise ProtocolError(p.ErrorCode.BAD_FIELD, "'muted' must be true or false", field="muted")
@@ -186,6 +193,7 @@ class AdminReport:
             "online": list(s.online),
             "typing": list(s.typing),
             "muted": list(s.muted),
+            "banned": list(s.banned),
             "messages": s.messages,
             "messages_last_minute": s.messages_last_minute,
             "members": [
@@ -213,6 +221,7 @@ class AdminReport:
                 muted=tuple(str(n) for n in obj["muted"]),
                 messages=int(obj["messages"]),
                 messages_last_minute=int(obj["messages_last_minute"]),
+                banned=tuple(str(n) for n in obj.get("banned", ())),
             )
             members = tuple(
                 MemberInfo(

@@ -2,9 +2,9 @@
 
 Two pieces, over the same operations (the client is :mod:`wslab.client.admin_client`):
 
-* :func:`build_report`, :func:`kick`, :func:`mute`, :func:`announce`: what an
-  admin may do to a :class:`~wslab.server.chat_server.ChatServer`, called on the
-  server's loop. Every action is written to the server's log (kind
+* :func:`build_report`, :func:`kick`, :func:`ban`, :func:`mute`, :func:`announce`:
+  what an admin may do to a :class:`~wslab.server.chat_server.ChatServer`, called
+  on the server's loop. Every action is one line of the server's log (kind
   ``"admin"``), saying who did it.
 * :class:`AdminChannel`: the ``/admin`` WebSocket route on the server's own
   port (:func:`install_admin`). It needs the *admin token* (``?token=`` or
@@ -42,6 +42,7 @@ __all__ = [
     "AdminChannel",
     "RECENT_KINDS",
     "announce",
+    "ban",
     "build_report",
     "install_admin",
     "kick",
@@ -90,15 +91,24 @@ def build_report(server: ChatServer, room: str, recent: int = 12) -> AdminReport
 
 
 def kick(server: ChatServer, room: str, name: str, by: str) -> None:
-    """Close ``name``'s connection in ``room`` with 4003; logged with ``by``. Call on the server's loop."""
-    server.record("admin", f"{by} kicks {name} from {room}")
-    server.kick(room, name)
+    """Close ``name``'s connection in ``room`` with 4003 (they may join again); one log line naming ``by``.
+
+    Call on the server's loop.
+    """
+    server.kick(room, name, by=by)
+
+
+def ban(server: ChatServer, room: str, name: str, banned: bool, by: str) -> None:
+    """Ban ``name`` from ``room`` (4004, joins refused) or lift the ban; one log line naming ``by``.
+
+    Call on the server's loop.
+    """
+    server.ban(room, name, banned, by=by)
 
 
 def mute(server: ChatServer, room: str, name: str, muted: bool, by: str) -> None:
-    """Mute or unmute ``name`` in ``room``; logged with ``by``. Call on the server's loop."""
-    server.record("admin", f"{by} {'mutes' if muted else 'unmutes'} {name} in {room}")
-    server.mute(room, name, muted)
+    """Mute or unmute ``name`` in ``room``; one log line naming ``by``. Call on the server's loop."""
+    server.mute(room, name, muted, by=by)
 
 
 def announce(server: ChatServer, room: str, content: str, by: str) -> int:
@@ -159,10 +169,12 @@ class AdminChannel:
         given = self._given(ws)
         if not hmac.compare_digest(given.encode(), self.token.encode()):
             learners = self.server.config.token
-            if learners is not None and given and hmac.compare_digest(given.encode(), learners.encode()):
+            if not given:
+                why = "missing admin token"
+            elif learners is not None and hmac.compare_digest(given.encode(), learners.encode()):
                 why = "the learners' token is not the admin token"
             else:
-                why = "wrong or missing admin token"
+                why = "wrong admin token"
             self.server.record("refused", f"admin channel: {why}, from {peer_label(ws)}")
             await ws.close(p.CLOSE_UNAUTHORIZED, f"{why}: use the admin token wslab serve printed")
             return
@@ -200,6 +212,8 @@ class AdminChannel:
         assert request.name is not None
         if request.type == "kick":
             kick(server, request.room, request.name, who)
+        elif request.type == "ban":
+            ban(server, request.room, request.name, bool(request.banned), who)
         else:
             mute(server, request.room, request.name, bool(request.muted), who)
         return {"type": "done", "action": request.type}

@@ -21,7 +21,7 @@
 //   * the backoff was reset on every open, so a server that accepts and closes at
 //     once was hammered every second: it resets only after a connection stayed up
 //     `stay_up` seconds, and full jitter keeps a room of browsers out of lockstep;
-//   * it reconnected forever: close codes 1000, 1008, 4001 and 4003 are final.
+//   * it reconnected forever: close codes 1000, 1008, 4001, 4003 and 4004 are final.
 "use strict";
 
 (function (global) {
@@ -33,7 +33,7 @@
    */
   const CONSTANTS = Object.freeze({
     /** Close codes after which the client does not reconnect (backoff.STOP_CODES). */
-    STOP_CODES: Object.freeze([1000, 1008, 4001, 4003]),
+    STOP_CODES: Object.freeze([1000, 1008, 4001, 4003, 4004]),
     /** BackoffPolicy() defaults. */
     BACKOFF: Object.freeze({ initial: 1, factor: 2, cap: 30, jitter: "full", stay_up: 5 }),
     /** Events the session emits itself: a server frame of one of these types is emitted as "message" only. */
@@ -69,14 +69,15 @@
       NAME_TAKEN: "name-taken",
       NAME_INVALID: "name-invalid",
       ROOM_INVALID: "room-invalid",
+      BANNED: "banned",
     }),
   });
 
   const STOP_CODES = new Set(CONSTANTS.STOP_CODES);
   const LIFECYCLE = new Set(CONSTANTS.LIFECYCLE_EVENTS);
   const ROUTED = new Set(["join", "subscribe", "unsubscribe", "chat", "typing"]);
-  const { RATE_LIMITED, UNKNOWN_CHANNEL, NAME_TAKEN, NAME_INVALID, ROOM_INVALID } = CONSTANTS.ERROR_CODES;
-  const JOIN_ERRORS = new Set([NAME_TAKEN, NAME_INVALID, ROOM_INVALID]);
+  const { RATE_LIMITED, UNKNOWN_CHANNEL, NAME_TAKEN, NAME_INVALID, ROOM_INVALID, BANNED } = CONSTANTS.ERROR_CODES;
+  const JOIN_ERRORS = new Set([NAME_TAKEN, NAME_INVALID, ROOM_INVALID, BANNED]);
 
   // ------------------------------------------------------------ errors (wslab.core.errors)
 
