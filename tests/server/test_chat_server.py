@@ -479,3 +479,30 @@ async def test_welcome_carries_the_epoch_and_since_counts_only_in_it(server_fact
     assert [m["content"] for m in other["history"]] == ["a", "b"] and other["history_complete"] is True
     for peer in (ann, bob, cy):
         await peer.close()
+
+
+async def test_failed_tls_handshakes_are_logged_once_per_address_and_trusting_clients_chat(
+    server_factory, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    import ssl
+
+    from support import until
+    from support.tls import cert_files
+
+    files = cert_files(tmp_path / "tls")
+    handle = server_factory(certfile=str(files.certfile), keyfile=str(files.keyfile))
+    for _ in range(3):  # a client that does not trust the CA, retrying as phones do
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await Peer.open(handle.chat_url, ssl=ssl.create_default_context())
+    await until(lambda: any(e.kind == "tls" for e in handle.events()), what="the failed handshake's line")
+    trusting = ssl.create_default_context(cafile=str(files.cafile))
+    ada = await Peer.open(handle.chat_url, ssl=trusting)
+    await ada.join("Ada")
+    await ada.send({"type": "chat", "content": "over TLS", "id": "a1"})
+    assert (await ada.expect("chat"))["content"] == "over TLS"
+    await ada.close()
+    lines = [e.text for e in handle.events() if e.kind == "tls"]
+    assert lines == [
+        "TLS handshake from 127.0.0.1 failed: the client left during the handshake (as one that does not trust "
+        "this certificate does) (further failures from 127.0.0.1 are not logged)"
+    ]

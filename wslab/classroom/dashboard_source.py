@@ -85,6 +85,10 @@ def admin_source(
 ) -> Any:
     """The :class:`AdminSource` for ``source`` (see the module's docstring); :class:`ValueError` if it cannot be one."""
     if isinstance(source, str):
+        if (cafile is not None or ssl is not None) and not source.startswith("wss:"):
+            raise ValueError(f"cafile= and ssl= are for a wss:// admin URL, got {source!r}")
+        if cafile is not None and ssl is not None:
+            raise ValueError("give cafile= or ssl=, not both")
         if not admin_token:
             raise ValueError(
                 "give admin_token= with an admin URL: the admin token wslab serve printed (not the learners' token)"
@@ -92,8 +96,10 @@ def admin_source(
         if ssl is None and (cafile is not None or source.startswith("wss:")):
             ssl = client_context(cafile)
         return AdminClient(source, admin_token, ssl=ssl)
-    if admin_token is not None or cafile is not None:
-        raise ValueError("admin_token= and cafile= are for an admin URL (ws://HOST:PORT/admin), not a server object")
+    if admin_token is not None or cafile is not None or ssl is not None:
+        raise ValueError(
+            "admin_token=, cafile= and ssl= are for an admin URL (ws://HOST:PORT/admin), not a server object"
+        )
     if isinstance(source, ServerHandle):
         return LocalAdmin(source)
     if all(callable(getattr(source, name, None)) for name in ("snapshot", "kick", "mute")):

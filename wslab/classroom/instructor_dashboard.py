@@ -33,6 +33,7 @@ render text, never HTML::
 
 from __future__ import annotations
 
+import ssl as ssl_module
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -112,7 +113,9 @@ class InstructorDashboard:
         room: the room to show; change it later in the dashboard's text box.
         admin_token: with an admin URL: the admin token ``wslab serve``
             printed (the learners' token is refused).
-        cafile: with a ``wss://`` admin URL: a PEM CA to trust besides the system's.
+        cafile: with a ``wss://`` admin URL: a PEM CA to trust besides the system's
+            (the banner of ``wslab serve`` prints the one to give).
+        ssl: with a ``wss://`` admin URL: the :class:`ssl.SSLContext` to use instead.
         auto_refresh: seconds between automatic refreshes, or ``None`` for
             the *Refresh* button only.
         refresh_for: the automatic refresh stops after this many seconds.
@@ -131,11 +134,12 @@ class InstructorDashboard:
         *,
         admin_token: str | None = None,
         cafile: str | None = None,
+        ssl: ssl_module.SSLContext | None = None,
         auto_refresh: float | None = 2.0,
         refresh_for: float = 2 * 3600.0,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self.source = admin_source(source, admin_token=admin_token, cafile=cafile)
+        self.source = admin_source(source, admin_token=admin_token, cafile=cafile, ssl=ssl)
         self.clock = clock
         self.rows: dict[str, PersonRow] = {}
         self.last: RoomSnapshot | None = None

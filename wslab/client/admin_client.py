@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as sync_connect
 
+from wslab.client.tls import describe_failure
 from wslab.core import protocol as p
 from wslab.core.admin_protocol import ADMIN_PATH, AdminReport
 from wslab.core.errors import AdminError
@@ -76,7 +77,8 @@ class AdminClient:
                     "is it a wslab serve new enough to have one?"
                 ) from None
             except (OSError, InvalidHandshake) as exc:
-                raise RuntimeError(f"cannot reach the admin channel at {self.url}: {exc}") from None
+                why = describe_failure(exc) or str(exc)
+                raise RuntimeError(f"cannot reach the admin channel at {self.url}: {why}") from None
             except TimeoutError:
                 raise TimeoutError(
                     f"the admin channel at {self.url} did not answer within {self.timeout:g} s"

@@ -52,7 +52,7 @@ __all__ = [
 ANNOUNCER = "Instructor"
 """The sender name announcements appear under."""
 
-RECENT_KINDS = ("refused", "closed", "close", "slow", "admin", "fault")
+RECENT_KINDS = ("refused", "closed", "close", "slow", "admin", "fault", "tls")
 """The kinds of server log lines a report's health lists."""
 
 

@@ -58,7 +58,7 @@ from wslab.core.hub import Close, Commit, Deliver, Hub, HubAction, NeedRoom, Sha
 from wslab.server.backplane import BACKPLANE_TIMEOUT, Backplane, BackplaneError, MemoryBackplane
 from wslab.server.config import ServerConfig
 from wslab.server.pages import INDEX_HTML, html_response, not_found_page, static_response
-from wslab.server.tls import server_context
+from wslab.server.tls import HandshakeLog, describe_tls_error, server_context, tls_connections
 
 __all__ = [
     "ChatServer",
@@ -159,6 +159,8 @@ class ChatServer:
         """The clock's monotonic reading when :meth:`start` bound the port."""
         self._stalled: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self._close_logged: weakref.WeakSet[ServerConnection] = weakref.WeakSet()  # closes already in the log
+        self._tls_failures = HandshakeLog()
+        self._handshakes: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
         self._locals: dict[LocalPeer, None] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -216,6 +218,13 @@ class ChatServer:
 
     async def _bind(self, port: int) -> None:
         cfg = self.config
+        tls: dict[str, Any] = {}
+        if cfg.certfile:
+            # The handshake runs in the connection (server/tls.py), so a failed one is logged, once per peer.
+            handshake_timeout = 10.0
+            tls["create_connection"] = tls_connections(
+                server_context(cfg.certfile, cfg.keyfile), handshake_timeout, self._tls_failed, self._handshakes
+            )
         try:
             self._server = await serve(
                 self._handler,
@@ -230,7 +239,7 @@ class ChatServer:
                 open_timeout=10,
                 logger=log,
                 reuse_port=cfg.reuse_port,
-                ssl=server_context(cfg.certfile, cfg.keyfile) if cfg.certfile else None,
+                **tls,
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
@@ -248,6 +257,8 @@ class ChatServer:
     async def _unbind(self, code: int, reason: str) -> None:
         server, self._server = self._server, None
         self._up.clear()
+        for handshake in list(self._handshakes):
+            handshake.cancel()
         if server is None:
             return
         server.close(close_connections=True, code=code, reason=reason)
@@ -403,7 +414,8 @@ class ChatServer:
     def _extra_page(self, connection: ServerConnection, request: Request, path: str) -> Response:
         verdict = self.admission.check(_peer_host(connection), _given_token(request), self.clock.monotonic())
         if not isinstance(verdict, Admitted):
-            return html_response(HTTPStatus.FORBIDDEN, f"<!doctype html><title>Forbidden</title><p>{verdict.message}</p>")
+            page = f"<!doctype html><title>Forbidden</title><p>{verdict.message}</p>"
+            return html_response(HTTPStatus.FORBIDDEN, page)
         content_type, body = self.pages[path]
         return html_response(HTTPStatus.OK, body, content_type)
 
@@ -538,6 +550,13 @@ class ChatServer:
         except Exception:
             log.exception("local peer %r failed on a frame", peer)
 
+    def _tls_failed(self, host: str, exc: BaseException) -> None:
+        if self._tls_failures.first(host):
+            self._event(
+                "tls", f"TLS handshake from {host} failed: {describe_tls_error(exc)} (further failures from {host} "
+                "are not logged)"
+            )
+
     # ------------------------------------------------------------ background tasks
 
     def _arm_timer(self) -> None:
@@ -585,7 +604,8 @@ class ChatServer:
                 continue
             for conn in list(self._server.connections):
                 transport = conn.transport
-                if transport is not None and transport.get_write_buffer_size() > limit and conn not in self._close_logged:
+                slow = transport is not None and transport.get_write_buffer_size() > limit
+                if slow and conn not in self._close_logged:
                     self._close_logged.add(conn)
                     self._event("slow", f"{peer_label(conn)} stopped reading; closing with {p.CLOSE_SLOW_CONSUMER}")
                     self._spawn(
