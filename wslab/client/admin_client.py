@@ -86,12 +86,24 @@ class AdminClient:
         return self._ws
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send one request and return its answer; :class:`AdminError` if the server refused it."""
+        """Send one request and return its answer; :class:`AdminError` if the server refused it.
+
+        A connection that closed while idle (the server restarted, say) is opened
+        again and the request sent on the new one: it had not left, so it goes once.
+        """
         with self._lock:
             ws = self._connection()
             id_ = next(self._ids)
+            frame = json.dumps({**message, "id": id_})
             try:
-                ws.send(json.dumps({**message, "id": id_}))
+                try:
+                    ws.send(frame)
+                except ConnectionClosed as idle:
+                    if idle.rcvd is not None and idle.rcvd.code == p.CLOSE_UNAUTHORIZED:
+                        raise
+                    self._ws = None  # closed while idle (a restart): nothing was sent; once more, on a new one
+                    ws = self._connection()
+                    ws.send(frame)
                 while True:
                     answer = json.loads(ws.recv(timeout=self.timeout))
                     if answer.get("id") == id_:

@@ -36,6 +36,7 @@ __all__ = [
     "AdminRequestError",
     "AdminReport",
     "Health",
+    "JoinInfo",
     "MemberInfo",
     "parse_request",
     "SLOW_FRACTION",
@@ -178,12 +179,23 @@ class Health:
 
 
 @dataclass(frozen=True)
+class JoinInfo:
+    """How learners join, for the dashboard's QR code: the link phones open (token included), the page
+    where the join code is typed instead, and the code (``K7Q-P3M``, or None)."""
+
+    link: str
+    page: str
+    code: str | None = None
+
+
+@dataclass(frozen=True)
 class AdminReport:
-    """Everything the dashboard shows: one room, its members in detail, and the server's health."""
+    """Everything the dashboard shows: one room, its members in detail, the server's health, and how to join."""
 
     snapshot: RoomSnapshot
     members: tuple[MemberInfo, ...]
     health: Health
+    join: JoinInfo | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (the ``report`` field of the admin channel's answer)."""
@@ -207,6 +219,9 @@ class AdminReport:
                 "uptime": h.uptime, "connections": h.connections, "rooms": list(h.rooms), "tls": h.tls,
                 "flood_strikes": h.flood_strikes, "slow_consumer_bytes": h.slow_consumer_bytes,
                 "recent": list(h.recent),
+            },
+            "join": None if self.join is None else {
+                "link": self.join.link, "page": self.join.page, "code": self.join.code,
             },
         }
 
@@ -237,6 +252,10 @@ class AdminReport:
                 flood_strikes=int(h["flood_strikes"]), slow_consumer_bytes=int(h["slow_consumer_bytes"]),
                 recent=tuple(str(line) for line in h["recent"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+            j = obj.get("join")
+            join = None if j is None else JoinInfo(
+                str(j["link"]), str(j["page"]), None if j.get("code") is None else str(j["code"])
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not an admin report: {exc!r}") from None
-        return cls(snapshot, members, health)
+        return cls(snapshot, members, health, join)

@@ -31,6 +31,7 @@ from wslab.core.admin_protocol import (
     AdminRequest,
     AdminRequestError,
     Health,
+    JoinInfo,
     MemberInfo,
     parse_request,
 )
@@ -59,8 +60,11 @@ RECENT_KINDS = ("refused", "closed", "close", "slow", "admin", "fault", "tls")
 # ------------------------------------------------------------------ the operations (on the server's loop)
 
 
-def build_report(server: ChatServer, room: str, recent: int = 12) -> AdminReport:
-    """One room in detail and the server's health. Call on the server's loop."""
+def build_report(server: ChatServer, room: str, recent: int = 12, join: JoinInfo | None = None) -> AdminReport:
+    """One room in detail, the server's health (its ``recent`` latest notable log lines), and ``join``.
+
+    Call on the server's loop.
+    """
     hub = server.hub
     snapshot = hub.snapshot(room)
     muted, typing = set(snapshot.muted), set(snapshot.typing)
@@ -87,7 +91,7 @@ def build_report(server: ChatServer, room: str, recent: int = 12) -> AdminReport
         slow_consumer_bytes=limit,
         recent=tuple(f"{e.kind}: {e.text}" for e in lines),
     )
-    return AdminReport(snapshot, tuple(members), health)
+    return AdminReport(snapshot, tuple(members), health, join)
 
 
 def kick(server: ChatServer, room: str, name: str, by: str) -> None:
@@ -145,13 +149,15 @@ def announce(server: ChatServer, room: str, content: str, by: str) -> int:
 class AdminChannel:
     """The ``/admin`` route of one server; see :func:`install_admin`."""
 
-    def __init__(self, server: ChatServer, token: str) -> None:
+    def __init__(self, server: ChatServer, token: str, join: JoinInfo | None = None) -> None:
         if not token or any(ch.isspace() for ch in token) or len(token) > 256:
             raise ValueError("the admin token must be 1 to 256 characters with no spaces")
         if server.config.token is not None and hmac.compare_digest(token.encode(), server.config.token.encode()):
             raise ValueError("the admin token must differ from the learners' token")
         self.server = server
         self.token = token
+        self.join = join
+        """How learners join, sent with every report (for the dashboard's QR code); set it once it is known."""
 
     def _given(self, ws: ServerConnection) -> str:
         request = ws.request
@@ -204,7 +210,7 @@ class AdminChannel:
     def _perform(self, request: AdminRequest, who: str) -> dict[str, Any]:
         server = self.server
         if request.type == "report":
-            return {"type": "report", "report": build_report(server, request.room).to_json()}
+            return {"type": "report", "report": build_report(server, request.room, join=self.join).to_json()}
         if request.type == "announce":
             assert request.content is not None
             seq = announce(server, request.room, request.content, who)
@@ -219,11 +225,12 @@ class AdminChannel:
         return {"type": "done", "action": request.type}
 
 
-def install_admin(server: ChatServer, token: str) -> AdminChannel:
+def install_admin(server: ChatServer, token: str, join: JoinInfo | None = None) -> AdminChannel:
     """Open the admin channel on ``server`` (at :data:`~wslab.core.admin_protocol.ADMIN_PATH`) with ``token``.
 
-    Raises :class:`ValueError` for an empty token or one equal to the learners'.
+    ``join`` (or :attr:`AdminChannel.join` later) says how learners join. Raises
+    :class:`ValueError` for an empty token or one equal to the learners'.
     """
-    channel = AdminChannel(server, token)
+    channel = AdminChannel(server, token, join)
     server.routes[ADMIN_PATH] = channel.handle
     return channel

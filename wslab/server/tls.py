@@ -68,16 +68,22 @@ def server_context(certfile: str | Path, keyfile: str | Path | None = None) -> s
 
 
 def trust_problem(
-    server: ssl.SSLContext, cafile: str | Path | None = None, hostname: str = "127.0.0.1"
+    server: ssl.SSLContext, cafile: str | Path | None = None, hostname: str | None = "127.0.0.1"
 ) -> str | None:
     """None if a client trusting the system's CAs (and ``cafile``) accepts ``server``'s certificate for
-    ``hostname``; else why not, in OpenSSL's words (``self-signed certificate``, ``Hostname mismatch``...).
+    ``hostname`` (None: for any name); else why not, in OpenSSL's words (``self-signed certificate``,
+    ``Hostname mismatch``...).
 
     The handshake runs in memory: nothing listens, nothing is sent.
     """
     client = ssl.create_default_context()
+    if hostname is None:
+        client.check_hostname = False
     if cafile is not None:
-        client.load_verify_locations(cafile=str(cafile))
+        try:
+            client.load_verify_locations(cafile=str(cafile))
+        except (OSError, ssl.SSLError) as exc:
+            return f"cannot read {str(cafile)!r} as a PEM certificate: {getattr(exc, 'reason', None) or exc}"
     buffers = [ssl.MemoryBIO() for _ in range(4)]
     ends = [
         client.wrap_bio(buffers[0], buffers[1], server_hostname=hostname),
