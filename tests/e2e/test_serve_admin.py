@@ -78,7 +78,8 @@ async def test_dashboard_watches_and_moderates_a_running_wslab_serve() -> None:
             assert dash.announce_input.value == ""
 
             # Kick Ada: closed with 4003, gone from the dashboard.
-            await asyncio.to_thread(dash.rows["Ada"].kick_button.click)
+            await asyncio.to_thread(dash.rows["Ada"].kick_button.click)  # asks first
+            await asyncio.to_thread(dash.rows["Ada"].confirm_button.click)
             assert (await closed_with(ada))[0] == 4003
             # The server forgets Ada once her handler ends, a moment after her close frame: ask
             # again until it has (bounded), as an instructor pressing Refresh would.

@@ -35,8 +35,9 @@ class AdminSource(Protocol):
     """What the dashboard needs: a room's snapshot, and the two moderation buttons.
 
     Sources may also have ``report(room) -> AdminReport`` (members in detail
-    and the server's health) and ``announce(room, content) -> int``; the
-    dashboard shows those parts only for sources that have them.
+    and the server's health), ``announce(room, content) -> int`` and
+    ``ban(room, name, banned)``; the dashboard shows those parts only for
+    sources that have them.
     """
 
     def snapshot(self, room: str = ...) -> RoomSnapshot: ...
@@ -71,6 +72,9 @@ class LocalAdmin:
 
     def mute(self, room: str, name: str, muted: bool = True) -> None:
         self._run(ops.mute, room, name, muted, self.who)
+
+    def ban(self, room: str, name: str, banned: bool = True) -> None:
+        self._run(ops.ban, room, name, banned, self.who)
 
     def announce(self, room: str, content: str) -> int:
         seq: int = self._run(ops.announce, room, content, self.who)

@@ -40,7 +40,7 @@ class AdminClient:
     give ``ssl=`` a context that trusts the server's certificate. It connects
     on first use and again after the connection dropped; calls are
     serialised, each bounded by ``timeout``. Implements the dashboard's source:
-    :meth:`report`, :meth:`snapshot`, :meth:`kick`, :meth:`mute`, :meth:`announce`.
+    :meth:`report`, :meth:`snapshot`, :meth:`kick`, :meth:`ban`, :meth:`mute`, :meth:`announce`.
     """
 
     def __init__(
@@ -134,6 +134,10 @@ class AdminClient:
 
     def mute(self, room: str, name: str, muted: bool = True) -> None:
         self.request({"type": "mute", "room": room, "name": name, "muted": muted})
+
+    def ban(self, room: str, name: str, banned: bool = True) -> None:
+        """Ban ``name`` from ``room`` (closed with 4004, their joins refused), or lift the ban."""
+        self.request({"type": "ban", "room": room, "name": name, "banned": banned})
 
     def announce(self, room: str, content: str) -> int:
         """Post ``content`` to ``room`` as the instructor; returns its ``seq``."""
