@@ -280,7 +280,7 @@ def classroom_options(
         port=port,
         token=token,
         allowed_origins=allowed,
-        index_html=chat_page(room),
+        index_html=chat_page(room, join=token is not None and not is_loopback(host)),
         certfile=certfile,
         keyfile=keyfile,
         join_code=join_code,

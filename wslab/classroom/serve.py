@@ -80,6 +80,7 @@ __all__ = [
     "add_arguments",
     "classroom_options",
     "options_from_args",
+    "install_join",
     "join_info",
     "main",
     "run",
@@ -138,7 +139,7 @@ def join_info(options: ServeOptions, port: int) -> JoinInfo | None:
     return JoinInfo(link, link.partition("?")[0], code)
 
 
-def _install_join(server: ChatServer, join: JoinInfo) -> None:
+def install_join(server: ChatServer, join: JoinInfo) -> None:
     """``/join.svg`` and ``/join.json``: the projector's view, for whoever has the token or the code."""
     server.pages["/join.svg"] = ("image/svg+xml", qr_svg(join.link))
     answer = {"link": join.link, "page": join.page, "code": join.code}
@@ -177,7 +178,7 @@ async def serve(
         return 1
     join = join_info(options, server.port)
     if join is not None:
-        _install_join(server, join)
+        install_join(server, join)
         channel.join = join
     server.listeners.append(lambda event: print_event(event, out))
     installed = []
