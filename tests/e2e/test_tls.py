@@ -41,7 +41,7 @@ async def test_wss_with_a_trusted_ca_joins_and_plain_clients_cannot(cert_files: 
     certfile, keyfile, cafile = cert_files
     served = await Served.start(
         "--host", "0.0.0.0", "--token", "s3cret", "--admin-token", "admin-s3cret",
-        "--certfile", str(certfile), "--keyfile", str(keyfile),
+        "--certfile", str(certfile), "--keyfile", str(keyfile), "--cafile", str(cafile),
     )
     try:
         assert served.scheme == "wss"
@@ -83,12 +83,33 @@ async def test_wss_with_a_trusted_ca_joins_and_plain_clients_cannot(cert_files: 
         )
         try:
             assert list(dash.rows) == ["Ada"]
-            assert dash.health_label.value.endswith(" · TLS")
+            assert " · TLS · " in dash.health_label.value
         finally:
             await asyncio.to_thread(dash.close)
+
+        # The banner's Dashboard line works pasted as printed: the real CA file, no "cafile=...".
+        line = next(line for line in served.lines if line.strip().startswith("Dashboard: "))
+        assert f"cafile={str(cafile.resolve())!r}" in line and "..." not in line
+        statement, _, expression = line.strip().removeprefix("Dashboard: ").partition("; ")
+        namespace: dict[str, object] = {}
+        exec(statement, namespace)
+        pasted = await asyncio.to_thread(eval, expression, namespace)
+        try:
+            assert list(pasted.rows) == ["Ada"] and "refused" not in pasted.status.value  # type: ignore[attr-defined]
+        finally:
+            await asyncio.to_thread(pasted.close)  # type: ignore[attr-defined]
+
+        # Without the CA, the dashboard says why it cannot connect, with OpenSSL's reason.
+        blind = await asyncio.to_thread(
+            InstructorDashboard, served.admin_url, admin_token="admin-s3cret", auto_refresh=None
+        )
+        assert "TLS certificate is not trusted (unable to get local issuer certificate)" in blind.status.value
+        await asyncio.to_thread(blind.close)
         await ada.close()
-        status, _ = await served.stop()
+        status, out = await served.stop()
         assert status == 0
+        # The handshakes that failed (plain ws://, plain http://, the untrusting clients) from 127.0.0.1: one line.
+        assert len([line for line in out.splitlines() if "] tls: TLS handshake from 127.0.0.1 failed" in line]) == 1
     finally:
         await served.kill()
 
