@@ -128,7 +128,7 @@ async def test_in_kernel_classroom_serves_tls_too(cert_files: tuple[Path, Path, 
 
 
 def test_bad_certificate_files_are_refused_before_listening(
-    cert_files: tuple[Path, Path, Path], tmp_path: Path
+    cert_files: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     certfile, keyfile, cafile = cert_files
     with pytest.raises(ValueError, match="does not exist"):
@@ -138,3 +138,9 @@ def test_bad_certificate_files_are_refused_before_listening(
     with pytest.raises(ValueError, match="for TLS"):
         server_context(certfile, cafile)  # a CA certificate is not the key
     assert serve_mod.main(["--port", "0", "--certfile", str(tmp_path / "missing.pem")]) == 2
+    capsys.readouterr()
+    # A certificate without its key: one line naming the file and --keyfile, not "[SSL] PEM lib".
+    assert serve_mod.main(["--port", "0", "--certfile", str(certfile)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds a certificate but no private key" in err[0] and "--keyfile" in err[0], err
+    assert "PEM lib" not in err[0] and str(certfile) in err[0]
