@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 import re
 import time
+from pathlib import Path
 
 import pytest
 
-from wslab.classroom.banner import join_urls, print_banner, print_event
+from support.qr import decode_text
+from support.tls import cert_files
+from wslab.classroom.banner import join_link, join_urls, print_banner, print_event
 from wslab.classroom.options import classroom_options
 from wslab.server.chat_server import ServerEvent
 
@@ -92,3 +95,70 @@ def test_each_server_event_is_one_stamped_line_but_start_and_stop_are_left_to_th
         print_event(ServerEvent(now, kind, f"{kind} happened"), out)
     stamp = time.strftime("%H:%M:%S", time.localtime(now))
     assert out.getvalue().splitlines() == [f"[{stamp}] refused: refused happened", f"[{stamp}] admin: admin happened"]
+
+
+def test_off_loopback_the_banner_gives_the_join_code_warns_of_restarts_and_draws_the_join_link() -> None:
+    options = classroom_options("0.0.0.0", 8765, room="workshop")
+    out = io.StringIO()
+    print_banner(options, 8765, out)
+    lines = out.getvalue().splitlines()
+    link = join_link("0.0.0.0", 8765, options.config.token, "workshop")
+    assert link is not None and link == [page for where, page, _ in join_urls(
+        "0.0.0.0", 8765, options.config.token, "workshop") if where == "on the network"][0]
+    short = link.partition("?")[0]
+    code = f"{options.join_code[:3]}-{options.join_code[3:]}"  # type: ignore[index]
+    assert f"  Join code (type it on the page at {short} instead of the token): {code}" in lines
+    restart = next(line for line in lines if line.startswith("  Restarts: "))
+    assert "the token, the join code, the admin token above are new at every start" in restart
+    assert "--data DIR keeps them" in restart
+    start = lines.index("  Scan to join (the Browser link on the network):")
+    qr = lines[start + 1 : lines.index("Press Ctrl-C to stop.")]
+    assert len(qr) > 10 and decode_text(qr) == [link]  # what a phone scanning the terminal opens
+    assert join_link("127.0.0.1", 8765, None, "lobby") is None  # phones cannot reach loopback: no QR then
+
+
+def test_kept_secrets_are_said_kept_and_a_replaced_one_says_old_links_break(tmp_path: Path) -> None:
+    from wslab.classroom.options import options_from_args
+    from wslab.classroom.serve import add_arguments
+
+    def parse_and_print(*argv: str) -> list[str]:
+        import argparse
+
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        options = options_from_args(parser.parse_args(["--host", "0.0.0.0", "--data", str(tmp_path), *argv]), {})
+        out = io.StringIO()
+        print_banner(options, 8765, out)
+        return out.getvalue().splitlines()
+
+    parse_and_print()
+    lines = parse_and_print()
+    path = tmp_path / "wslab-room.json"
+    assert any(line.startswith(f"  Token (kept in {path} since an earlier run): ") for line in lines)
+    assert any(line.startswith(f"  Admin token (kept in {path} since an earlier run; keep it") for line in lines)
+    assert f"  Restarts: the tokens and the join code are kept in {path} (mode 0600): " \
+        "links and the dashboard keep working" in lines
+    replaced = parse_and_print("--token", "fresh")
+    assert f"  Token: the one given with --token; it replaced the one kept in {path}: links with the old one " \
+        "no longer work." in replaced
+
+
+def test_with_tls_the_notebook_lines_name_the_real_ca_file(tmp_path: Path) -> None:
+    files = cert_files(tmp_path / "tls")
+    options = classroom_options("127.0.0.1", 8765, certfile=str(files.certfile), keyfile=str(files.keyfile),
+                                cafile=str(files.cafile), admin_token="teacher")
+    out = io.StringIO()
+    print_banner(options, 8765, out)
+    text = out.getvalue()
+    ca = str(files.cafile.resolve())
+    dashboard = f"InstructorDashboard('wss://127.0.0.1:8765/admin', admin_token='teacher', room='lobby', cafile={ca!r})"
+    assert dashboard in text
+    assert "ChatUI('wss://127.0.0.1:8765/chat', 'YOUR NAME', room='lobby', cafile='ca.pem')" in text
+    assert f"Notebooks need the CA certificate {ca} (no secret in it): share that file" in text
+    assert "cafile=..." not in text and "TLS note" not in text
+    unknown = classroom_options("127.0.0.1", 8765, certfile=str(files.certfile), keyfile=str(files.keyfile))
+    out = io.StringIO()
+    print_banner(unknown, 8765, out)
+    assert "  TLS note: this machine does not trust the certificate (unable to get local issuer certificate)" in (
+        out.getvalue()
+    )

@@ -88,11 +88,18 @@ async def test_mute_and_unmute_buttons(server: ServerHandle) -> None:
         await _close(ada, bob)
 
 
-async def test_kick_button_closes_with_4003(server: ServerHandle) -> None:
+async def test_kick_asks_first_then_closes_with_4003(server: ServerHandle) -> None:
     ada, bob = await joined(server.chat_url, "Ada", "Bob")
     dash = InstructorDashboard(server, auto_refresh=None)
     try:
-        dash.rows["Bob"].kick_button.click()
+        row = dash.rows["Bob"]
+        row.kick_button.click()  # one click only asks
+        assert row.asking and "Remove Bob?" in row.confirm_label.value
+        row.cancel_button.click()
+        assert not row.asking
+        await bob.nothing_more()  # nothing happened
+        row.kick_button.click()
+        row.confirm_button.click()
         with pytest.raises(ConnectionClosed) as closed:
             while True:
                 await bob.recv()
@@ -214,6 +221,7 @@ async def test_in_kernel_dashboard_announces_and_logs_like_the_channel(server: S
         await ada.expect("typing")
         assert not [m for m in ada.seen if m["type"] == "presence" and ANNOUNCER in m["joined"]]
         dash.rows["Ada"].kick_button.click()
+        dash.rows["Ada"].confirm_button.click()
         assert (await closed_with(ada))[0] == 4003
         texts = [e.text for e in server.events() if e.kind == "admin"]
         assert "dashboard in the kernel announces in lobby: 'Welcome, everyone'" in texts
@@ -229,3 +237,130 @@ def test_rows_show_flooding_and_slow_members() -> None:
     row.show(muted=False, typing=False, info=MemberInfo("Bob", False, False, 0, 0, False))
     assert row.load.value == ""
     row.close()
+
+
+async def test_kick_and_ban_keeps_the_name_out_until_unbanned(server: ServerHandle) -> None:
+    ada, eve = await joined(server.chat_url, "Ada", "Eve")
+    dash = InstructorDashboard(server, auto_refresh=None)
+    try:
+        dash.rows["Eve"].kick_button.click()
+        dash.rows["Eve"].ban_button.click()
+        assert await closed_with(eve) == (4004, "banned from this room by the instructor")
+        again = await Peer.open(server.chat_url)
+        await again.send({"type": "join", "name": "EVE"})
+        assert (await again.expect("error"))["code"] == "banned"
+        dash.refresh()
+        label, unban = dash.banned_box.children
+        assert label.value == "Banned:" and unban.description == "Unban eve"
+        unban.click()
+        assert dash.banned_box.children == ()
+        assert (await again.join("Eve"))["type"] == "welcome"  # the same connection may try again
+        texts = [e.text for e in server.events() if e.kind == "admin"]
+        assert texts[-2:] == ["dashboard in the kernel bans Eve from lobby",
+                              "dashboard in the kernel lifts the ban on eve in lobby"]
+    finally:
+        dash.close()
+        await _close(ada, again)
+
+
+async def test_rows_sort_and_filter_for_a_room_of_40(server: ServerHandle) -> None:
+    names = [f"p{i:02d}" for i in range(40, 0, -1)]  # joined from p40 down to p01
+    peers = await joined(server.chat_url, *names)
+    await peers[5].send({"type": "typing", "typing": True})  # p35 types
+    await peers[0].expect("typing")
+    dash = InstructorDashboard(server, auto_refresh=None)
+    try:
+        assert dash.shown == names and dash.count_label.value == ""
+        dash.rows["p10"].mute_button.click()
+        dash.sort_input.value = "name"
+        assert dash.shown == sorted(names)
+        dash.sort_input.value = "state"
+        assert dash.shown[:2] == ["p10", "p35"]  # muted, then typing, then the rest as they joined
+        dash.show_input.value = "muted"
+        assert dash.shown == ["p10"] and dash.count_label.value == "showing 1 of 40"
+        dash.show_input.value = "everyone"
+        dash.find_input.value = "P0"
+        assert dash.shown == ["p09", "p08", "p07", "p06", "p05", "p04", "p03", "p02", "p01"]
+        assert list(dash.people.children) == [dash.rows[n].widget for n in dash.shown]
+        assert len(dash.rows) == 40  # filtered out is not gone
+    finally:
+        dash.close()
+        await _close(*peers)
+
+
+async def test_the_log_is_newest_first(server: ServerHandle) -> None:
+    (ada,) = await joined(server.chat_url, "Ada")
+    dash = InstructorDashboard(server, auto_refresh=None)
+    try:
+        dash.rows["Ada"].mute_button.click()
+        dash.rows["Ada"].mute_button.click()
+        lines = dash.log_view.value.splitlines()
+        assert lines[:2] == ["admin: dashboard in the kernel unmutes Ada in lobby",
+                             "admin: dashboard in the kernel mutes Ada in lobby"]
+        assert "newest first" in dash.health_label.value
+    finally:
+        dash.close()
+        await _close(ada)
+
+
+def test_the_join_qr_shows_large_for_a_projector_only_when_the_server_knows_the_link() -> None:
+    from wslab.classroom.qr import qr_svg
+    from wslab.core.admin_protocol import AdminReport, Health, JoinInfo
+
+    join = JoinInfo("http://192.0.2.20:8765/?token=t0ken&room=lobby", "http://192.0.2.20:8765/", "K7Q-P3M")
+
+    class Reporting(FakeSource):
+        def __init__(self) -> None:
+            super().__init__()
+            self.join: JoinInfo | None = join
+
+        def report(self, room: str = "lobby") -> AdminReport:
+            health = Health(1.0, 1, (room,), False, 20, 1 << 20, ())
+            return AdminReport(self.snapshot(room), (), health, self.join)
+
+    source = Reporting()
+    dash = InstructorDashboard(source, auto_refresh=None)
+    try:
+        assert dash.qr_button.layout.display is None and dash.qr_view.layout.display == "none"
+        dash.qr_button.value = True
+        assert dash.qr_view.layout.display is None
+        assert qr_svg(join.link) in dash.qr_view.value and "K7Q-P3M" in dash.qr_view.value
+        assert "http://192.0.2.20:8765/" in dash.qr_view.value and "height:70vh" in dash.qr_view.value
+        source.join = None  # a server on loopback: phones could not reach it, no QR
+        dash.refresh()
+        assert dash.qr_button.layout.display == "none" and dash.qr_view.layout.display == "none"
+    finally:
+        dash.close()
+
+
+def test_auto_refresh_rides_out_a_restart_and_stops_on_a_refused_token() -> None:
+    class Flaky(FakeSource):
+        def __init__(self) -> None:
+            super().__init__()
+            self.failure: str | None = None
+
+        def snapshot(self, room: str = "lobby") -> RoomSnapshot:
+            if self.failure is not None:
+                self.reads += 1
+                self.read.set()
+                raise RuntimeError(self.failure)
+            return super().snapshot(room)
+
+    source = Flaky()
+    dash = InstructorDashboard(source, auto_refresh=0.1)
+    try:
+        source.failure = "the admin channel closed (code 1001); the next call reconnects"
+        for _ in range(3):  # it keeps trying while the server restarts
+            source.read.clear()
+            assert source.read.wait(WAIT)
+        assert dash.auto_refreshing and "Trying again every 0.1 s." in dash.status.value
+        source.failure = None
+        source.read.clear()
+        assert source.read.wait(WAIT)
+        source.failure = "the server refused the admin token (wrong admin token)"
+        ticker = dash._ticker
+        assert ticker is not None
+        ticker.join(WAIT)
+        assert not dash.auto_refreshing and dash.status.value.endswith("Auto-refresh stopped; press Refresh.")
+    finally:
+        dash.close()

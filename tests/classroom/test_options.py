@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 from argparse import Namespace
+from pathlib import Path
 
 import pytest
 
-from wslab.classroom.options import DEFAULT_PORT, add_arguments, classroom_options, options_from_args
+from support.tls import cert_files, self_signed
+from wslab.classroom.options import DEFAULT_PORT, SECRET_ENV, add_arguments, classroom_options, options_from_args
+from wslab.core.admission import JOIN_CODE_LENGTH
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -89,9 +92,10 @@ def test_scaling_options_are_checked_together(argv: list[str], message: str) -> 
         options_from_args(parse(*argv))
 
 
-def test_scaling_and_the_workers_internal_options_reach_the_options() -> None:
-    options = options_from_args(parse("--workers", "3", "--data", "rooms", "--reuse-port", "--no-banner"))
-    assert (options.workers, options.data, options.redis) == (3, "rooms", None)
+def test_scaling_and_the_workers_internal_options_reach_the_options(tmp_path: Path) -> None:
+    rooms = str(tmp_path / "rooms")
+    options = options_from_args(parse("--workers", "3", "--data", rooms, "--reuse-port", "--no-banner"))
+    assert (options.workers, options.data, options.redis) == (3, rooms, None)
     assert options.config.reuse_port is True and options.banner is False
     shared = options_from_args(parse("--redis", "valkey://127.0.0.1:6379/0"))
     assert shared.redis == "valkey://127.0.0.1:6379/0" and shared.config.reuse_port is False
@@ -100,3 +104,70 @@ def test_scaling_and_the_workers_internal_options_reach_the_options() -> None:
 def test_a_keyfile_needs_a_certfile() -> None:
     with pytest.raises(ValueError, match="--keyfile needs --certfile"):
         classroom_options("127.0.0.1", 0, keyfile="key.pem")
+
+
+def test_secrets_may_come_from_the_environment_so_ps_does_not_show_them() -> None:
+    env = {
+        SECRET_ENV["token"]: "from-env", SECRET_ENV["admin_token"]: "admin-env",
+        SECRET_ENV["redis"]: "redis://:pw@127.0.0.1:6379/0", SECRET_ENV["join_code"]: "k7q-p3m",
+    }
+    options = options_from_args(parse("--host", "0.0.0.0"), env)
+    assert (options.config.token, options.admin_token, options.redis) == (
+        "from-env", "admin-env", "redis://:pw@127.0.0.1:6379/0"
+    )
+    assert options.join_code == options.config.join_code == "K7QP3M" and not options.token_generated
+    given = options_from_args(parse("--host", "0.0.0.0", "--token", "typed"), env)
+    assert given.config.token == "typed"  # the command line wins over the environment
+    with pytest.raises(ValueError, match="WSLAB_JOIN_CODE: a join code is 6 characters"):
+        options_from_args(parse("--host", "0.0.0.0"), {SECRET_ENV["join_code"]: "0000"})
+
+
+def test_a_token_comes_with_a_join_code_and_loopback_without_a_token_has_none() -> None:
+    options = options_from_args(parse("--host", "0.0.0.0"), {})
+    assert options.join_code and len(options.join_code) == JOIN_CODE_LENGTH
+    assert options.config.join_code == options.join_code
+    assert options_from_args(parse(), {}).join_code is None
+
+
+def test_with_data_the_secrets_survive_a_restart_and_a_given_token_replaces_the_kept_one(tmp_path: Path) -> None:
+    data = str(tmp_path / "rooms")
+    first = options_from_args(parse("--host", "0.0.0.0", "--data", data), {})
+    second = options_from_args(parse("--host", "0.0.0.0", "--data", data), {})
+    assert first.kept is not None and second.kept is not None
+    assert (second.config.token, second.admin_token, second.join_code) == (
+        first.config.token, first.admin_token, first.join_code
+    )
+    assert not second.token_generated and not second.admin_token_generated
+    assert second.kept.origins["token"] == "kept"
+    third = options_from_args(parse("--host", "0.0.0.0", "--data", data, "--token", "new-one"), {})
+    assert third.config.token == "new-one" and third.kept is not None and third.kept.replaced == ("token",)
+    with pytest.raises(ValueError, match="must differ"):
+        options_from_args(parse("--host", "0.0.0.0", "--data", data, "--admin-token", "new-one"), {})
+
+
+def test_tls_options_name_the_ca_file_notebooks_need(tmp_path: Path) -> None:
+    files = cert_files(tmp_path / "tls")
+    cert, key, ca = str(files.certfile), str(files.keyfile), str(files.cafile)
+    with_ca = classroom_options("127.0.0.1", 0, certfile=cert, keyfile=key, cafile=ca)
+    assert with_ca.cafile == str(files.cafile.resolve()) and with_ca.tls_note is None
+    without = classroom_options("127.0.0.1", 0, certfile=cert, keyfile=key)
+    assert without.cafile is None and "--cafile" in (without.tls_note or "")
+    other = cert_files(tmp_path / "other")
+    with pytest.raises(ValueError, match="does not vouch for --certfile"):
+        classroom_options("127.0.0.1", 0, certfile=cert, keyfile=key, cafile=str(other.cafile))
+    with pytest.raises(ValueError, match="--cafile goes with --certfile"):
+        classroom_options("127.0.0.1", 0, cafile=ca)
+    with pytest.raises(ValueError, match="--cafile '.*missing.pem' does not exist"):
+        classroom_options("127.0.0.1", 0, certfile=cert, keyfile=key, cafile=str(tmp_path / "missing.pem"))
+    with pytest.raises(ValueError, match="no private key: give the key file too .*--keyfile"):
+        classroom_options("127.0.0.1", 0, certfile=cert)
+    far = cert_files(tmp_path / "far", "chat.example.org")
+    elsewhere = classroom_options("127.0.0.1", 0, certfile=str(far.certfile), keyfile=str(far.keyfile),
+                                  cafile=str(far.cafile))
+    assert "not for 127.0.0.1" in (elsewhere.tls_note or "")
+
+
+def test_a_self_signed_certificate_is_its_own_ca_file(tmp_path: Path) -> None:
+    certfile, keyfile = self_signed(tmp_path)
+    options = classroom_options("127.0.0.1", 0, certfile=str(certfile), keyfile=str(keyfile))
+    assert options.cafile == str(certfile.resolve()) and options.tls_note is None

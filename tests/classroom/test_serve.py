@@ -14,8 +14,8 @@ import pytest
 
 from support import WAIT, Peer, close_code
 from wslab.classroom import serve as serve_mod
-from wslab.classroom.options import classroom_options
-from wslab.classroom.serve import _worker_argv, serve
+from wslab.classroom.options import SECRET_ENV, classroom_options
+from wslab.classroom.serve import _worker_argv, _worker_env, serve
 
 
 class Printed(io.StringIO):
@@ -70,16 +70,27 @@ def test_main_refuses_a_bad_option_with_status_2(capsys: pytest.CaptureFixture[s
     assert capsys.readouterr().err.startswith("wslab serve: error: --room: room must be")
 
 
-def test_each_worker_gets_the_rooms_engine_and_the_tokens_as_single_arguments() -> None:
+def test_workers_get_their_secrets_in_the_environment_never_on_the_command_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     options = classroom_options("0.0.0.0", 0, token="-starts-with-a-dash", admin_token="teacher",
                                 origins=["http://lab.example:8888"])
-    argv = _worker_argv(options, "redis://127.0.0.1:6379/0", 9000)
+    url = "redis://:engine-pass@127.0.0.1:6379/0"
+    argv = _worker_argv(options, 9000)
     assert argv[1:4] == ["-m", "wslab.cli", "serve"]
-    assert "--token=-starts-with-a-dash" in argv and "--admin-token=teacher" in argv
-    for flag, value in (("--port", "9000"), ("--redis", "redis://127.0.0.1:6379/0"), ("--host", "0.0.0.0"),
-                        ("--origin", "http://lab.example:8888")):
+    for secret in ("-starts-with-a-dash", "teacher", "engine-pass", options.join_code or "?"):
+        assert not any(secret in arg for arg in argv), argv  # ps shows a command line to every local user
+    for flag, value in (("--port", "9000"), ("--host", "0.0.0.0"), ("--origin", "http://lab.example:8888")):
         assert argv[argv.index(flag) + 1] == value
-    assert "--reuse-port" in argv and "--no-banner" in argv
+    assert "--reuse-port" in argv and "--no-banner" in argv and "--redis" not in argv
+    env = _worker_env(options, url)
+    assert (env[SECRET_ENV["token"]], env[SECRET_ENV["admin_token"]], env[SECRET_ENV["redis"]]) == (
+        "-starts-with-a-dash", "teacher", url
+    )
+    assert env[SECRET_ENV["join_code"]] == options.join_code
+    # A variable the parent had but this server has no value for is not passed on.
+    monkeypatch.setenv(SECRET_ENV["token"], "stale")
+    assert SECRET_ENV["token"] not in _worker_env(classroom_options("127.0.0.1", 0), url)
 
 
 async def test_start_classroom_in_the_kernel_has_the_same_rules_and_a_dashboard() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from support.tls import CertFiles, cert_files, handshake
-from wslab.client.tls import client_context
+from wslab.client.tls import client_context, describe_failure
 from wslab.server.tls import server_context
 
 
@@ -43,3 +43,24 @@ def test_the_certificate_must_name_the_host_asked_for(files: CertFiles) -> None:
 def test_a_private_ca_is_trusted_besides_the_systems_not_instead(files: CertFiles) -> None:
     system = client_context().cert_store_stats()["x509_ca"]
     assert client_context(files.cafile).cert_store_stats()["x509_ca"] == system + 1
+
+
+def test_a_missing_or_broken_ca_file_is_named(files: CertFiles, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"CA file '.*nowhere\.pem' does not exist: give the path"):
+        client_context(tmp_path / "nowhere.pem")
+    notes = tmp_path / "notes.pem"
+    notes.write_text("not a certificate")
+    with pytest.raises(ValueError, match=r"CA file '.*notes\.pem' is not a PEM certificate"):
+        client_context(notes)
+
+
+def test_a_failure_is_said_with_openssls_reason_and_what_to_give(files: CertFiles) -> None:
+    server = server_context(files.certfile, files.keyfile)
+    with pytest.raises(ssl.SSLCertVerificationError) as untrusted:
+        handshake(client_context(), server)
+    said = describe_failure(untrusted.value)
+    assert said is not None and "not trusted (unable to get local issuer certificate)" in said and "cafile=" in said
+    with pytest.raises(ssl.SSLCertVerificationError) as elsewhere:
+        handshake(client_context(files.cafile), server, hostname="chat.example.org")
+    assert "not for this address" in (describe_failure(elsewhere.value) or "")
+    assert describe_failure(OSError("refused")) is None

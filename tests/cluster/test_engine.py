@@ -21,8 +21,13 @@ except EngineUnavailable as exc:  # pragma: no cover - a platform without the bi
     pytest.skip(str(exc), allow_module_level=True)
 
 
-def ask(port: int, command: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+def ask(engine: EmbeddedValkey, command: bytes, *, password: str | None = None) -> bytes:
+    """One command's reply, after AUTH with ``password`` (default: the engine's own; "" for none)."""
+    password = engine.password if password is None else password
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as conn:
+        if password:
+            conn.sendall(f"AUTH {password}\r\n".encode())
+            assert conn.recv(16) == b"+OK\r\n"
         conn.sendall(command)
         return conn.recv(256)
 
@@ -34,11 +39,11 @@ def test_the_engine_found_is_an_executable() -> None:
 
 def test_a_temporary_engine_answers_on_loopback_and_leaves_nothing_behind() -> None:
     engine = EmbeddedValkey()
-    assert not engine.persistent and engine.url == f"redis://127.0.0.1:{engine.port}/0"
+    assert not engine.persistent and engine.url == f"redis://:{engine.password}@127.0.0.1:{engine.port}/0"
     with engine:
-        assert ask(engine.port, b"PING\r\n").startswith(b"+PONG")
-        assert b"127.0.0.1" in ask(engine.port, b"CONFIG GET bind\r\n")
-        assert ask(engine.port, b"CONFIG GET appendonly\r\n").endswith(b"no\r\n")
+        assert ask(engine, b"PING\r\n").startswith(b"+PONG")
+        assert b"127.0.0.1" in ask(engine, b"CONFIG GET bind\r\n")
+        assert ask(engine, b"CONFIG GET appendonly\r\n").endswith(b"no\r\n")
         assert engine.start() is engine  # started twice: the same server
         folder = engine.data_dir
         assert folder.is_dir()
@@ -51,10 +56,25 @@ def test_with_a_data_dir_the_rooms_survive_a_restart(tmp_path: Path) -> None:
     data = tmp_path / "rooms"
     with EmbeddedValkey(data) as engine:
         assert engine.persistent and engine.data_dir == data.resolve()
-        assert ask(engine.port, b"SET greeting hello\r\n") == b"+OK\r\n"
+        assert ask(engine, b"SET greeting hello\r\n") == b"+OK\r\n"
     assert data.is_dir() and any(data.iterdir())  # kept after stop
     with EmbeddedValkey(data) as again:
-        assert ask(again.port, b"GET greeting\r\n") == b"$5\r\nhello\r\n"
+        assert again.password != engine.password  # a new password each start; the data needs none
+        assert ask(again, b"GET greeting\r\n") == b"$5\r\nhello\r\n"
+
+
+def test_only_who_has_the_password_gets_in_and_no_command_line_shows_it() -> None:
+    with EmbeddedValkey() as engine:
+        assert ask(engine, b"PING\r\n", password="").startswith(b"-NOAUTH")  # any local user, without it
+        assert ask(engine, b"SET x 1\r\n", password="").startswith(b"-NOAUTH")
+        with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as conn:
+            conn.sendall(b"AUTH guessed\r\n")
+            assert conn.recv(64).startswith(b"-WRONGPASS")
+        assert ask(engine, b"GET x\r\n") == b"$-1\r\n"  # nothing was written by the stranger
+        assert engine.process is not None
+        cmdline = Path(f"/proc/{engine.process.pid}/cmdline").read_bytes()
+        assert engine.password.encode() not in cmdline and b"requirepass" not in cmdline
+        assert not any(engine.password.encode() in p.read_bytes() for p in engine.data_dir.rglob("*") if p.is_file())
 
 
 def test_an_engine_that_exits_at_once_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

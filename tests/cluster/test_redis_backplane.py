@@ -8,6 +8,7 @@ RedisBackplane, run on the test's loop: the nodes of one cluster.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import signal
@@ -21,7 +22,7 @@ import redis.asyncio as redis
 
 from support import WAIT, LinkProxy, Peer
 from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable
-from wslab.cluster.redis_backplane import RedisBackplane
+from wslab.cluster.redis_backplane import RedisBackplane, describe
 from wslab.server.backplane import BackplaneError
 from wslab.server.chat_server import ChatServer
 from wslab.server.config import ServerConfig
@@ -114,11 +115,12 @@ async def test_a_chat_resent_to_another_node_is_delivered_once(valkey: EmbeddedV
 
 
 async def test_a_node_whose_link_drops_reads_on_from_the_stream_and_misses_nothing(
-    valkey: EmbeddedValkey,
+    valkey: EmbeddedValkey, caplog: pytest.LogCaptureFixture
 ) -> None:
     proxy = await LinkProxy(valkey.port).start()
+    caplog.set_level(logging.INFO)
     try:
-        async with node(valkey.url) as one, node(f"redis://127.0.0.1:{proxy.port}/0") as two:
+        async with node(valkey.url) as one, node(f"redis://:{valkey.password}@127.0.0.1:{proxy.port}/0") as two:
             ann, bob = await Peer.open(url_of(one)), await Peer.open(url_of(two))
             await ann.join("ann")
             await bob.join("bob")
@@ -137,6 +139,9 @@ async def test_a_node_whose_link_drops_reads_on_from_the_stream_and_misses_nothi
             assert [m["seq"] for m in got] == [2, 3, 4, 5, 6]
             await bob.nothing_more(0.3)  # and nothing twice
             assert backplane.reconnects >= 1
+            lost = [r.getMessage() for r in caplog.records if "lost the link" in r.getMessage()]
+            assert lost and f"lost the link to redis://127.0.0.1:{proxy.port}/0 (" in lost[0]
+            assert not any(valkey.password in r.getMessage() for r in caplog.records)  # never the password
             # It resubscribed too: a typing hint from node one reaches bob again (retried: the
             # resubscription may still be under way; every try is bounded).
             for _ in range(20):
@@ -261,3 +266,8 @@ def test_a_lost_link_is_retried_with_the_course_backoff_jittered_and_never_at_on
         assert low > 0 and all(low <= d <= high for d in delays), (attempt, delays)
         assert len(set(delays)) == len(delays), f"nodes retried in step at attempt {attempt}: {delays}"
     assert LINK_BACKOFF.bounds(8)[1] == 1.0
+
+
+def test_describe_leaves_out_the_user_and_password() -> None:
+    assert describe("redis://:pa55word@db.example:6380/2") == "redis://db.example:6380/2"
+    assert describe("rediss://ada:pa55word@db.example/0") == "rediss://db.example:6379/0"

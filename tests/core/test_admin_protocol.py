@@ -26,7 +26,11 @@ def test_each_request_type_parses_with_the_lobby_by_default() -> None:
     assert parse_request('{"type": "announce", "content": "Break until 11:00"}') == AdminRequest(
         "announce", None, p.DEFAULT_ROOM, content="Break until 11:00"
     )
-    assert set(core_admin.ADMIN_REQUESTS) == {"report", "kick", "mute", "announce"}
+    assert parse_request('{"type": "ban", "name": "Eve"}') == AdminRequest(
+        "ban", None, p.DEFAULT_ROOM, name="Eve", banned=True
+    )
+    assert parse_request('{"type": "ban", "name": "Eve", "banned": false}').banned is False  # lifts it
+    assert set(core_admin.ADMIN_REQUESTS) == {"report", "kick", "ban", "mute", "announce"}
 
 
 @pytest.mark.parametrize(
@@ -40,6 +44,7 @@ def test_each_request_type_parses_with_the_lobby_by_default() -> None:
         ('{"type": "report", "room": "no such room!"}', p.ErrorCode.ROOM_INVALID),
         ('{"type": "announce", "content": "   "}', p.ErrorCode.BAD_FIELD),
         ('{"type": "mute", "name": "Ada", "muted": "yes"}', p.ErrorCode.BAD_FIELD),
+        ('{"type": "ban", "name": "Ada", "banned": 1}', p.ErrorCode.BAD_FIELD),
         ('{"type": "report", "id": 1.5}', p.ErrorCode.BAD_FIELD),
     ],
 )
@@ -79,7 +84,7 @@ def test_a_member_is_flooding_once_over_the_rate_limit() -> None:
 
 def test_report_round_trips_through_json() -> None:
     report = AdminReport(
-        RoomSnapshot("lobby", ("Ada",), (), ("ada",), 3, 1),
+        RoomSnapshot("lobby", ("Ada",), (), ("ada",), 3, 1, banned=("eve",)),
         (MemberInfo("Ada", True, False, 0, 12, False),),
         Health(12.5, 1, ("lobby",), True, 20, 1 << 20, ("admin: x",)),
     )

@@ -302,9 +302,29 @@ def test_kick_and_mute(hub: Hub) -> None:
     assert recipients(muted) == {"bob"} and frames_for(muted, "bob")[0]["code"] == "muted"
     hub.mute("lobby", "bob", muted=False)
     assert "chat" in types_for(send(hub, "bob", type="chat", content="sorry"), "ann")
-    assert hub.kick("lobby", "Bob") == [Close("bob", p.CLOSE_KICKED, "removed by the instructor")]
+    assert hub.kick("lobby", "Bob") == [Close("bob", p.CLOSE_KICKED, "removed by the instructor; you may join again")]
     assert hub.receive("bob", '{"type":"chat","content":"x"}') == []  # closing: ignored
     assert hub.kick("lobby", "nobody") == []
+    hub.disconnect("bob")
+    joined(hub, "bob")  # a kick is not a ban: Bob comes back
+
+
+def test_a_ban_closes_with_4004_keeps_the_name_out_whatever_its_case_until_lifted(hub: Hub) -> None:
+    joined(hub, "ann", "eve")
+    assert hub.ban("lobby", "Eve") == [Close("eve", p.CLOSE_BANNED, "banned from this room by the instructor")]
+    assert hub.receive("eve", '{"type":"chat","content":"x"}') == []
+    hub.disconnect("eve")
+    hub.connect("eve2")
+    (refused,) = frames_for(send(hub, "eve2", type="join", name="EVE", room="lobby"), "eve2")
+    assert refused["code"] == p.ErrorCode.BANNED and "banned the name 'EVE'" in refused["message"]
+    assert hub.snapshot("lobby").banned == ("eve",) and hub.snapshot("lobby").online == ("ann",)
+    (other,) = frames_for(send(hub, "eve2", type="join", name="Eve", room="other"), "eve2")
+    assert other["type"] == "welcome"  # a ban is per room
+    assert hub.ban("lobby", "Eve", banned=False) == []
+    joined(hub, "eve")
+    assert hub.ban("lobby", "Zed") == [] and hub.snapshot("lobby").banned == ("zed",)  # absent: banned ahead
+    with pytest.raises(p.ProtocolError):
+        hub.ban("lobby", "<b>")
 
 
 def test_snapshot_for_dashboards(hub: Hub, clock: FakeClock) -> None:

@@ -46,3 +46,11 @@ def test_a_bucket_made_without_now_starts_full_at_its_first_use() -> None:
 def test_a_bucket_that_could_never_allow_anything_is_refused(rate: float, burst: int) -> None:
     with pytest.raises(ValueError, match="rate > 0 and burst >= 1"):
         TokenBucket(rate, burst)
+
+
+def test_ready_says_whether_a_token_is_there_without_taking_it() -> None:
+    bucket = TokenBucket(rate=1.0, burst=1, now=0.0)
+    assert bucket.ready(0.0) and bucket.ready(0.0)  # asking twice takes nothing
+    assert bucket.allow(0.0)
+    assert not bucket.ready(0.5)
+    assert bucket.ready(1.0)

@@ -140,7 +140,7 @@ def _python_constants() -> dict[str, Any]:
         "MAX_CLIENT_ID_CHARS": protocol.MAX_CLIENT_ID_CHARS,
         "ERROR_CODES": {
             name: getattr(protocol.ErrorCode, name)
-            for name in ("RATE_LIMITED", "UNKNOWN_CHANNEL", "NAME_TAKEN", "NAME_INVALID", "ROOM_INVALID")
+            for name in ("RATE_LIMITED", "UNKNOWN_CHANNEL", "NAME_TAKEN", "NAME_INVALID", "ROOM_INVALID", "BANNED")
         },
     }
 

@@ -15,9 +15,9 @@ import signal
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
-import redis.asyncio as redis
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from support import WAIT, Peer, ended, until
@@ -136,14 +136,51 @@ async def test_workers_share_rooms_and_a_worker_killed_with_sigkill_loses_no_mes
         await proc.kill()
 
 
-async def test_the_embedded_engine_and_workers_die_with_the_parent_killed_with_sigkill() -> None:
-    proc = await Served.start("--workers", "2")
+def descendants(pid: int) -> list[int]:
+    """Every process started by ``pid``, and by those, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+async def test_no_secret_on_any_command_line_the_engine_refuses_strangers_and_all_die_with_the_parent() -> None:
+    proc = await Served.start("--workers", "2", "--host", "0.0.0.0")
     try:
         pids = [int(pid) for pid in re.findall(r"\d+", proc.banner_value("Workers").partition("pids")[2])]
         engine_port = int(engine_url(proc).rsplit(":", 1)[1].split("/")[0])
         found = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, timeout=WAIT).stdout
         engine_pids = [int(line.split()[0]) for line in found.splitlines() if f"127.0.0.1:{engine_port}" in line]
         assert engine_pids, found
+
+        # What every local user's ps shows: no token, no admin token, no join code, no engine password.
+        environ = Path(f"/proc/{pids[0]}/environ").read_bytes().split(b"\0")
+        engine = next(v for v in environ if v.startswith(b"WSLAB_REDIS=")).decode().partition("=")[2]
+        password = urlsplit(engine).password
+        assert password and proc.token and proc.join_code
+        secrets = [proc.token, proc.admin_token, proc.join_code, proc.join_code.replace("-", ""), password]
+        everyone = [proc.proc.pid, *descendants(proc.proc.pid)]
+        assert set(pids + engine_pids) <= set(everyone)
+        for pid in everyone:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            assert not [s for s in secrets if s in cmdline], (pid, cmdline)
+        assert password not in proc.banner
+
+        # Another local user, without the password: refused by the engine, nothing written.
+        reader, writer = await asyncio.open_connection("127.0.0.1", engine_port)
+        writer.write(b"PING\r\nSET wslab:{lobby}:seq 999\r\n")
+        refused = await asyncio.wait_for(reader.readline(), WAIT)
+        assert refused.startswith(b"-NOAUTH"), refused
+        writer.close()
         proc.proc.kill()
         await asyncio.wait_for(proc.proc.wait(), WAIT)
         await until(
@@ -175,11 +212,13 @@ def test_bad_scaling_options_exit_2(args: list[str], message: str) -> None:
 
 
 async def test_two_servers_on_one_redis_share_a_room_like_two_machines(valkey: EmbeddedValkey) -> None:
-    one = await Served.start("--redis", valkey.url)
-    two = await Served.start("--redis", valkey.url)
+    one = await Served.start("--redis", valkey.url)  # the password in the URL, as --redis gives it
+    two = await Served.start(env={"WSLAB_REDIS": valkey.url})  # or kept out of ps, in the environment
     try:
         rooms = one.banner_value("Rooms")
-        assert rooms.startswith("Valkey ") and valkey.url.removesuffix("/0") in rooms
+        assert rooms.startswith("Valkey ") and f"at redis://127.0.0.1:{valkey.port}/0" in rooms
+        assert two.banner_value("Rooms") == rooms
+        assert valkey.password not in one.banner + two.banner  # never printed
         ann, bob = Client(one.url(), "ann"), Client(two.url(), "bob")
         await ann.connect()
         await bob.connect()
@@ -189,38 +228,55 @@ async def test_two_servers_on_one_redis_share_a_room_like_two_machines(valkey: E
         assert [m["content"] for m in ann.chats] == [m["content"] for m in bob.chats]
         await ann.close()
         await bob.close()
+        for proc in (one, two):
+            _, rest = await proc.stop()
+            assert valkey.password not in rest
     finally:
         for proc in (one, two):
             await proc.kill()
 
 
-async def test_data_dir_survives_sigkill_of_the_process_group(tmp_path: Path) -> None:
+async def test_a_restart_with_data_keeps_the_history_the_phone_links_and_the_open_dashboard(tmp_path: Path) -> None:
+    """The whole process group SIGKILLed and started again on the same port with the same --data."""
+    from wslab.classroom.instructor_dashboard import InstructorDashboard
+
     data = tmp_path / "rooms"
 
-    async def start() -> Served:
-        return await Served.start("--data", str(data), new_session=True)  # its own process group, to kill it whole
+    async def start(port: int = 0) -> Served:
+        # Its own process group, to kill it whole; 0.0.0.0, so there are tokens to keep.
+        return await Served.start("--host", "0.0.0.0", "--data", str(data), new_session=True, port=port)
 
     first = await start()
     try:
         assert first.banner_value("Data").startswith(str(data.resolve()))
-        ann = Client(first.url(), "ann")
+        assert first.banner_value("Restarts").startswith(f"the tokens and the join code are kept in {data.resolve()}")
+        phone_link = first.url(f"?token={first.token}")
+        ann = Client(phone_link, "ann")
         await ann.connect()
         for i in range(3):
             await ann.say(f"m{i}", f"a{i}")
         await asyncio.wait_for(ann.run_until(3), WAIT)
-        # "More than a second before": the engine fsyncs every second. WAITAOF waits for it instead.
-        client = redis.Redis.from_url(engine_url(first), socket_timeout=WAIT)
-        try:
-            assert await client.execute_command("WAITAOF", 1, 0, 3000) == [1, 0]
-        finally:
-            await client.aclose()
+        dashboard = await asyncio.to_thread(
+            InstructorDashboard, first.admin_url, admin_token=first.admin_token, auto_refresh=None
+        )
+        assert list(dashboard.rows) == ["ann"]
+        await ann.close()
+        # "More than a second before": the engine writes its append-only file at once and fsyncs it every
+        # second; a process killed (not the machine) loses nothing written. Wait until m2 is in the file.
+        logs = data / "appendonlydir"
+        await until(
+            lambda: any(b"m2" in f.read_bytes() for f in logs.glob("*.aof")), WAIT, "m2 in the append-only file"
+        )
         os.killpg(first.proc.pid, signal.SIGKILL)
         await asyncio.wait_for(first.proc.wait(), WAIT)
     finally:
         await first.kill()
-    second = await start()
+    second = await start(port=first.port)
     try:
-        back = Client(second.url(), "ann")
+        # The same secrets: every phone's link and the open dashboard still work.
+        assert (second.token, second.admin_token, second.join_code) == (first.token, first.admin_token, first.join_code)
+        assert second.url(f"?token={second.token}") == phone_link
+        back = Client(phone_link, "ann")
         back.epoch, back.chats = ann.epoch, ann.chats[:1]  # it had seen m0 only, say
         await back.connect()
         assert back.epoch == ann.epoch  # the same run of history
@@ -228,7 +284,13 @@ async def test_data_dir_survives_sigkill_of_the_process_group(tmp_path: Path) ->
         await back.say("m3", "a3")
         await asyncio.wait_for(back.run_until(4), WAIT)
         assert back.chats[-1]["seq"] == 4  # seq continues
+        typed = Client(second.url(f"?token={first.join_code}"), "bo")  # the join code a phone typed, too
+        await typed.connect()
+        assert await asyncio.to_thread(dashboard.refresh) is not None, dashboard.status.value
+        assert list(dashboard.rows) == ["ann", "bo"] and "refused" not in dashboard.status.value
+        await asyncio.to_thread(dashboard.close)
         await back.close()
+        await typed.close()
         status, _ = await second.stop(signal.SIGTERM)
         assert status == 0
     finally:

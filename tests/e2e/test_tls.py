@@ -41,7 +41,7 @@ async def test_wss_with_a_trusted_ca_joins_and_plain_clients_cannot(cert_files: 
     certfile, keyfile, cafile = cert_files
     served = await Served.start(
         "--host", "0.0.0.0", "--token", "s3cret", "--admin-token", "admin-s3cret",
-        "--certfile", str(certfile), "--keyfile", str(keyfile),
+        "--certfile", str(certfile), "--keyfile", str(keyfile), "--cafile", str(cafile),
     )
     try:
         assert served.scheme == "wss"
@@ -83,12 +83,33 @@ async def test_wss_with_a_trusted_ca_joins_and_plain_clients_cannot(cert_files: 
         )
         try:
             assert list(dash.rows) == ["Ada"]
-            assert dash.health_label.value.endswith(" · TLS")
+            assert " · TLS · " in dash.health_label.value
         finally:
             await asyncio.to_thread(dash.close)
+
+        # The banner's Dashboard line works pasted as printed: the real CA file, no "cafile=...".
+        line = next(line for line in served.lines if line.strip().startswith("Dashboard: "))
+        assert f"cafile={str(cafile.resolve())!r}" in line and "..." not in line
+        statement, _, expression = line.strip().removeprefix("Dashboard: ").partition("; ")
+        namespace: dict[str, object] = {}
+        exec(statement, namespace)
+        pasted = await asyncio.to_thread(eval, expression, namespace)
+        try:
+            assert list(pasted.rows) == ["Ada"] and "refused" not in pasted.status.value  # type: ignore[attr-defined]
+        finally:
+            await asyncio.to_thread(pasted.close)  # type: ignore[attr-defined]
+
+        # Without the CA, the dashboard says why it cannot connect, with OpenSSL's reason.
+        blind = await asyncio.to_thread(
+            InstructorDashboard, served.admin_url, admin_token="admin-s3cret", auto_refresh=None
+        )
+        assert "TLS certificate is not trusted (unable to get local issuer certificate)" in blind.status.value
+        await asyncio.to_thread(blind.close)
         await ada.close()
-        status, _ = await served.stop()
+        status, out = await served.stop()
         assert status == 0
+        # The handshakes that failed (plain ws://, plain http://, the untrusting clients) from 127.0.0.1: one line.
+        assert len([line for line in out.splitlines() if "] tls: TLS handshake from 127.0.0.1 failed" in line]) == 1
     finally:
         await served.kill()
 
@@ -107,7 +128,7 @@ async def test_in_kernel_classroom_serves_tls_too(cert_files: tuple[Path, Path, 
 
 
 def test_bad_certificate_files_are_refused_before_listening(
-    cert_files: tuple[Path, Path, Path], tmp_path: Path
+    cert_files: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     certfile, keyfile, cafile = cert_files
     with pytest.raises(ValueError, match="does not exist"):
@@ -117,3 +138,9 @@ def test_bad_certificate_files_are_refused_before_listening(
     with pytest.raises(ValueError, match="for TLS"):
         server_context(certfile, cafile)  # a CA certificate is not the key
     assert serve_mod.main(["--port", "0", "--certfile", str(tmp_path / "missing.pem")]) == 2
+    capsys.readouterr()
+    # A certificate without its key: one line naming the file and --keyfile, not "[SSL] PEM lib".
+    assert serve_mod.main(["--port", "0", "--certfile", str(certfile)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds a certificate but no private key" in err[0] and "--keyfile" in err[0], err
+    assert "PEM lib" not in err[0] and str(certfile) in err[0]

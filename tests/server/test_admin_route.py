@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from support import Peer, closed_with, joined
+from support import Peer, closed_with, joined, until
 from wslab.core.admin_protocol import AdminReport
 from wslab.server.admin_route import ANNOUNCER, AdminChannel, build_report, install_admin
 from wslab.server.chat_server import ChatServer
@@ -59,8 +59,8 @@ def test_the_admin_token_is_checked_when_installed() -> None:
 async def test_only_the_admin_token_opens_the_channel_and_each_refusal_is_logged() -> None:
     async with served(token="learners") as server:
         for query, why in [
-            ("", "wrong or missing admin token"),
-            ("?token=teacheR", "wrong or missing admin token"),
+            ("", "missing admin token"),
+            ("?token=teacheR", "wrong admin token"),
             ("?token=learners", "the learners' token is not the admin token"),
         ]:
             code, reason = await closed_with(await Peer.open(admin_url(server, query)))
@@ -99,10 +99,11 @@ async def test_a_report_shows_the_room_its_members_and_the_servers_health() -> N
         cy.ws.transport.abort()
 
 
-async def test_kick_mute_and_announce_do_it_answer_done_and_log_who() -> None:
+async def test_kick_ban_mute_and_announce_do_it_answer_done_and_log_who_once_each() -> None:
     async with served() as server:
-        ada, bob = await joined(_chat(server), "Ada", "Bob")
+        ada, bob, eve = await joined(_chat(server), "Ada", "Bob", "Eve")
         admin = await Peer.open(admin_url(server))
+        logged_before = len(server.events)
 
         await admin.send({"type": "mute", "id": 1, "name": "Bob"})
         assert await admin.expect("done") == {"type": "done", "id": 1, "action": "mute"}
@@ -115,13 +116,27 @@ async def test_kick_mute_and_announce_do_it_answer_done_and_log_who() -> None:
 
         await admin.send({"type": "kick", "id": 3, "name": "Ada"})
         assert (await admin.expect("done"))["action"] == "kick"
-        assert (await closed_with(ada))[0] == 4003
+        assert await closed_with(ada) == (4003, "removed by the instructor; you may join again")
+
+        await admin.send({"type": "ban", "id": 4, "name": "Eve"})
+        assert (await admin.expect("done"))["action"] == "ban"
+        assert await closed_with(eve) == (4004, "banned from this room by the instructor")
+        again = await Peer.open(_chat(server))
+        await again.send({"type": "join", "name": "eve"})
+        assert (await again.expect("error"))["code"] == "banned"
+        await again.close()
+        await until(lambda: server.hub.snapshot("lobby").online == ("Bob",), what="Ada and Eve to be gone")
 
         lines = admin_lines(server)
         who = next(line.removesuffix(" connected") for line in lines if line.endswith(" connected"))
         assert who.startswith("admin at 127.0.0.1:")
-        for action in ("mutes Bob in lobby", "announces in lobby: 'Break until 11:00'", "kicks Ada from lobby"):
-            assert f"{who} {action}" in lines, lines
+        actions = ["mutes Bob in lobby", "announces in lobby: 'Break until 11:00'", "kicks Ada from lobby",
+                   "bans Eve from lobby"]
+        # One line per action, and nothing else: no second "kicked", no "closing ..." or "closed ..." echo.
+        assert [(e.kind, e.text) for e in list(server.events)[logged_before:]] == [
+            ("admin", f"{who} {action}") for action in actions
+        ]
+        assert not any(" object at 0x" in e.text for e in server.events)
         await admin.close()
         await bob.close()
     assert f"{who} left" in admin_lines(server)

@@ -242,18 +242,58 @@ async def test_bad_input_of_every_kind_leaves_the_others_chatting(server_factory
 
 
 async def test_wrong_or_missing_token_closes_with_4001(server_factory) -> None:  # type: ignore[no-untyped-def]
-    handle = server_factory(token="s3cret")
+    handle = server_factory(token="s3cret", join_code="K7QP3M")
+    reasons = []
     for url in (handle.chat_url, handle.chat_url + "?token=wrong", handle.echo_url):
         async with connect(url, open_timeout=WAIT) as ws:
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), WAIT)
             assert ws.close_code == p.CLOSE_UNAUTHORIZED
+            reasons.append(ws.close_reason)
+    # A missing token and a wrong one are told apart, to the learner and in the log.
+    assert reasons[0] == reasons[2] and reasons[0].startswith("token required")
+    assert reasons[1].startswith("wrong token or join code")
+    refused = [e.text for e in handle.events() if e.kind == "refused"]
+    assert [text.split(" from ")[0] for text in refused] == ["no token", "a wrong token or join code", "no token"]
+    # The join code, as a person types it, lets in too.
+    by_code = await Peer.open(handle.chat_url + "?token=k7q-p3m")
+    assert (await by_code.join("cy"))["type"] == "welcome"
+    await by_code.close()
     ok = await Peer.open(handle.chat_url + "?token=s3cret")
     assert (await ok.join("ann"))["type"] == "welcome"
     await ok.close()
     ok = await Peer.open(handle.chat_url, additional_headers={"Authorization": "Bearer s3cret"})
     assert (await ok.join("bob"))["type"] == "welcome"
     await ok.close()
+
+
+async def test_guessing_the_join_code_is_throttled_and_logged_once(server_factory) -> None:  # type: ignore[no-untyped-def]
+    from wslab.core.admission import GUESS_BURST
+
+    handle = server_factory(token="s3cret", join_code="K7QP3M")
+    reasons = []
+    for guess in ["AAAAAA"] * GUESS_BURST + ["K7QP3M", "BBBBBB"]:  # the right code too, once throttled
+        async with connect(f"{handle.chat_url}?token={guess}", open_timeout=WAIT) as ws:
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), WAIT)
+            reasons.append((ws.close_code, ws.close_reason.split(":")[0]))
+    assert reasons == [(4001, "wrong token or join code")] * GUESS_BURST + [
+        (4001, "too many wrong join codes from your address")
+    ] * 2
+    refused = [e.text for e in handle.events() if e.kind == "refused"]
+    assert len(refused) == GUESS_BURST + 1 and refused[-1].startswith("too many wrong join codes; refusing")
+    ok = await Peer.open(handle.chat_url + "?token=s3cret")  # the token is never throttled
+    assert (await ok.join("ann"))["type"] == "welcome"
+    await ok.close()
+
+
+def test_extra_pages_need_the_token_or_the_join_code(server_factory) -> None:  # type: ignore[no-untyped-def]
+    handle = server_factory(token="s3cret", join_code="K7QP3M")
+    handle.server.pages["/join.svg"] = ("image/svg+xml", "<svg/>")
+    assert http_get(handle.http_url + "join.svg")[0] == 403
+    assert http_get(handle.http_url + "join.svg?token=nope")[0] == 403
+    assert http_get(handle.http_url + "join.svg?token=s3cret") == (200, "image/svg+xml", "<svg/>")
+    assert http_get(handle.http_url + "join.svg?token=K7Q-P3M")[0] == 200
 
 
 async def test_foreign_origins_are_refused(server_factory) -> None:  # type: ignore[no-untyped-def]
@@ -439,3 +479,30 @@ async def test_welcome_carries_the_epoch_and_since_counts_only_in_it(server_fact
     assert [m["content"] for m in other["history"]] == ["a", "b"] and other["history_complete"] is True
     for peer in (ann, bob, cy):
         await peer.close()
+
+
+async def test_failed_tls_handshakes_are_logged_once_per_address_and_trusting_clients_chat(
+    server_factory, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    import ssl
+
+    from support import until
+    from support.tls import cert_files
+
+    files = cert_files(tmp_path / "tls")
+    handle = server_factory(certfile=str(files.certfile), keyfile=str(files.keyfile))
+    for _ in range(3):  # a client that does not trust the CA, retrying as phones do
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await Peer.open(handle.chat_url, ssl=ssl.create_default_context())
+    await until(lambda: any(e.kind == "tls" for e in handle.events()), what="the failed handshake's line")
+    trusting = ssl.create_default_context(cafile=str(files.cafile))
+    ada = await Peer.open(handle.chat_url, ssl=trusting)
+    await ada.join("Ada")
+    await ada.send({"type": "chat", "content": "over TLS", "id": "a1"})
+    assert (await ada.expect("chat"))["content"] == "over TLS"
+    await ada.close()
+    lines = [e.text for e in handle.events() if e.kind == "tls"]
+    assert lines == [
+        "TLS handshake from 127.0.0.1 failed: the client left during the handshake (as one that does not trust "
+        "this certificate does) (further failures from 127.0.0.1 are not logged)"
+    ]

@@ -15,6 +15,11 @@ def test_chat_page_names_its_room() -> None:
         chat_page('"><script>')
 
 
+def test_the_chat_page_offers_the_join_qr_code_only_where_the_server_has_one() -> None:
+    assert 'data-join="join.json"' in chat_page("workshop", join=True)
+    assert "data-join" not in chat_page("workshop")
+
+
 def test_the_chat_page_loads_its_script_and_style_relative_to_itself() -> None:
     page = chat_page()
     assert 'data-room="lobby"' in page

@@ -51,14 +51,22 @@ class Served:
         self.token: str | None = None
         self.admin_url = ""
         self.admin_token = ""
+        self.join_code: str | None = None
+        self.qr: list[str] = []
+        """The lines of the join link's QR code, as printed."""
 
     @classmethod
-    async def start(cls, *args: str, new_session: bool = False) -> Served:
-        """Start it and read its banner; ``new_session`` puts it in a process group of its own (to kill it whole)."""
+    async def start(
+        cls, *args: str, new_session: bool = False, port: int = 0, env: dict[str, str] | None = None
+    ) -> Served:
+        """Start it and read its banner; ``new_session`` puts it in a process group of its own (to kill it whole).
+
+        ``env``: more environment variables (the secrets ``wslab serve`` reads from there).
+        """
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "wslab.cli", "serve", "--port", "0", *args,
-            cwd=ROOT, env=serve_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=new_session,
+            sys.executable, "-m", "wslab.cli", "serve", "--port", str(port), *args,
+            cwd=ROOT, env={**serve_env(), **(env or {})}, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, start_new_session=new_session,
         )
         self = cls(proc)
         try:
@@ -83,11 +91,17 @@ class Served:
             admin = re.match(r"\s+Admin \(instructor only\):\s+(\S+)$", line)
             if admin:
                 self.admin_url = admin.group(1)
-            admin_token = re.match(r"\s+Admin token \([^)]*\): (\S+)$", line)
+            admin_token = re.match(r"\s+Admin token \(.*\): (\S+)$", line)
             if admin_token:
                 self.admin_token = admin_token.group(1)
+            code = re.match(r"\s+Join code \(.*\): (\S+)$", line)
+            if code:
+                self.join_code = code.group(1)
+            if self.qr or line.strip().startswith("Scan to join"):
+                self.qr.append(line)
             if line.startswith("Press Ctrl-C"):
                 assert self.port and self.admin_url and self.admin_token, f"banner incomplete: {self.lines}"
+                self.qr = self.qr[1:-1]  # without its heading and this line
                 return
 
     def url(self, query: str = "") -> str:

@@ -181,3 +181,30 @@ async def test_running_the_cell_again_replaces_the_window_instead_of_clashing(se
     assert second.model.online == ["Bob"] and second.model.errors == []
     second.leave()
     await second.client.wait_for("closed", timeout=5)  # closed politely: the server's stop need not wait
+
+
+async def test_over_wss_with_a_private_ca_and_without_it_the_certificate_error_is_shown(
+    server_factory: Any, tmp_path: Any
+) -> None:
+    """A real server with a trustme CA: cafile= joins and chats; without it the window says why, with the reason."""
+    from support import WAIT
+    from support.tls import cert_files
+
+    files = cert_files(tmp_path / "tls")
+    handle = server_factory(certfile=str(files.certfile), keyfile=str(files.keyfile))
+    ada = ChatUI(handle.chat_url, "Ada", cafile=str(files.cafile))
+    bob = ChatUI(handle.chat_url, "Bob")  # the system's CAs only: the workshop's CA is not among them
+    try:
+        await ada.wait_joined(WAIT)
+        ada.send("over wss")
+        await ada.client.flush(WAIT)
+        assert ada.transcript() == ["Ada: over wss"] and "connected" in ada.status.value
+        failed = await bob.client.wait_for("failed", WAIT)
+        assert "certificate is not trusted (unable to get local issuer certificate)" in failed["error"]
+        assert "cannot connect (attempt" in bob.status.value
+        assert "unable to get local issuer certificate" in bob.status.value and "cafile=" in bob.status.value
+    finally:
+        for ui in (ada, bob):
+            await ui.client.aclose(WAIT)
+    with pytest.raises(ValueError, match="CA file '.*missing.pem' does not exist"):
+        ChatUI(handle.chat_url, "Cy", cafile=str(tmp_path / "missing.pem"))

@@ -35,8 +35,9 @@ class AdminSource(Protocol):
     """What the dashboard needs: a room's snapshot, and the two moderation buttons.
 
     Sources may also have ``report(room) -> AdminReport`` (members in detail
-    and the server's health) and ``announce(room, content) -> int``; the
-    dashboard shows those parts only for sources that have them.
+    and the server's health), ``announce(room, content) -> int`` and
+    ``ban(room, name, banned)``; the dashboard shows those parts only for
+    sources that have them.
     """
 
     def snapshot(self, room: str = ...) -> RoomSnapshot: ...
@@ -72,6 +73,9 @@ class LocalAdmin:
     def mute(self, room: str, name: str, muted: bool = True) -> None:
         self._run(ops.mute, room, name, muted, self.who)
 
+    def ban(self, room: str, name: str, banned: bool = True) -> None:
+        self._run(ops.ban, room, name, banned, self.who)
+
     def announce(self, room: str, content: str) -> int:
         seq: int = self._run(ops.announce, room, content, self.who)
         return seq
@@ -85,6 +89,10 @@ def admin_source(
 ) -> Any:
     """The :class:`AdminSource` for ``source`` (see the module's docstring); :class:`ValueError` if it cannot be one."""
     if isinstance(source, str):
+        if (cafile is not None or ssl is not None) and not source.startswith("wss:"):
+            raise ValueError(f"cafile= and ssl= are for a wss:// admin URL, got {source!r}")
+        if cafile is not None and ssl is not None:
+            raise ValueError("give cafile= or ssl=, not both")
         if not admin_token:
             raise ValueError(
                 "give admin_token= with an admin URL: the admin token wslab serve printed (not the learners' token)"
@@ -92,8 +100,10 @@ def admin_source(
         if ssl is None and (cafile is not None or source.startswith("wss:")):
             ssl = client_context(cafile)
         return AdminClient(source, admin_token, ssl=ssl)
-    if admin_token is not None or cafile is not None:
-        raise ValueError("admin_token= and cafile= are for an admin URL (ws://HOST:PORT/admin), not a server object")
+    if admin_token is not None or cafile is not None or ssl is not None:
+        raise ValueError(
+            "admin_token=, cafile= and ssl= are for an admin URL (ws://HOST:PORT/admin), not a server object"
+        )
     if isinstance(source, ServerHandle):
         return LocalAdmin(source)
     if all(callable(getattr(source, name, None)) for name in ("snapshot", "kick", "mute")):

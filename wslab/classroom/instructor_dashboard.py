@@ -1,38 +1,56 @@
-"""The instructor's dashboard: one room of a running server, as ipywidgets.
+"""The instructor's dashboard: one room of a running server, as ipywidgets, made for a room of 40.
 
 It watches a server in this kernel (a :class:`~wslab.kernel.course_server.ServerHandle`)
 or, by URL and admin token, a running ``wslab serve`` over its admin channel
 (:mod:`wslab.classroom.dashboard_source`). It is a pure view: it holds no chat state of
 its own. Each :meth:`InstructorDashboard.refresh` reads one report and shows it:
 
-* who is connected, one row per person, with *Mute*/*Unmute* and *Kick*
-  buttons, and who is flooding (over the rate limit) or slow (their queue on
-  the server grows);
+* who is connected, one row per person, with *Mute*/*Unmute* and *Kick…*
+  buttons (a kick asks first: *Kick*, *Kick and ban* or *Cancel*; a kick is not
+  a ban: the person may join again), and who is flooding (over the rate limit)
+  or slow (their queue on the server grows);
+* the rows sorted (joined, name, needs attention, flooding) and filtered
+  (everyone, muted, typing, flooding, slow; a piece of a name), by
+  :mod:`wslab.classroom.roster`'s rules, with "showing 5 of 40";
+* who is banned, each with an *Unban* button;
 * messages in the last minute and in total;
 * who is typing (the same sentence learners see);
 * the server's health: uptime, connections, rooms, TLS, its latest notable
-  log lines;
-* a box to post an announcement to the room.
+  log lines, newest first;
+* a box to post an announcement to the room;
+* *Join QR*: the join link's QR code, the page to type the join code at and the
+  code, large enough for a projector (from a ``wslab serve`` that knows its
+  network address).
 
 It refreshes when you press *Refresh*, after every button, and, if asked, on
 a timer that is bounded twice: ``interval`` seconds apart (at least
 :data:`MIN_INTERVAL`) and for ``refresh_for`` seconds at most, after which it
 stops by itself (start it again with :meth:`~InstructorDashboard.start_auto_refresh`).
-The timer thread never blocks the kernel, and each read of the server waits at
-most :data:`wslab.kernel.course_server.CALL_TIMEOUT` seconds.
+A server that cannot be read (restarting, say) is tried again at the same pace
+for :data:`RETRY_FOR` seconds before the timer gives up; a refused admin token
+stops it at once. The timer thread never blocks the kernel, and each read of the
+server waits at most :data:`wslab.kernel.course_server.CALL_TIMEOUT` seconds.
 
 Names and log lines are shown in ``Label`` and ``Textarea`` widgets, which
-render text, never HTML::
+render text, never HTML; the QR view escapes what it shows::
 
     server = wslab.start_server(host="0.0.0.0", token="...")
     from wslab.classroom.instructor_dashboard import InstructorDashboard
     InstructorDashboard(server, room="lobby")
     # or a wslab serve running elsewhere, with the admin token its banner printed:
     InstructorDashboard("ws://127.0.0.1:8765/admin", admin_token="...", room="workshop")
+
+Longer than 500 lines because one view holds the whole moderation desk (rows with
+their confirmation, the sort and filter controls, the banned list, health and log,
+announcements, the projector's QR code, and the bounded timer), each part a few
+lines over the same report; the rules they show are :mod:`wslab.classroom.roster`'s
+and the server's.
 """
 
 from __future__ import annotations
 
+import html
+import ssl as ssl_module
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -41,16 +59,27 @@ from typing import Any, Protocol
 import ipywidgets as widgets
 
 from wslab.classroom.dashboard_source import admin_source
+from wslab.classroom.qr import qr_svg
+from wslab.classroom.roster import SHOWS, SORTS, arrange, people
 from wslab.core import protocol as p
-from wslab.core.admin_protocol import AdminReport, Health, MemberInfo
+from wslab.core.admin_protocol import AdminReport, Health, JoinInfo, MemberInfo
 from wslab.core.clock import SYSTEM_CLOCK, Clock
 from wslab.core.hub import RoomSnapshot
 from wslab.core.typing_status import typing_text
 
-__all__ = ["DashboardSource", "InstructorDashboard", "PersonRow", "MIN_INTERVAL"]
+__all__ = ["DashboardSource", "InstructorDashboard", "PersonRow", "MIN_INTERVAL", "RETRY_FOR"]
 
 MIN_INTERVAL = 0.1
 """Shortest auto-refresh interval, in seconds."""
+
+RETRY_FOR = 60.0
+"""Seconds the auto-refresh keeps trying a server that cannot be read (a restart) before it gives up."""
+
+_HIDDEN = "none"
+
+
+def _display(widget: Any, shown: bool) -> None:
+    widget.layout.display = None if shown else _HIDDEN
 
 
 class DashboardSource(Protocol):
@@ -64,9 +93,19 @@ class DashboardSource(Protocol):
 
 
 class PersonRow:
-    """One connected person: their name, what they are doing, and the two buttons."""
+    """One connected person: their name, what they are doing, and the buttons.
 
-    def __init__(self, name: str, on_mute: Callable[[PersonRow], None], on_kick: Callable[[PersonRow], None]) -> None:
+    *Kick…* asks first: the row then shows *Kick*, *Kick and ban* (when the
+    server can ban: ``on_ban``) and *Cancel*.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        on_mute: Callable[[PersonRow], None],
+        on_kick: Callable[[PersonRow], None],
+        on_ban: Callable[[PersonRow], None] | None = None,
+    ) -> None:
         self.name = name
         self.muted = False
         self.typing = False
@@ -77,12 +116,54 @@ class PersonRow:
             description="Mute", tooltip=f"Mute {name}", layout=widgets.Layout(width="7em")
         )
         self.kick_button = widgets.Button(
-            description="Kick", button_style="danger", tooltip=f"Disconnect {name} (close code 4003)",
+            description="Kick…", tooltip=f"Remove {name} from the room (asks first)",
             layout=widgets.Layout(width="7em"),
         )
+        self.confirm_label = widgets.Label(value=f"Remove {name}? They may join again unless banned.")
+        self.confirm_button = widgets.Button(
+            description="Kick", button_style="danger", tooltip=f"Yes: disconnect {name} (close code 4003)",
+            layout=widgets.Layout(width="7em"),
+        )
+        self.ban_button = widgets.Button(
+            description="Kick and ban", button_style="danger",
+            tooltip=f"Disconnect {name} and refuse the name {name} in this room (close code 4004)",
+            layout=widgets.Layout(width="10em"),
+        )
+        self.cancel_button = widgets.Button(
+            description="Cancel", tooltip=f"Keep {name} in the room", layout=widgets.Layout(width="7em")
+        )
         self.mute_button.on_click(lambda _: on_mute(self))
-        self.kick_button.on_click(lambda _: on_kick(self))
-        self.widget = widgets.HBox([self.name_label, self.state, self.load, self.mute_button, self.kick_button])
+        self.kick_button.on_click(lambda _: self.ask())
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.confirm_button.on_click(lambda _: self._then(on_kick))
+        asking = [self.confirm_label, self.confirm_button]
+        if on_ban is not None:
+            self.ban_button.on_click(lambda _: self._then(on_ban))
+            asking.append(self.ban_button)
+        self.confirm_box = widgets.HBox([*asking, self.cancel_button])
+        self.widget = widgets.HBox(
+            [self.name_label, self.state, self.load, self.mute_button, self.kick_button, self.confirm_box]
+        )
+        self.cancel()
+
+    @property
+    def asking(self) -> bool:
+        """True while the row asks whether to kick."""
+        return bool(self.confirm_box.layout.display != _HIDDEN)
+
+    def ask(self) -> None:
+        """Show the kick's confirmation instead of the *Kick…* button."""
+        _display(self.kick_button, False)
+        _display(self.confirm_box, True)
+
+    def cancel(self) -> None:
+        """Back to the *Kick…* button, nothing done."""
+        _display(self.confirm_box, False)
+        _display(self.kick_button, True)
+
+    def _then(self, action: Callable[[PersonRow], None]) -> None:
+        self.cancel()
+        action(self)
 
     def show(self, *, muted: bool, typing: bool, info: MemberInfo | None = None) -> None:
         """Show this person's state from the latest snapshot (and, when the source says, their load)."""
@@ -98,7 +179,10 @@ class PersonRow:
         self.mute_button.tooltip = f"{'Unmute' if muted else 'Mute'} {self.name}"
 
     def close(self) -> None:
-        for widget in (self.name_label, self.state, self.load, self.mute_button, self.kick_button, self.widget):
+        for widget in (
+            self.name_label, self.state, self.load, self.mute_button, self.kick_button, self.confirm_label,
+            self.confirm_button, self.ban_button, self.cancel_button, self.confirm_box, self.widget,
+        ):
             widget.close()
 
 
@@ -112,15 +196,20 @@ class InstructorDashboard:
         room: the room to show; change it later in the dashboard's text box.
         admin_token: with an admin URL: the admin token ``wslab serve``
             printed (the learners' token is refused).
-        cafile: with a ``wss://`` admin URL: a PEM CA to trust besides the system's.
+        cafile: with a ``wss://`` admin URL: a PEM CA to trust besides the system's
+            (the banner of ``wslab serve`` prints the one to give).
+        ssl: with a ``wss://`` admin URL: the :class:`ssl.SSLContext` to use instead.
         auto_refresh: seconds between automatic refreshes, or ``None`` for
             the *Refresh* button only.
         refresh_for: the automatic refresh stops after this many seconds.
         clock: where time comes from (for "updated at" and the timer's bound).
 
     Attributes useful in tests and notebooks: :attr:`widget` (the whole
-    view), :attr:`rows` (name to :class:`PersonRow`), :attr:`last` (the latest
-    snapshot, or ``None``), :attr:`refresh_button`, :attr:`room_input`.
+    view), :attr:`rows` (name to :class:`PersonRow`, everyone in the room),
+    :attr:`shown` (the names listed now, in order, after sorting and
+    filtering), :attr:`last` (the latest snapshot, or ``None``),
+    :attr:`refresh_button`, :attr:`room_input`, :attr:`sort_input`,
+    :attr:`show_input`, :attr:`find_input`, :attr:`qr_button`.
     Listeners in :attr:`on_refresh` are called with each new snapshot.
     """
 
@@ -131,33 +220,56 @@ class InstructorDashboard:
         *,
         admin_token: str | None = None,
         cafile: str | None = None,
+        ssl: ssl_module.SSLContext | None = None,
         auto_refresh: float | None = 2.0,
         refresh_for: float = 2 * 3600.0,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self.source = admin_source(source, admin_token=admin_token, cafile=cafile)
+        self.source = admin_source(source, admin_token=admin_token, cafile=cafile, ssl=ssl)
         self.clock = clock
         self.rows: dict[str, PersonRow] = {}
+        self.shown: list[str] = []
         self.last: RoomSnapshot | None = None
         self.last_report: AdminReport | None = None
         self.on_refresh: list[Callable[[RoomSnapshot], None]] = []
         self._lock = threading.RLock()
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
+        self._can_ban = callable(getattr(self.source, "ban", None))
+        self._join: JoinInfo | None = None
 
         self.room_input = widgets.Text(
             value=room, description="Room", continuous_update=False, layout=widgets.Layout(width="18em")
         )
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh", layout=widgets.Layout(width="8em"))
+        self.qr_button = widgets.ToggleButton(
+            description="Join QR", icon="qrcode", tooltip="Show the join link's QR code and the join code, large, "
+            "for the projector", layout=widgets.Layout(width="8em"),
+        )
+        self.qr_view = widgets.HTML(value="")
         self.online_label = widgets.Label(value="")
         self.rate_label = widgets.Label(value="")
         self.typing_label = widgets.Label(value="")
         self.status = widgets.Label(value="")
+        self.sort_input = widgets.Dropdown(
+            options=[(label, key) for key, label in SORTS.items()], value="joined", description="Sort",
+            layout=widgets.Layout(width="16em"),
+        )
+        self.show_input = widgets.Dropdown(
+            options=[(label, key) for key, label in SHOWS.items()], value="everyone", description="Show",
+            layout=widgets.Layout(width="14em"),
+        )
+        self.find_input = widgets.Text(
+            placeholder="a piece of a name", description="Find", continuous_update=True,
+            layout=widgets.Layout(width="16em"),
+        )
+        self.count_label = widgets.Label(value="")
         self.people = widgets.VBox([])
+        self.banned_box = widgets.HBox([])
         self.health_label = widgets.Label(value="")
         self.log_view = widgets.Textarea(
-            value="", disabled=True, rows=4, layout=widgets.Layout(width="100%"),
-            placeholder="the server's notable events appear here",
+            value="", disabled=True, rows=6, layout=widgets.Layout(width="100%"),
+            placeholder="the server's notable events appear here, newest first",
         )
         self.announce_input = widgets.Text(
             placeholder="Announcement to the room…", layout=widgets.Layout(flex="1 1 auto", width="auto")
@@ -168,17 +280,25 @@ class InstructorDashboard:
         self.announce_button.on_click(lambda _: self.announce())
         self.refresh_button.on_click(lambda _: self.refresh())
         self.room_input.observe(lambda _: self.refresh(), names="value")
+        for control in (self.sort_input, self.show_input, self.find_input):
+            control.observe(lambda _: self._rearrange(), names="value")
+        self.qr_button.observe(lambda _: self._show_qr(), names="value")
         extras: list[Any] = []
         if callable(getattr(self.source, "announce", None)):
             extras.append(widgets.HBox([self.announce_input, self.announce_button]))
         if callable(getattr(self.source, "report", None)):
             extras += [self.health_label, self.log_view]
+        _display(self.qr_button, False)
+        _display(self.qr_view, False)
         self.widget = widgets.VBox(
             [
-                widgets.HBox([self.room_input, self.refresh_button]),
+                widgets.HBox([self.room_input, self.refresh_button, self.qr_button]),
+                self.qr_view,
                 widgets.HBox([self.online_label, self.rate_label]),
                 self.typing_label,
+                widgets.HBox([self.sort_input, self.show_input, self.find_input, self.count_label]),
                 self.people,
+                self.banned_box,
                 *extras,
                 self.status,
             ]
@@ -226,6 +346,7 @@ class InstructorDashboard:
         details = {m.name: m for m in report.members} if report is not None else {}
         if report is not None:
             self._show_health(report.health)
+        self._show_join(report.join if report is not None else None)
         muted = set(snapshot.muted)  # casefolded names
         typing = set(snapshot.typing)
         count = len(snapshot.online)
@@ -240,15 +361,49 @@ class InstructorDashboard:
         for name in snapshot.online:
             row = self.rows.get(name)
             if row is None:
-                row = self.rows[name] = PersonRow(name, self._toggle_mute, self._kick)
+                row = self.rows[name] = PersonRow(
+                    name, self._toggle_mute, self._kick, self._ban if self._can_ban else None
+                )
             row.show(muted=name.casefold() in muted, typing=name in typing, info=details.get(name))
-        children = tuple(self.rows[name].widget for name in snapshot.online)
-        if self.people.children != children:
-            self.people.children = children
+        self._rearrange()
+        self._show_banned(snapshot.banned)
         if not snapshot.online:
             self.status.value = f"No one is in room {snapshot.room!r}. Updated {self._now()}."
         else:
             self.status.value = f"Updated {self._now()}." + (" Auto-refresh on." if self.auto_refreshing else "")
+
+    def _rearrange(self) -> None:
+        """List the rows as the sort, the filter and the name to find say (no read of the server)."""
+        with self._lock:
+            if self.last is None:
+                return
+            report = self.last_report
+            listed = arrange(
+                people(self.last, report.members if report is not None else ()),
+                sort=self.sort_input.value, show=self.show_input.value, find=self.find_input.value,
+            )
+            self.shown = [person.name for person in listed if person.name in self.rows]
+            children = tuple(self.rows[name].widget for name in self.shown)
+            if self.people.children != children:
+                self.people.children = children
+            total = len(self.rows)
+            self.count_label.value = "" if len(self.shown) == total else f"showing {len(self.shown)} of {total}"
+
+    def _show_banned(self, banned: tuple[str, ...]) -> None:
+        current = [b.tooltip.removeprefix("Let ").removesuffix(" join again") for b in self.banned_box.children[1:]]
+        if current == list(banned):
+            return
+        for child in self.banned_box.children:
+            child.close()
+        if not banned:
+            self.banned_box.children = ()
+            return
+        buttons = []
+        for name in banned:
+            button = widgets.Button(description=f"Unban {name}", tooltip=f"Let {name} join again")
+            button.on_click(lambda _, name=name: self._act(lambda: self.source.ban(self.room, name, False)))
+            buttons.append(button)
+        self.banned_box.children = (widgets.Label(value="Banned:"), *buttons)
 
     def _show_health(self, health: Health) -> None:
         minutes, seconds = divmod(int(health.uptime), 60)
@@ -256,8 +411,33 @@ class InstructorDashboard:
         self.health_label.value = (
             f"Server: up {minutes} min {seconds} s · {health.connections} connection"
             f"{'s' if health.connections != 1 else ''} · rooms: {rooms}" + (" · TLS" if health.tls else "")
+            + " · its notable events, newest first:"
         )
-        self.log_view.value = "\n".join(health.recent)
+        self.log_view.value = "\n".join(reversed(health.recent))
+
+    def _show_join(self, join: JoinInfo | None) -> None:
+        self._join = join
+        _display(self.qr_button, join is not None)
+        self._show_qr()
+
+    def _show_qr(self) -> None:
+        join = self._join
+        shown = bool(self.qr_button.value) and join is not None
+        _display(self.qr_view, shown)
+        if not shown or join is None:
+            return
+        code = (
+            f'<p style="margin:0.2em;font:bold 4em monospace;letter-spacing:0.1em">{html.escape(join.code)}</p>'
+            if join.code else ""
+        )
+        view = (
+            '<div style="text-align:center;font-family:sans-serif">'
+            f'<div style="height:70vh;max-width:100%;aspect-ratio:1;margin:auto">{qr_svg(join.link)}</div>'
+            f'<p style="margin:0.2em;font-size:1.6em">Scan it, or open <b>{html.escape(join.page)}</b>'
+            f"{' and type the code' if join.code else ''}</p>{code}</div>"
+        )
+        if self.qr_view.value != view:
+            self.qr_view.value = view
 
     def _now(self) -> str:
         return datetime.fromtimestamp(self.clock.wall()).strftime("%H:%M:%S")
@@ -269,6 +449,9 @@ class InstructorDashboard:
 
     def _kick(self, row: PersonRow) -> None:
         self._act(lambda: self.source.kick(self.room, row.name))
+
+    def _ban(self, row: PersonRow) -> None:
+        self._act(lambda: self.source.ban(self.room, row.name, True))
 
     def _act(self, action: Callable[[], object]) -> bool:
         try:
@@ -309,7 +492,9 @@ class InstructorDashboard:
     def start_auto_refresh(self, interval: float = 2.0, refresh_for: float = 2 * 3600.0) -> None:
         """Refresh every ``interval`` s (at least :data:`MIN_INTERVAL`) for at most ``refresh_for`` s.
 
-        Replaces a running timer. The timer also stops when the server cannot be read.
+        Replaces a running timer. A server that cannot be read is tried again at the
+        same pace for :data:`RETRY_FOR` s, then the timer stops; a refused admin token
+        stops it at once.
         """
         if refresh_for <= 0:
             raise ValueError("refresh_for must be > 0")
@@ -319,12 +504,21 @@ class InstructorDashboard:
         stop = self._stop = threading.Event()
 
         def tick() -> None:
+            failing_since: float | None = None
             while not stop.wait(interval):
-                if self.clock.monotonic() >= until:
+                now = self.clock.monotonic()
+                if now >= until:
                     self.status.value = f"Auto-refresh stopped after {refresh_for:g} s; press Refresh."
                     break
-                if self.refresh() is None:
+                if self.refresh() is not None:
+                    failing_since = None
+                    continue
+                failing_since = now if failing_since is None else failing_since
+                why = self.status.value
+                if "refused the admin token" in why or now - failing_since >= RETRY_FOR:
+                    self.status.value = f"{why} Auto-refresh stopped; press Refresh."
                     break
+                self.status.value = f"{why} Trying again every {interval:g} s."
             stop.set()
 
         self._ticker = threading.Thread(target=tick, name="wslab-dashboard", daemon=True)
@@ -346,9 +540,12 @@ class InstructorDashboard:
         for row in self.rows.values():
             row.close()
         self.rows.clear()
+        for child in self.banned_box.children:
+            child.close()
         for widget in (
-            self.room_input, self.refresh_button, self.online_label, self.rate_label, self.typing_label,
-            self.status, self.people, self.health_label, self.log_view, self.announce_input,
+            self.room_input, self.refresh_button, self.qr_button, self.qr_view, self.online_label, self.rate_label,
+            self.typing_label, self.status, self.sort_input, self.show_input, self.find_input, self.count_label,
+            self.people, self.banned_box, self.health_label, self.log_view, self.announce_input,
             self.announce_button, self.widget,
         ):
             widget.close()

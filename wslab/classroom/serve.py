@@ -14,6 +14,15 @@ kernel, with the safeguards a room full of people needs:
 * ``/admin`` is the instructor's admin channel (:mod:`wslab.server.admin_route`),
   behind an admin token of its own (``--admin-token``, else generated and
   printed), never the learners' token;
+* learners may type a short join code instead of the token; ``GET /join.svg``
+  (the join link's QR code) and ``GET /join.json`` serve the projector's view to
+  whoever has the token or the code, and the dashboard gets the same in its reports;
+* with ``--data DIR`` the tokens and the join code are kept in DIR
+  (:mod:`wslab.classroom.room_state`), so a restart keeps every link working;
+* no secret is ever on a command line: the workers of ``--workers`` get the
+  tokens, the join code and the engine's URL (with its password) in their
+  environment (:data:`~wslab.classroom.options.SECRET_ENV`), which only this
+  user and root can read, and the embedded Valkey requires a password;
 * with ``--certfile``/``--keyfile`` it speaks TLS only: ``wss://`` and
   ``https://`` on the same port (:mod:`wslab.server.tls`);
 * under a Jupyter server with jupyter-server-proxy (a JupyterLab terminal on
@@ -37,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -45,9 +55,19 @@ from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 from wslab._moved import renamed_attribute
-from wslab.classroom.banner import print_banner, print_event
-from wslab.classroom.options import DEFAULT_PORT, ServeOptions, add_arguments, classroom_options, options_from_args
+from wslab.classroom.banner import join_link, print_banner, print_event
+from wslab.classroom.options import (
+    DEFAULT_PORT,
+    SECRET_ENV,
+    ServeOptions,
+    add_arguments,
+    classroom_options,
+    options_from_args,
+)
+from wslab.classroom.qr import qr_svg
 from wslab.core import protocol as p
+from wslab.core.admin_protocol import JoinInfo
+from wslab.core.admission import format_join_code
 from wslab.kernel.course_server import ServerHandle, start_server
 from wslab.server.admin_route import install_admin
 from wslab.server.backplane import Backplane, BackplaneError
@@ -60,6 +80,8 @@ __all__ = [
     "add_arguments",
     "classroom_options",
     "options_from_args",
+    "install_join",
+    "join_info",
     "main",
     "run",
     "serve",
@@ -107,6 +129,23 @@ def start_classroom(
     )
 
 
+def join_info(options: ServeOptions, port: int) -> JoinInfo | None:
+    """How learners join this server from a phone (the network link, its page, the code); None on loopback."""
+    cfg = options.config
+    link = join_link(cfg.host, port, cfg.token, options.room, tls=cfg.certfile is not None)
+    if link is None:
+        return None
+    code = format_join_code(options.join_code) if options.join_code else None
+    return JoinInfo(link, link.partition("?")[0], code)
+
+
+def install_join(server: ChatServer, join: JoinInfo) -> None:
+    """``/join.svg`` and ``/join.json``: the projector's view, for whoever has the token or the code."""
+    server.pages["/join.svg"] = ("image/svg+xml", qr_svg(join.link))
+    answer = {"link": join.link, "page": join.page, "code": join.code}
+    server.pages["/join.json"] = ("application/json", json.dumps(answer))
+
+
 async def serve(
     options: ServeOptions,
     *,
@@ -124,7 +163,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     server = ChatServer(options.config, backplane=backplane)
-    install_admin(server, options.admin_token)
+    channel = install_admin(server, options.admin_token)
     try:
         await server.start()
     except BackplaneError as exc:
@@ -137,6 +176,10 @@ async def serve(
         where = f"{options.config.host}:{options.config.port}"
         print(f"wslab serve: cannot listen on {where}: {exc}", file=sys.stderr, flush=True)
         return 1
+    join = join_info(options, server.port)
+    if join is not None:
+        install_join(server, join)
+        channel.join = join
     server.listeners.append(lambda event: print_event(event, out))
     installed = []
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -209,18 +252,35 @@ def serve_shared(options: ServeOptions, out: TextIO = sys.stdout) -> int:
             engine.stop()
 
 
-def _worker_argv(options: ServeOptions, url: str, port: int) -> list[str]:
+def _worker_argv(options: ServeOptions, port: int) -> list[str]:
+    """A worker's command line: no secret in it (every local user's ps shows it); see :func:`_worker_env`."""
     cfg = options.config
     argv = [sys.executable, "-m", "wslab.cli", "serve", "--host", cfg.host, "--port", str(port)]
-    argv += ["--room", options.room, "--redis", url, "--reuse-port", "--no-banner"]
-    if cfg.token is not None:
-        argv.append(f"--token={cfg.token}")  # one argument: a token may start with "-"
+    argv += ["--room", options.room, "--reuse-port", "--no-banner"]
     for origin in cfg.allowed_origins:
         argv += ["--origin", origin]
-    argv.append(f"--admin-token={options.admin_token}")  # one admin token for the room, whichever worker answers
     if cfg.certfile is not None:
         argv += ["--certfile", cfg.certfile] + (["--keyfile", cfg.keyfile] if cfg.keyfile else [])
     return argv
+
+
+def _worker_env(options: ServeOptions, url: str) -> dict[str, str]:
+    """A worker's environment: this one, with the room's secrets and the engine's URL (password included).
+
+    One admin token and one join code for the room, whichever worker answers. A secret
+    this server does not have is removed, so a stale variable cannot give a worker one.
+    """
+    env = dict(os.environ)
+    values = {
+        "token": options.config.token, "admin_token": options.admin_token,
+        "redis": url, "join_code": options.join_code,
+    }
+    for key, value in values.items():
+        if value is None:
+            env.pop(SECRET_ENV[key], None)
+        else:
+            env[SECRET_ENV[key]] = value
+    return env
 
 
 def _serve_workers(options: ServeOptions, url: str, where: str, note: str, out: TextIO) -> int:
@@ -235,7 +295,7 @@ def _serve_workers(options: ServeOptions, url: str, where: str, note: str, out: 
     port = options.config.port or free_port(options.config.host)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    pool = WorkerPool(_worker_argv(options, url, port), options.workers, out)
+    pool = WorkerPool(_worker_argv(options, port), options.workers, out, env=_worker_env(options, url))
     try:
         late = pool.wait_ready(WORKER_START_TIMEOUT, stop)
         if late is not None:

@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as sync_connect
 
+from wslab.client.tls import describe_failure
 from wslab.core import protocol as p
 from wslab.core.admin_protocol import ADMIN_PATH, AdminReport
 from wslab.core.errors import AdminError
@@ -39,7 +40,7 @@ class AdminClient:
     give ``ssl=`` a context that trusts the server's certificate. It connects
     on first use and again after the connection dropped; calls are
     serialised, each bounded by ``timeout``. Implements the dashboard's source:
-    :meth:`report`, :meth:`snapshot`, :meth:`kick`, :meth:`mute`, :meth:`announce`.
+    :meth:`report`, :meth:`snapshot`, :meth:`kick`, :meth:`ban`, :meth:`mute`, :meth:`announce`.
     """
 
     def __init__(
@@ -76,7 +77,8 @@ class AdminClient:
                     "is it a wslab serve new enough to have one?"
                 ) from None
             except (OSError, InvalidHandshake) as exc:
-                raise RuntimeError(f"cannot reach the admin channel at {self.url}: {exc}") from None
+                why = describe_failure(exc) or str(exc)
+                raise RuntimeError(f"cannot reach the admin channel at {self.url}: {why}") from None
             except TimeoutError:
                 raise TimeoutError(
                     f"the admin channel at {self.url} did not answer within {self.timeout:g} s"
@@ -84,12 +86,24 @@ class AdminClient:
         return self._ws
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send one request and return its answer; :class:`AdminError` if the server refused it."""
+        """Send one request and return its answer; :class:`AdminError` if the server refused it.
+
+        A connection that closed while idle (the server restarted, say) is opened
+        again and the request sent on the new one: it had not left, so it goes once.
+        """
         with self._lock:
             ws = self._connection()
             id_ = next(self._ids)
+            frame = json.dumps({**message, "id": id_})
             try:
-                ws.send(json.dumps({**message, "id": id_}))
+                try:
+                    ws.send(frame)
+                except ConnectionClosed as idle:
+                    if idle.rcvd is not None and idle.rcvd.code == p.CLOSE_UNAUTHORIZED:
+                        raise
+                    self._ws = None  # closed while idle (a restart): nothing was sent; once more, on a new one
+                    ws = self._connection()
+                    ws.send(frame)
                 while True:
                     answer = json.loads(ws.recv(timeout=self.timeout))
                     if answer.get("id") == id_:
@@ -120,6 +134,10 @@ class AdminClient:
 
     def mute(self, room: str, name: str, muted: bool = True) -> None:
         self.request({"type": "mute", "room": room, "name": name, "muted": muted})
+
+    def ban(self, room: str, name: str, banned: bool = True) -> None:
+        """Ban ``name`` from ``room`` (closed with 4004, their joins refused), or lift the ban."""
+        self.request({"type": "ban", "room": room, "name": name, "banned": banned})
 
     def announce(self, room: str, content: str) -> int:
         """Post ``content`` to ``room`` as the instructor; returns its ``seq``."""

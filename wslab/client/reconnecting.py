@@ -49,6 +49,7 @@ import asyncio
 import inspect
 import logging
 import random
+import ssl as ssl_module
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
@@ -57,6 +58,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from wslab.client.tls import client_context, describe_failure
 from wslab.core import protocol as p
 from wslab.core.backoff import BackoffPolicy, ReconnectPredicate
 from wslab.core.clock import SYSTEM_CLOCK, Clock
@@ -108,6 +110,10 @@ class ReconnectingClient:
         send_rate, send_burst: pace outgoing frames (frames per second,
             frames at once) a little under the server's limits. None: no pacing.
         id_prefix: the first part of chat ids (random by default).
+        cafile: with a ``wss://`` URL: a PEM CA to trust besides the system's
+            (a workshop's own CA); see :func:`~wslab.client.tls.client_context`.
+        ssl: with a ``wss://`` URL: the :class:`ssl.SSLContext` to connect with
+            (instead of ``cafile``).
 
     Events and the data their handlers receive (a dict; a handler may also
     take no argument): those of :class:`~wslab.core.session.ClientSession`
@@ -127,6 +133,11 @@ class ReconnectingClient:
     * ``epoch``: ``{"old", "new", "room"}``: the room's history started over;
     * ``overflow``: ``{"message", "queued", "limit"}``;
     * ``closed``: ``{"code", "reason", "unsent"}`` once the client stops for good.
+
+    One more event comes from this shell, not the session: ``failed``
+    (``{"attempt", "error"}``) when an attempt to connect fails, ``error``
+    saying why in a sentence (a TLS certificate that is not trusted is named
+    with OpenSSL's reason and what to give).
     """
 
     def __init__(
@@ -147,9 +158,17 @@ class ReconnectingClient:
         send_rate: float | None = p.RATE_PER_SECOND * 0.9,
         send_burst: int = p.RATE_BURST // 2,
         id_prefix: str | None = None,
+        cafile: str | None = None,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
             raise ValueError(f"url must start with ws:// or wss://, got {url!r}")
+        if (cafile is not None or ssl is not None) and not url.startswith("wss://"):
+            raise ValueError(f"cafile= and ssl= are for a wss:// URL, got {url!r}")
+        if cafile is not None and ssl is not None:
+            raise ValueError("give cafile= or ssl=, not both")
+        self.ssl = client_context(cafile) if cafile is not None else ssl
+        """The TLS context for ``wss://`` (None: the system's CAs)."""
         if heartbeat_interval is not None and (heartbeat_interval <= 0 or heartbeat_timeout <= 0):
             raise ValueError("heartbeat_interval and heartbeat_timeout must be > 0 (or heartbeat_interval=None)")
         if open_timeout <= 0 or close_timeout <= 0:
@@ -521,7 +540,9 @@ class ReconnectingClient:
                         raise
                     self._do(self.session.connect_failed("cancelled", self.clock.monotonic()))
                 except Exception as exc:
-                    self._record("failed", {"attempt": self.attempt, "error": _describe(exc)})
+                    failure = {"attempt": self.attempt, "error": _describe(exc)}
+                    self._record("failed", failure)
+                    self._emit("failed", failure)
                     self._do(self.session.connect_failed(_describe(exc), self.clock.monotonic()))
                 else:
                     await self._connection(conn)
@@ -545,12 +566,14 @@ class ReconnectingClient:
                 self._do(self.session.disconnected(None, "client task cancelled", self.clock.monotonic()))
 
     async def _open(self) -> ClientConnection:
+        tls: dict[str, Any] = {} if self.ssl is None else {"ssl": self.ssl}  # ssl=None would mean no TLS for wss
         return await connect(
             self.url,
             open_timeout=self.open_timeout,
             close_timeout=self.close_timeout,
             ping_interval=None,  # our own heartbeat, with a stated bound
             proxy=None if (urlsplit(self.url).hostname or "") in _LOOPBACK else True,
+            **tls,
         )
 
     async def _connection(self, conn: ClientConnection) -> None:
@@ -655,6 +678,9 @@ async def _quietly(awaitable: Any) -> None:
 
 
 def _describe(exc: BaseException) -> str:
+    tls = describe_failure(exc)
+    if tls is not None:
+        return tls
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return "timed out during the opening handshake"
     if isinstance(exc, ConnectionRefusedError):

@@ -8,6 +8,15 @@ parent killed with SIGKILL takes it along. That signal follows the *thread*
 that started it: start it from a thread that lives as long as it should (the
 main thread, or one kept for the purpose), not from a short-lived one.
 
+On a shared machine (a JupyterHub node, a lab PC) every local user can reach
+127.0.0.1, so the engine also **requires a password**, random for each start
+(:attr:`EmbeddedValkey.password`), which only the processes wslab gives its
+:attr:`~EmbeddedValkey.url` to know. The password is never on a command line
+(``ps`` shows every process's to every user) nor in a file: the whole
+configuration goes to the server on its standard input (``valkey-server -``),
+which it reads before it listens, so no connection is ever accepted without it.
+A client without it gets ``NOAUTH`` and nothing else.
+
 With ``data_dir`` given, it writes an append-only file there (``appendfsync
 everysec``: at most about one second of writes is lost when the whole process
 group is killed) and reads it back on the next start.
@@ -16,6 +25,7 @@ group is killed) and reads it back on the next start.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -27,7 +37,7 @@ from pathlib import Path
 from wslab.cluster.workers import die_with_parent, free_port
 from wslab.core.errors import EngineUnavailable
 
-__all__ = ["EmbeddedValkey", "EngineUnavailable", "find_engine", "START_TIMEOUT"]
+__all__ = ["EmbeddedValkey", "EngineUnavailable", "find_engine", "START_TIMEOUT", "config_text"]
 
 START_TIMEOUT = 10.0
 """Seconds the engine may take to answer PING after it was started."""
@@ -57,6 +67,15 @@ def find_engine() -> Path:
     )
 
 
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def config_text(settings: dict[str, str]) -> str:
+    """A Valkey configuration file's text: one ``name "value"`` line per setting, values quoted."""
+    return "".join(f"{name} {_quoted(value)}\n" for name, value in settings.items())
+
+
 class EmbeddedValkey:
     """A Valkey server on 127.0.0.1 owned by this process. Use :meth:`start` and :meth:`stop`, or ``with``.
 
@@ -64,10 +83,16 @@ class EmbeddedValkey:
         data_dir: keep the data there (append-only file); None: a temporary
             directory, removed on :meth:`stop`, and no persistence.
         port: 0 picks a free one.
+
+    :attr:`url` carries the password (``redis://:PASSWORD@127.0.0.1:PORT/0``):
+    hand it to wslab's own processes only, never print it
+    (:func:`wslab.cluster.redis_backplane.describe` gives it without).
     """
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, port: int = 0) -> None:
         self.binary = find_engine()
+        self.password = secrets.token_urlsafe(24)
+        """The password this engine requires (new at each start of this object)."""
         self.persistent = data_dir is not None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
@@ -79,7 +104,8 @@ class EmbeddedValkey:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """Where the engine is, password included (a secret: see the class's docstring)."""
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     @property
     def version(self) -> str:
@@ -90,27 +116,35 @@ class EmbeddedValkey:
         """Start the server and wait (at most :data:`START_TIMEOUT`) until it answers."""
         if self.process is not None and self.process.poll() is None:
             return self
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [
-            str(self.binary),
-            "--bind", "127.0.0.1",
-            "--port", str(self.port),
-            "--dir", str(self.data_dir),
-            "--save", "",
-            "--appendonly", "yes" if self.persistent else "no",
-            "--appendfsync", "everysec",
-            "--daemonize", "no",
-            "--protected-mode", "yes",
-            "--logfile", "engine.log",
-        ]
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        settings = {
+            "bind": "127.0.0.1",
+            "port": str(self.port),
+            "dir": str(self.data_dir),
+            "save": "",
+            "appendonly": "yes" if self.persistent else "no",
+            "appendfsync": "everysec",
+            "daemonize": "no",
+            "protected-mode": "yes",
+            "logfile": "engine.log",
+            "requirepass": self.password,
+        }
+        # "-": the configuration comes on stdin, read whole before the server listens: no password in
+        # the command line (ps) or in a file.
         self.process = subprocess.Popen(
-            args,
+            [str(self.binary), "-"],
             cwd=self.data_dir,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
         )
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(config_text(settings).encode())
+            self.process.stdin.close()
+        except OSError:  # it exited at once: said below
+            pass
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -124,8 +158,14 @@ class EmbeddedValkey:
     def _ping(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
+                conn.sendall(f"AUTH {self.password}\r\nPING\r\n".encode())
+                reply = b""
+                while b"PONG" not in reply and b"-" not in reply and len(reply) < 64:
+                    chunk = conn.recv(64)
+                    if not chunk:
+                        break
+                    reply += chunk
+                return reply.startswith(b"+OK\r\n+PONG")
         except OSError:
             return False
 

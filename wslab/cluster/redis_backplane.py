@@ -106,7 +106,7 @@ def _decode(fields: dict[Any, Any], seq: int) -> dict[str, Any]:
 
 
 def describe(url: str) -> str:
-    """``url`` without its password, for banners and errors."""
+    """``url`` without its user name and password, for banners, logs and errors (every one of them)."""
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
     return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path or ''}"
@@ -161,6 +161,7 @@ class RedisBackplane(Backplane):
         if urlsplit(url).scheme not in ("redis", "rediss", "unix", "valkey", "valkeys"):
             raise ValueError(f"not a Redis URL: {url!r}; write redis://host:port/0")
         self.url = url.replace("valkey", "redis", 1) if url.startswith("valkey") else url
+        """The engine's URL, password included: never print it (:func:`describe` does it safely)."""
         self.node = node or secrets.token_hex(4)
         self.presence_ttl = presence_ttl
         self.presence_refresh = presence_refresh
@@ -311,7 +312,9 @@ class RedisBackplane(Backplane):
                 raise
             except _RETRY as exc:
                 if self.link_up.is_set():
-                    log.warning("lost the link to %s (%s); reading on from %s when it is back", self.url, exc, cursor)
+                    log.warning(
+                        "lost the link to %s (%s); reading on from %s when it is back", describe(self.url), exc, cursor
+                    )
                 self.link_up.clear()
                 await asyncio.sleep(backoff.next_delay())
                 continue

@@ -11,6 +11,7 @@ holds every module here to that). The asyncio shells in :mod:`wslab.server` and
 * :mod:`~wslab.core.session`: the client side, the hub's counterpart;
 * :mod:`~wslab.core.backoff`: reconnect delays and when to stop;
 * :mod:`~wslab.core.ratelimit`: the token bucket both sides use;
+* :mod:`~wslab.core.admission`: who may connect: the token or the join code, guessing limited;
 * :mod:`~wslab.core.typing_status`: when to say "typing", and how to show it;
 * :mod:`~wslab.core.clock`: the one injectable clock;
 * :mod:`~wslab.core.admin_protocol`: the admin channel's requests and reports;

@@ -7,8 +7,9 @@ object with a string ``type``; every request may carry an ``id`` (an integer
 or a string of at most :data:`~wslab.core.protocol.MAX_CLIENT_ID_CHARS`
 characters), which the answer repeats.
 
-Requests: ``report`` (``room``), ``kick`` (``room``, ``name``), ``mute``
-(``room``, ``name``, ``muted``), ``announce`` (``room``, ``content``).
+Requests: ``report`` (``room``), ``kick`` (``room``, ``name``), ``ban``
+(``room``, ``name``, ``banned``), ``mute`` (``room``, ``name``, ``muted``),
+``announce`` (``room``, ``content``).
 Answers: ``report`` (``report``: an :class:`AdminReport` as JSON), ``done``
 (``action``, and ``seq`` for an announcement), or ``error`` (``code``,
 ``message``). A bad request gets one ``error`` and changes nothing.
@@ -35,6 +36,7 @@ __all__ = [
     "AdminRequestError",
     "AdminReport",
     "Health",
+    "JoinInfo",
     "MemberInfo",
     "parse_request",
     "SLOW_FRACTION",
@@ -43,7 +45,7 @@ __all__ = [
 ADMIN_PATH = "/admin"
 """The admin channel's path on the server's port."""
 
-ADMIN_REQUESTS = ("report", "kick", "mute", "announce")
+ADMIN_REQUESTS = ("report", "kick", "ban", "mute", "announce")
 """The request types the admin channel understands."""
 
 SLOW_FRACTION = 0.25
@@ -60,6 +62,7 @@ class AdminRequest:
     name: str | None = None
     muted: bool | None = None
     content: str | None = None
+    banned: bool | None = None
 
 
 
@@ -126,6 +129,11 @@ def _parse_fields(obj: dict[str, Any], type_: str, id_: int | str | None) -> Adm
     name = p.validate_name(_field(obj, "name", type_))
     if type_ == "kick":
         return AdminRequest("kick", id_, room, name=name)
+    if type_ == "ban":
+        banned = obj.get("banned", True)
+        if not isinstance(banned, bool):
+            raise ProtocolError(p.ErrorCode.BAD_FIELD, "'banned' must be true or false", field="banned")
+        return AdminRequest("ban", id_, room, name=name, banned=banned)
     muted = obj.get("muted", True)
     if not isinstance(muted, bool):
         raise ProtocolError(p.ErrorCode.BAD_FIELD, "'muted' must be true or false", field="muted")
@@ -171,12 +179,23 @@ class Health:
 
 
 @dataclass(frozen=True)
+class JoinInfo:
+    """How learners join, for the dashboard's QR code: the link phones open (token included), the page
+    where the join code is typed instead, and the code (``K7Q-P3M``, or None)."""
+
+    link: str
+    page: str
+    code: str | None = None
+
+
+@dataclass(frozen=True)
 class AdminReport:
-    """Everything the dashboard shows: one room, its members in detail, and the server's health."""
+    """Everything the dashboard shows: one room, its members in detail, the server's health, and how to join."""
 
     snapshot: RoomSnapshot
     members: tuple[MemberInfo, ...]
     health: Health
+    join: JoinInfo | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (the ``report`` field of the admin channel's answer)."""
@@ -186,6 +205,7 @@ class AdminReport:
             "online": list(s.online),
             "typing": list(s.typing),
             "muted": list(s.muted),
+            "banned": list(s.banned),
             "messages": s.messages,
             "messages_last_minute": s.messages_last_minute,
             "members": [
@@ -200,6 +220,9 @@ class AdminReport:
                 "flood_strikes": h.flood_strikes, "slow_consumer_bytes": h.slow_consumer_bytes,
                 "recent": list(h.recent),
             },
+            "join": None if self.join is None else {
+                "link": self.join.link, "page": self.join.page, "code": self.join.code,
+            },
         }
 
     @classmethod
@@ -213,6 +236,7 @@ class AdminReport:
                 muted=tuple(str(n) for n in obj["muted"]),
                 messages=int(obj["messages"]),
                 messages_last_minute=int(obj["messages_last_minute"]),
+                banned=tuple(str(n) for n in obj.get("banned", ())),
             )
             members = tuple(
                 MemberInfo(
@@ -228,6 +252,10 @@ class AdminReport:
                 flood_strikes=int(h["flood_strikes"]), slow_consumer_bytes=int(h["slow_consumer_bytes"]),
                 recent=tuple(str(line) for line in h["recent"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+            j = obj.get("join")
+            join = None if j is None else JoinInfo(
+                str(j["link"]), str(j["page"]), None if j.get("code") is None else str(j["code"])
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not an admin report: {exc!r}") from None
-        return cls(snapshot, members, health)
+        return cls(snapshot, members, health, join)

@@ -58,7 +58,7 @@ ReconnectPredicate = Callable[[int | None], bool]
 """Given the close code (None when the connection failed without one), say whether to reconnect."""
 
 STOP_CODES: frozenset[int] = frozenset(
-    {p.CLOSE_NORMAL, p.CLOSE_POLICY_VIOLATION, p.CLOSE_UNAUTHORIZED, p.CLOSE_KICKED}
+    {p.CLOSE_NORMAL, p.CLOSE_POLICY_VIOLATION, p.CLOSE_UNAUTHORIZED, p.CLOSE_KICKED, p.CLOSE_BANNED}
 )
 """Close codes after which a client must not reconnect by itself."""
 

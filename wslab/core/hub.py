@@ -44,7 +44,7 @@ Contracts:
   frame per member per room per ``presence_interval``
   (:meth:`Room.flush_presence <wslab.core.room.Room.flush_presence>` has the rule);
 * the server-side API (:meth:`Hub.publish`, :meth:`Hub.open_channel`,
-  :meth:`Hub.kick`, :meth:`Hub.mute`) raises :class:`ValueError` (a
+  :meth:`Hub.kick`, :meth:`Hub.ban`, :meth:`Hub.mute`) raises :class:`ValueError` (a
   :class:`~wslab.core.errors.ProtocolError` for a bad name) and changes nothing
   when given a value the protocol does not accept.
 
@@ -95,6 +95,8 @@ __all__ = [
     "HubAction",
     "Conn",
     "Hub",
+    "KICK_REASON",
+    "BAN_REASON",
     "RoomSnapshot",
     "recipients",
 ]
@@ -149,6 +151,12 @@ class Share:
 
 HubAction = Deliver | Close | NeedRoom | Commit | Share
 """What :class:`Hub` asks its shell to do."""
+
+KICK_REASON = "removed by the instructor; you may join again"
+"""The close reason of a kick (4003), as the learner reads it."""
+
+BAN_REASON = "banned from this room by the instructor"
+"""The close reason of a ban (4004), as the learner reads it."""
 
 _renamed = renamed_names(__name__, {"Send": "Deliver", "Action": "HubAction"})
 _MOVED = {"RECENT_IDS": "wslab.core.room", "LISTED_CHANNELS": "wslab.core.channels"}
@@ -365,13 +373,37 @@ class Hub:
         to, frame = self._channels.publish(channel, data, self.clock.wall())
         return [Deliver(to, frame)] if to else []
 
-    def kick(self, room: str, name: str, reason: str = "removed by the instructor") -> list[HubAction]:
+    def kick(self, room: str, name: str, reason: str = KICK_REASON) -> list[HubAction]:
         """Close the connection of ``name`` in ``room`` with 4003; no-op if absent.
 
+        A kick is not a ban: the person may join again (their client does not
+        reconnect by itself; the chat page offers to join again). See :meth:`ban`.
         Raises :class:`~wslab.core.errors.ProtocolError` for an invalid room or name.
         """
         p.validate_room(room)
         p.validate_name(name)
+        return self._remove(room, name, p.CLOSE_KICKED, reason)
+
+    def ban(self, room: str, name: str, banned: bool = True, reason: str = BAN_REASON) -> list[HubAction]:
+        """Ban ``name`` from ``room`` (close their connection with 4004; their joins are refused with
+        ``banned``), or lift the ban. ``name`` need not be in the room.
+
+        Names are compared ignoring case. Raises :class:`~wslab.core.errors.ProtocolError`
+        for an invalid room or name.
+        """
+        p.validate_room(room)
+        p.validate_name(name)
+        target = self._rooms.get(room)
+        if target is None:
+            target = self._rooms[room] = self._new_room(room)
+        if not banned:
+            target.set_banned(name, False)
+            return []
+        actions = self._remove(room, name, p.CLOSE_BANNED, reason)
+        target.set_banned(name, True)
+        return actions
+
+    def _remove(self, room: str, name: str, code: int, reason: str) -> list[HubAction]:
         if not isinstance(reason, str) or not p.is_valid_unicode(reason) or len(reason.encode()) > 123:
             raise ValueError("a close reason must be valid Unicode text of at most 123 bytes in UTF-8")
         target = self._rooms.get(room)
@@ -379,7 +411,7 @@ class Hub:
         if conn is None:
             return []
         self._members[conn].closed = True
-        return [Close(conn, p.CLOSE_KICKED, reason)]
+        return [Close(conn, code, reason)]
 
     def mute(self, room: str, name: str, muted: bool = True) -> list[HubAction]:
         """Stop (or allow again) ``name``'s chat messages in ``room``; tells them.
@@ -538,6 +570,11 @@ class Hub:
         """The chat messages ``room`` keeps, oldest first (copies)."""
         target = self._rooms.get(room)
         return target.history() if target else []
+
+    def name_of(self, conn: Conn) -> str | None:
+        """The name ``conn`` joined with, or None (not joined, or unknown); for log lines."""
+        member = self._members.get(conn)
+        return None if member is None else member.name
 
     def connection_count(self) -> int:
         return len(self._members)

@@ -54,6 +54,7 @@ __all__ = [
     "CLOSE_TRY_AGAIN_LATER",
     "CLOSE_UNAUTHORIZED",
     "CLOSE_KICKED",
+    "CLOSE_BANNED",
     "CLOSE_SLOW_CONSUMER",
     # error codes
     "ErrorCode",
@@ -142,7 +143,10 @@ CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_UNAUTHORIZED = 4001
 """Missing or wrong token. Clients should not reconnect."""
 CLOSE_KICKED = 4003
-"""Removed by an instructor. Clients should not reconnect."""
+"""Removed by an instructor. Clients should not reconnect by themselves; the person may join again."""
+CLOSE_BANNED = 4004
+"""Removed and banned by an instructor: the name may not join the room again (until unbanned).
+Clients should not reconnect."""
 CLOSE_SLOW_CONSUMER = 4008
 """The client stopped reading and its outgoing queue passed :data:`SLOW_CONSUMER_BYTES`."""
 
@@ -171,6 +175,8 @@ class ErrorCode:
     """Too many frames; this one was not processed. Send it again later."""
     MUTED = "muted"
     """An instructor muted you; the message was not delivered."""
+    BANNED = "banned"
+    """``join`` with a name an instructor banned from the room."""
 
 
 # --------------------------------------------------------------------------

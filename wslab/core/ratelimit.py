@@ -41,6 +41,11 @@ class TokenBucket:
             return True
         return False
 
+    def ready(self, now: float) -> bool:
+        """Whether a token is there now, taking none (for limits that charge only for failures)."""
+        self._refill(now)
+        return self.tokens >= 1.0
+
     def reserve(self, now: float) -> float:
         """Take one token now and return 0.0, or return the seconds until one is there (taking none)."""
         self._refill(now)

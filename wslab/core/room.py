@@ -89,6 +89,8 @@ class RoomSnapshot:
     muted: tuple[str, ...]
     messages: int
     messages_last_minute: int
+    banned: tuple[str, ...] = ()
+    """Names (casefolded) an instructor banned from the room: they may not join it."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class Room:
         self._typing: dict[str, float] = {}  # name -> expiry (monotonic), in the order they started
         self._typing_elsewhere: dict[str, str] = {}  # name -> the node it types on
         self._muted: set[str] = set()  # casefolded names
+        self._banned: set[str] = set()  # casefolded names
         # Joins (True) and leaves (False) since the last presence frame, in order.
         self._presence_events: list[tuple[bool, str, Conn]] = []
         self._presence_due: float | None = None
@@ -177,11 +180,18 @@ class Room:
         the next ``presence`` frame (an empty room has no one to tell).
 
         Raises :class:`~wslab.core.errors.ProtocolError` (``name-taken``) for a
-        name already here, :class:`ValueError` if the welcome cannot be encoded,
-        or if ``conn`` is already a member; either way nothing changed.
+        name already here, (``banned``) for a name an instructor banned,
+        :class:`ValueError` if the welcome cannot be encoded, or if ``conn`` is
+        already a member; either way nothing changed.
         """
         if conn in self._members:
             raise ValueError(f"connection {conn!r} is already in room {self.name!r}")
+        if name.casefold() in self._banned:
+            raise p.ProtocolError(
+                p.ErrorCode.BANNED,
+                f"an instructor banned the name {name!r} from room {self.name!r}; ask them if this is a mistake",
+                field="name",
+            )
         holder = self._by_name.get(name.casefold())
         takeover = isinstance(holder, _Remote) and since is not None
         if holder is not None and not takeover:
@@ -264,10 +274,15 @@ class Room:
 
     def set_muted(self, name: str, muted: bool) -> None:
         """Mute ``name`` (ignoring case) here, or allow it again; it need not be in the room."""
-        if muted:
-            self._muted.add(name.casefold())
-        else:
-            self._muted.discard(name.casefold())
+        (self._muted.add if muted else self._muted.discard)(name.casefold())
+
+    def is_banned(self, name: str) -> bool:
+        """Whether ``name`` (ignoring case) may not join here."""
+        return name.casefold() in self._banned
+
+    def set_banned(self, name: str, banned: bool) -> None:
+        """Ban ``name`` (ignoring case) from joining here, or allow it again; it need not be in the room."""
+        (self._banned.add if banned else self._banned.discard)(name.casefold())
 
     def record_chat(self, chat: dict[str, Any], now: float) -> bool:
         """Record a delivered ``chat`` (with its ``seq`` and ``sender``): seq, client id, history, rate.
@@ -452,6 +467,7 @@ class Room:
             muted=tuple(sorted(self._muted)),
             messages=self._seq,
             messages_last_minute=sum(1 for t in self._sent_times if now - t <= _MINUTE),
+            banned=tuple(sorted(self._banned)),
         )
 
     def __repr__(self) -> str:

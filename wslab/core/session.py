@@ -110,7 +110,9 @@ RETRY_JOIN_CODE = 4000
 SessionState = Literal["offline", "connecting", "restoring", "open", "closed"]
 
 _ROUTED = frozenset({"join", "subscribe", "unsubscribe", "chat", "typing"})
-_JOIN_ERRORS = frozenset({p.ErrorCode.NAME_TAKEN, p.ErrorCode.NAME_INVALID, p.ErrorCode.ROOM_INVALID})
+_JOIN_ERRORS = frozenset(
+    {p.ErrorCode.NAME_TAKEN, p.ErrorCode.NAME_INVALID, p.ErrorCode.ROOM_INVALID, p.ErrorCode.BANNED}
+)
 
 
 def new_prefix() -> str:

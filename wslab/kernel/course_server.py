@@ -229,6 +229,11 @@ class ServerHandle:
         """Mute (or unmute) ``name`` in ``room``; :class:`ValueError` for a bad name."""
         self._call_soon(self.server.mute, room, name, muted)
 
+    def ban(self, room: str, name: str, banned: bool = True) -> None:
+        """Ban ``name`` from ``room`` (closed with 4004, joins refused), or lift the ban; :class:`ValueError`
+        for a bad name."""
+        self._call_soon(self.server.ban, room, name, banned)
+
     def snapshot(self, room: str = p.DEFAULT_ROOM) -> RoomSnapshot:
         async def run() -> RoomSnapshot:
             return self.server.hub.snapshot(room)

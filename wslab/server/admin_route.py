@@ -2,9 +2,9 @@
 
 Two pieces, over the same operations (the client is :mod:`wslab.client.admin_client`):
 
-* :func:`build_report`, :func:`kick`, :func:`mute`, :func:`announce`: what an
-  admin may do to a :class:`~wslab.server.chat_server.ChatServer`, called on the
-  server's loop. Every action is written to the server's log (kind
+* :func:`build_report`, :func:`kick`, :func:`ban`, :func:`mute`, :func:`announce`:
+  what an admin may do to a :class:`~wslab.server.chat_server.ChatServer`, called
+  on the server's loop. Every action is one line of the server's log (kind
   ``"admin"``), saying who did it.
 * :class:`AdminChannel`: the ``/admin`` WebSocket route on the server's own
   port (:func:`install_admin`). It needs the *admin token* (``?token=`` or
@@ -31,6 +31,7 @@ from wslab.core.admin_protocol import (
     AdminRequest,
     AdminRequestError,
     Health,
+    JoinInfo,
     MemberInfo,
     parse_request,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "AdminChannel",
     "RECENT_KINDS",
     "announce",
+    "ban",
     "build_report",
     "install_admin",
     "kick",
@@ -51,15 +53,18 @@ __all__ = [
 ANNOUNCER = "Instructor"
 """The sender name announcements appear under."""
 
-RECENT_KINDS = ("refused", "closed", "close", "slow", "admin", "fault")
+RECENT_KINDS = ("refused", "closed", "close", "slow", "admin", "fault", "tls")
 """The kinds of server log lines a report's health lists."""
 
 
 # ------------------------------------------------------------------ the operations (on the server's loop)
 
 
-def build_report(server: ChatServer, room: str, recent: int = 12) -> AdminReport:
-    """One room in detail and the server's health. Call on the server's loop."""
+def build_report(server: ChatServer, room: str, recent: int = 12, join: JoinInfo | None = None) -> AdminReport:
+    """One room in detail, the server's health (its ``recent`` latest notable log lines), and ``join``.
+
+    Call on the server's loop.
+    """
     hub = server.hub
     snapshot = hub.snapshot(room)
     muted, typing = set(snapshot.muted), set(snapshot.typing)
@@ -86,19 +91,28 @@ def build_report(server: ChatServer, room: str, recent: int = 12) -> AdminReport
         slow_consumer_bytes=limit,
         recent=tuple(f"{e.kind}: {e.text}" for e in lines),
     )
-    return AdminReport(snapshot, tuple(members), health)
+    return AdminReport(snapshot, tuple(members), health, join)
 
 
 def kick(server: ChatServer, room: str, name: str, by: str) -> None:
-    """Close ``name``'s connection in ``room`` with 4003; logged with ``by``. Call on the server's loop."""
-    server.record("admin", f"{by} kicks {name} from {room}")
-    server.kick(room, name)
+    """Close ``name``'s connection in ``room`` with 4003 (they may join again); one log line naming ``by``.
+
+    Call on the server's loop.
+    """
+    server.kick(room, name, by=by)
+
+
+def ban(server: ChatServer, room: str, name: str, banned: bool, by: str) -> None:
+    """Ban ``name`` from ``room`` (4004, joins refused) or lift the ban; one log line naming ``by``.
+
+    Call on the server's loop.
+    """
+    server.ban(room, name, banned, by=by)
 
 
 def mute(server: ChatServer, room: str, name: str, muted: bool, by: str) -> None:
-    """Mute or unmute ``name`` in ``room``; logged with ``by``. Call on the server's loop."""
-    server.record("admin", f"{by} {'mutes' if muted else 'unmutes'} {name} in {room}")
-    server.mute(room, name, muted)
+    """Mute or unmute ``name`` in ``room``; one log line naming ``by``. Call on the server's loop."""
+    server.mute(room, name, muted, by=by)
 
 
 def announce(server: ChatServer, room: str, content: str, by: str) -> int:
@@ -135,13 +149,15 @@ def announce(server: ChatServer, room: str, content: str, by: str) -> int:
 class AdminChannel:
     """The ``/admin`` route of one server; see :func:`install_admin`."""
 
-    def __init__(self, server: ChatServer, token: str) -> None:
+    def __init__(self, server: ChatServer, token: str, join: JoinInfo | None = None) -> None:
         if not token or any(ch.isspace() for ch in token) or len(token) > 256:
             raise ValueError("the admin token must be 1 to 256 characters with no spaces")
         if server.config.token is not None and hmac.compare_digest(token.encode(), server.config.token.encode()):
             raise ValueError("the admin token must differ from the learners' token")
         self.server = server
         self.token = token
+        self.join = join
+        """How learners join, sent with every report (for the dashboard's QR code); set it once it is known."""
 
     def _given(self, ws: ServerConnection) -> str:
         request = ws.request
@@ -159,10 +175,12 @@ class AdminChannel:
         given = self._given(ws)
         if not hmac.compare_digest(given.encode(), self.token.encode()):
             learners = self.server.config.token
-            if learners is not None and given and hmac.compare_digest(given.encode(), learners.encode()):
+            if not given:
+                why = "missing admin token"
+            elif learners is not None and hmac.compare_digest(given.encode(), learners.encode()):
                 why = "the learners' token is not the admin token"
             else:
-                why = "wrong or missing admin token"
+                why = "wrong admin token"
             self.server.record("refused", f"admin channel: {why}, from {peer_label(ws)}")
             await ws.close(p.CLOSE_UNAUTHORIZED, f"{why}: use the admin token wslab serve printed")
             return
@@ -192,7 +210,7 @@ class AdminChannel:
     def _perform(self, request: AdminRequest, who: str) -> dict[str, Any]:
         server = self.server
         if request.type == "report":
-            return {"type": "report", "report": build_report(server, request.room).to_json()}
+            return {"type": "report", "report": build_report(server, request.room, join=self.join).to_json()}
         if request.type == "announce":
             assert request.content is not None
             seq = announce(server, request.room, request.content, who)
@@ -200,16 +218,19 @@ class AdminChannel:
         assert request.name is not None
         if request.type == "kick":
             kick(server, request.room, request.name, who)
+        elif request.type == "ban":
+            ban(server, request.room, request.name, bool(request.banned), who)
         else:
             mute(server, request.room, request.name, bool(request.muted), who)
         return {"type": "done", "action": request.type}
 
 
-def install_admin(server: ChatServer, token: str) -> AdminChannel:
+def install_admin(server: ChatServer, token: str, join: JoinInfo | None = None) -> AdminChannel:
     """Open the admin channel on ``server`` (at :data:`~wslab.core.admin_protocol.ADMIN_PATH`) with ``token``.
 
-    Raises :class:`ValueError` for an empty token or one equal to the learners'.
+    ``join`` (or :attr:`AdminChannel.join` later) says how learners join. Raises
+    :class:`ValueError` for an empty token or one equal to the learners'.
     """
-    channel = AdminChannel(server, token)
+    channel = AdminChannel(server, token, join)
     server.routes[ADMIN_PATH] = channel.handle
     return channel

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hmac
 import logging
 import random
 import weakref
@@ -52,13 +51,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from wslab.core import protocol as p
+from wslab.core.admission import Admission, Admitted
 from wslab.core.clock import SYSTEM_CLOCK, Clock
 from wslab.core.errors import PortInUseError
 from wslab.core.hub import Close, Commit, Deliver, Hub, HubAction, NeedRoom, Share
 from wslab.server.backplane import BACKPLANE_TIMEOUT, Backplane, BackplaneError, MemoryBackplane
 from wslab.server.config import ServerConfig
 from wslab.server.pages import INDEX_HTML, html_response, not_found_page, static_response
-from wslab.server.tls import server_context
+from wslab.server.tls import HandshakeLog, describe_tls_error, server_context, tls_connections
 
 __all__ = [
     "ChatServer",
@@ -143,6 +143,11 @@ class ChatServer:
         )
         if config.update_interval is not None:
             self.hub.open_channel(UPDATES_CHANNEL)
+        self.admission = Admission(config.token, config.join_code)
+        """Who may open a chat connection: the token, or the join code with guessing rate-limited."""
+        self.pages: dict[str, tuple[str, str]] = {}
+        """More plain-HTTP paths: path -> (content type, body), served only to a request that carries
+        the learners' token or join code (``?token=``), as they may show it (the join QR code)."""
         self.events: deque[ServerEvent] = deque(maxlen=500)
         self.listeners: list[Callable[[ServerEvent], None]] = []
         self.port: int = config.port
@@ -153,6 +158,9 @@ class ChatServer:
         self.started_at: float | None = None
         """The clock's monotonic reading when :meth:`start` bound the port."""
         self._stalled: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
+        self._close_logged: weakref.WeakSet[ServerConnection] = weakref.WeakSet()  # closes already in the log
+        self._tls_failures = HandshakeLog()
+        self._handshakes: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
         self._locals: dict[LocalPeer, None] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -210,6 +218,13 @@ class ChatServer:
 
     async def _bind(self, port: int) -> None:
         cfg = self.config
+        tls: dict[str, Any] = {}
+        if cfg.certfile:
+            # The handshake runs in the connection (server/tls.py), so a failed one is logged, once per peer.
+            handshake_timeout = 10.0
+            tls["create_connection"] = tls_connections(
+                server_context(cfg.certfile, cfg.keyfile), handshake_timeout, self._tls_failed, self._handshakes
+            )
         try:
             self._server = await serve(
                 self._handler,
@@ -224,7 +239,7 @@ class ChatServer:
                 open_timeout=10,
                 logger=log,
                 reuse_port=cfg.reuse_port,
-                ssl=server_context(cfg.certfile, cfg.keyfile) if cfg.certfile else None,
+                **tls,
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
@@ -242,6 +257,8 @@ class ChatServer:
     async def _unbind(self, code: int, reason: str) -> None:
         server, self._server = self._server, None
         self._up.clear()
+        for handshake in list(self._handshakes):
+            handshake.cancel()
         if server is None:
             return
         server.close(close_connections=True, code=code, reason=reason)
@@ -322,16 +339,31 @@ class ChatServer:
         """
         self.hub.open_channel(channel)
 
-    def kick(self, room: str, name: str) -> None:
-        """Close ``name``'s connection in ``room`` with 4003; raises :class:`ValueError` for an invalid name."""
+    def kick(self, room: str, name: str, by: str = "the server") -> None:
+        """Close ``name``'s connection in ``room`` with 4003 (they may join again); one log line saying ``by`` whom.
+
+        Raises :class:`ValueError` for an invalid name.
+        """
         actions = self.hub.kick(room, name)
-        self._event("admin", f"kicked {name} from {room}")
+        self._event("admin", f"{by} kicks {name} from {room}" + ("" if actions else f" ({name} is not there)"))
         self._perform(actions)
 
-    def mute(self, room: str, name: str, muted: bool = True) -> None:
-        """Mute (or unmute) ``name`` in ``room``; raises :class:`ValueError` for an invalid name."""
+    def ban(self, room: str, name: str, banned: bool = True, by: str = "the server") -> None:
+        """Ban ``name`` from ``room`` (closed with 4004, their joins refused), or lift the ban; one log line.
+
+        Raises :class:`ValueError` for an invalid name.
+        """
+        actions = self.hub.ban(room, name, banned)
+        self._event("admin", f"{by} bans {name} from {room}" if banned else f"{by} lifts the ban on {name} in {room}")
+        self._perform(actions)
+
+    def mute(self, room: str, name: str, muted: bool = True, by: str = "the server") -> None:
+        """Mute (or unmute) ``name`` in ``room``; one log line saying ``by`` whom.
+
+        Raises :class:`ValueError` for an invalid name.
+        """
         actions = self.hub.mute(room, name, muted)
-        self._event("admin", f"{'muted' if muted else 'unmuted'} {name} in {room}")
+        self._event("admin", f"{by} {'mutes' if muted else 'unmutes'} {name} in {room}")
         self._perform(actions)
 
     def attach_local(self, deliver: Callable[[str], None], label: str = "bot") -> LocalPeer:
@@ -357,6 +389,8 @@ class ChatServer:
                 return html_response(HTTPStatus.OK, self.config.index_html or INDEX_HTML)
             if path.startswith("/static/"):
                 return static_response(path[len("/static/") :])
+            if path in self.pages:
+                return self._extra_page(connection, request, path)
             return html_response(HTTPStatus.NOT_FOUND, not_found_page(path))
         if path not in ("/echo", "/chat") and path not in self.routes:
             return connection.respond(
@@ -377,18 +411,27 @@ class ChatServer:
         netloc = urlsplit(origin).netloc
         return bool(netloc) and netloc == headers.get("Host")
 
-    def _token_ok(self, request: Request | None) -> bool:
-        expected = self.config.token
-        if expected is None:
-            return True
-        given = ""
-        if request is not None:
-            query = parse_qs(urlsplit(request.path).query)
-            given = (query.get("token") or [""])[0]
-            auth = request.headers.get("Authorization", "")
-            if not given and auth.startswith("Bearer "):
-                given = auth[len("Bearer ") :]
-        return hmac.compare_digest(given.encode(), expected.encode())
+    def _extra_page(self, connection: ServerConnection, request: Request, path: str) -> Response:
+        verdict = self.admission.check(_peer_host(connection), _given_token(request), self.clock.monotonic())
+        if not isinstance(verdict, Admitted):
+            page = f"<!doctype html><title>Forbidden</title><p>{verdict.message}</p>"
+            return html_response(HTTPStatus.FORBIDDEN, page)
+        content_type, body = self.pages[path]
+        return html_response(HTTPStatus.OK, body, content_type)
+
+    def _admit(self, ws: ServerConnection) -> str | None:
+        """None if ``ws`` may use ``/chat`` or ``/echo``; else the close reason (logged as the verdict says)."""
+        verdict = self.admission.check(_peer_host(ws), _given_token(ws.request), self.clock.monotonic())
+        if isinstance(verdict, Admitted):
+            return None
+        if verdict.log:
+            what = {
+                "missing": "no token",
+                "wrong": "a wrong token or join code",
+                "throttled": "too many wrong join codes; refusing its guesses for a while",
+            }[verdict.reason]
+            self._event("refused", f"{what} from {peer_label(ws)}")
+        return verdict.message
 
     # ------------------------------------------------------------ WebSocket
 
@@ -400,9 +443,9 @@ class ChatServer:
         if route is not None:
             await route(ws)
             return
-        if not self._token_ok(ws.request):
-            self._event("refused", f"wrong or missing token from {peer_label(ws)}")
-            await ws.close(p.CLOSE_UNAUTHORIZED, "token required: add ?token=... to the URL")
+        refused = self._admit(ws)
+        if refused is not None:
+            await ws.close(p.CLOSE_UNAUTHORIZED, refused)
             return
         path = ws.request.path.partition("?")[0] if ws.request else ""
         if path == "/echo":
@@ -431,7 +474,7 @@ class ChatServer:
         finally:
             self._perform(self.hub.disconnect(ws))
             code = ws.close_code
-            if code not in (None, p.CLOSE_NORMAL, p.CLOSE_GOING_AWAY):
+            if code not in (None, p.CLOSE_NORMAL, p.CLOSE_GOING_AWAY) and ws not in self._close_logged:
                 self._event("closed", f"{peer_label(ws)} closed with {code} {ws.close_reason or ''}".rstrip())
 
     def _perform(self, actions: Iterable[HubAction]) -> None:
@@ -452,7 +495,7 @@ class ChatServer:
                 elif isinstance(action, NeedRoom | Commit):  # from a local peer: no reader loop to wait in
                     self._spawn(self._perform_shared([action]), "backplane")
             except Exception:
-                log.exception("could not perform %.200r; the other actions go on", action)
+                log.exception("could not perform a %s action; the other actions go on", type(action).__name__)
         self._arm_timer()
 
     async def _perform_shared(self, actions: Iterable[HubAction]) -> None:
@@ -491,10 +534,14 @@ class ChatServer:
 
     def _close(self, action: Close) -> None:
         conn = action.conn
-        self._event("close", f"closing {conn!r:.60} with {action.code}: {action.reason}")
+        if action.code not in (p.CLOSE_KICKED, p.CLOSE_BANNED):  # a kick or a ban has its own line already
+            name = self.hub.name_of(conn)
+            who = conn.label if isinstance(conn, LocalPeer) else peer_label(cast(ServerConnection, conn))
+            self._event("close", f"closing {who}{f' ({name})' if name else ''} with {action.code}: {action.reason}")
         if isinstance(conn, LocalPeer):
             self._detach_local(conn)
         else:
+            self._close_logged.add(cast(ServerConnection, conn))
             self._spawn(cast(ServerConnection, conn).close(action.code, action.reason), "close")
 
     def _deliver_local(self, peer: LocalPeer, frame: str) -> None:
@@ -502,6 +549,13 @@ class ChatServer:
             peer.deliver(frame)
         except Exception:
             log.exception("local peer %r failed on a frame", peer)
+
+    def _tls_failed(self, host: str, exc: BaseException) -> None:
+        if self._tls_failures.first(host):
+            self._event(
+                "tls", f"TLS handshake from {host} failed: {describe_tls_error(exc)} (further failures from {host} "
+                "are not logged)"
+            )
 
     # ------------------------------------------------------------ background tasks
 
@@ -550,7 +604,9 @@ class ChatServer:
                 continue
             for conn in list(self._server.connections):
                 transport = conn.transport
-                if transport is not None and transport.get_write_buffer_size() > limit:
+                slow = transport is not None and transport.get_write_buffer_size() > limit
+                if slow and conn not in self._close_logged:
+                    self._close_logged.add(conn)
                     self._event("slow", f"{peer_label(conn)} stopped reading; closing with {p.CLOSE_SLOW_CONSUMER}")
                     self._spawn(
                         conn.close(p.CLOSE_SLOW_CONSUMER, "too slow: stopped reading messages"), "close"
@@ -585,6 +641,24 @@ class ChatServer:
                 listener(event)
             except Exception:
                 log.exception("server event listener failed")
+
+
+def _peer_host(ws: ServerConnection) -> str:
+    try:
+        return str(ws.remote_address[0])
+    except Exception:
+        return "unknown"
+
+
+def _given_token(request: Request | None) -> str:
+    """The credential a request carries: ``?token=``, else ``Authorization: Bearer``; "" for none."""
+    if request is None:
+        return ""
+    given = (parse_qs(urlsplit(request.path).query).get("token") or [""])[0]
+    auth = request.headers.get("Authorization", "")
+    if not given and auth.startswith("Bearer "):
+        given = auth[len("Bearer ") :]
+    return given
 
 
 def peer_label(ws: ServerConnection) -> str:

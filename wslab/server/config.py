@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 
 from wslab.core import protocol as p
+from wslab.core.admission import validate_join_code
 
 __all__ = ["ServerConfig", "generate_token", "is_loopback"]
 
@@ -65,6 +66,8 @@ class ServerConfig:
     """A PEM certificate (chain): serve ``wss://`` and ``https://`` on the port (see :mod:`wslab.server.tls`)."""
     keyfile: str | None = None
     """The certificate's private key, when it is not in ``certfile``."""
+    join_code: str | None = None
+    """A short code learners may give instead of the token (:mod:`wslab.core.admission`); needs a token."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -83,6 +86,10 @@ class ServerConfig:
             p.validate_epoch(self.epoch)
         if self.keyfile is not None and self.certfile is None:
             raise ValueError("keyfile needs certfile: give the certificate too")
+        if self.join_code is not None:
+            if self.token is None:
+                raise ValueError("join_code needs a token: without one, everyone may join anyway")
+            object.__setattr__(self, "join_code", validate_join_code(self.join_code))
 
 
 def generate_token() -> str:

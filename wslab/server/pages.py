@@ -60,16 +60,19 @@ _STATIC_TYPES = {
 _STATIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 
 
-def chat_page(room: str = p.DEFAULT_ROOM) -> str:
+def chat_page(room: str = p.DEFAULT_ROOM, *, join: bool = False) -> str:
     """The browser chat page (``wslab/static/chat.html``), opening ``room`` by default.
 
     Suitable for :attr:`ServerConfig.index_html <wslab.server.config.ServerConfig>`;
     the page loads ``static/chat.js`` and ``static/chat.css`` relative to itself.
-    Raises :class:`~wslab.core.errors.ProtocolError` for an invalid room name.
+    ``join``: the server serves ``join.json`` and ``join.svg`` (``wslab serve`` off
+    loopback), so the start screen may offer the join QR code. Raises
+    :class:`~wslab.core.errors.ProtocolError` for an invalid room name.
     """
     room = p.validate_room(room)
     page = (STATIC_DIR / "chat.html").read_text(encoding="utf-8")
-    return page.replace("<body ", f'<body data-room="{html.escape(room)}" ', 1)
+    extra = ' data-join="join.json"' if join else ""
+    return page.replace("<body ", f'<body data-room="{html.escape(room)}"{extra} ', 1)
 
 
 def not_found_page(path: str) -> str:

@@ -21,7 +21,7 @@
 //   * the backoff was reset on every open, so a server that accepts and closes at
 //     once was hammered every second: it resets only after a connection stayed up
 //     `stay_up` seconds, and full jitter keeps a room of browsers out of lockstep;
-//   * it reconnected forever: close codes 1000, 1008, 4001 and 4003 are final.
+//   * it reconnected forever: close codes 1000, 1008, 4001, 4003 and 4004 are final.
 "use strict";
 
 (function (global) {
@@ -33,7 +33,7 @@
    */
   const CONSTANTS = Object.freeze({
     /** Close codes after which the client does not reconnect (backoff.STOP_CODES). */
-    STOP_CODES: Object.freeze([1000, 1008, 4001, 4003]),
+    STOP_CODES: Object.freeze([1000, 1008, 4001, 4003, 4004]),
     /** BackoffPolicy() defaults. */
     BACKOFF: Object.freeze({ initial: 1, factor: 2, cap: 30, jitter: "full", stay_up: 5 }),
     /** Events the session emits itself: a server frame of one of these types is emitted as "message" only. */
@@ -69,14 +69,15 @@
       NAME_TAKEN: "name-taken",
       NAME_INVALID: "name-invalid",
       ROOM_INVALID: "room-invalid",
+      BANNED: "banned",
     }),
   });
 
   const STOP_CODES = new Set(CONSTANTS.STOP_CODES);
   const LIFECYCLE = new Set(CONSTANTS.LIFECYCLE_EVENTS);
   const ROUTED = new Set(["join", "subscribe", "unsubscribe", "chat", "typing"]);
-  const { RATE_LIMITED, UNKNOWN_CHANNEL, NAME_TAKEN, NAME_INVALID, ROOM_INVALID } = CONSTANTS.ERROR_CODES;
-  const JOIN_ERRORS = new Set([NAME_TAKEN, NAME_INVALID, ROOM_INVALID]);
+  const { RATE_LIMITED, UNKNOWN_CHANNEL, NAME_TAKEN, NAME_INVALID, ROOM_INVALID, BANNED } = CONSTANTS.ERROR_CODES;
+  const JOIN_ERRORS = new Set([NAME_TAKEN, NAME_INVALID, ROOM_INVALID, BANNED]);
 
   // ------------------------------------------------------------ errors (wslab.core.errors)
 
@@ -1240,24 +1241,41 @@
 })(typeof window !== "undefined" ? window : globalThis);
 
 // ---------------------------------------------------------------- the page
+//
+// What a learner sees, and what to do about each ending (docs/classroom.md):
+//   * 4001, the server refused the token: the start screen asks for the token or the join code
+//     (with the server's reason), and joining again uses what they typed;
+//   * 4003, kicked: says so, and that they may join again (the button says "Join again");
+//   * 4004, banned: says so, and that this name cannot join this room again;
+//   * the start screen can show the join link's QR code full screen, for a projector
+//     (join.svg and join.json, served to whoever has the token or the join code).
 
 if (typeof document !== "undefined") {
   (function () {
     const { ClientSession, WebSocketClient, typingText, validateName } = window.wslab;
     const $ = (id) => document.getElementById(id);
     const params = new URLSearchParams(location.search);
-    const token = params.get("token");
+    let token = params.get("token") || "";
     const room = params.get("room") || document.body.dataset.room || "lobby";
-    // "chat" next to this page, not "/chat": behind jupyter-server-proxy the page is
-    // {base_url}proxy/PORT/ and its WebSocket must be {base_url}proxy/PORT/chat.
-    const endpoint = new URL("chat", location.href);
-    endpoint.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-    endpoint.search = token ? `?token=${encodeURIComponent(token)}` : "";
-    endpoint.hash = "";
-    const url = endpoint.href;
+
+    /** "name" next to this page, with the token: behind jupyter-server-proxy the page is
+     * {base_url}proxy/PORT/ and its WebSocket must be {base_url}proxy/PORT/chat. */
+    function near(name, withToken = true) {
+      const address = new URL(name, location.href);
+      address.search = withToken && token ? `?token=${encodeURIComponent(token)}` : "";
+      address.hash = "";
+      return address;
+    }
+
+    function chatUrl() {
+      const endpoint = near("chat");
+      endpoint.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+      return endpoint.href;
+    }
 
     $("room").textContent = room;
     const nameInput = $("name-input");
+    const tokenInput = $("token-input");
     nameInput.value = params.get("name") || sessionStorage.getItem("wslab-name") || "";
 
     function setState(state, text) {
@@ -1327,27 +1345,59 @@ if (typeof document !== "undefined") {
       $("pending").textContent = count ? `${count} message${count === 1 ? "" : "s"} waiting to be sent` : "";
     }
 
-    function askName(text) {
+    /** The start screen again, with `text` saying why; `askToken` shows the token field too. */
+    function startScreen(text, { askToken = false, again = false } = {}) {
       $("join-error").textContent = text;
       $("join-form").hidden = false;
       $("chat").hidden = true;
+      $("join-button").textContent = again ? "Join again" : "Join";
+      if (askToken) {
+        $("token-row").hidden = false;
+        tokenInput.value = "";
+        tokenInput.focus();
+      } else {
+        nameInput.focus();
+      }
+    }
+
+    function askName(text) {
+      startScreen(text);
       setState("idle", "choose a name");
-      nameInput.focus();
+    }
+
+    /** The server's own words for a close, without the session's "not reconnecting after close code N: ". */
+    function serverReason(reason) {
+      return String(reason || "").replace(/^not reconnecting after close code \d+: ?/, "");
     }
 
     const CLOSED = {
-      4001: "the server refused the token: open the link with ?token=… that your instructor gave",
-      4003: "an instructor removed you from the room",
-      1008: "disconnected for sending too many messages",
+      1008: "disconnected for sending too many messages too fast",
     };
+
+    function onClosed(e) {
+      const why = serverReason(e.reason);
+      if (e.code === 4001) {
+        setState("closed", "the server refused the token: type the token or join code your instructor gives you");
+        startScreen(`The server refused the token${why ? ` (${why})` : ""}. Type the token or the join code your instructor gives you, then join.`, { askToken: true });
+      } else if (e.code === 4003) {
+        setState("closed", "an instructor removed you from the room; you may join again");
+        startScreen("An instructor removed you from the room. You may join again.", { again: true });
+      } else if (e.code === 4004) {
+        setState("closed", "an instructor banned you from this room: you cannot join it again with this name");
+        $("join-form").hidden = true;
+      } else {
+        setState("closed", CLOSED[e.code] || `disconnected (${e.code} ${why})`.trim());
+      }
+    }
 
     let client = null;
     let joinedOnce = false; // welcomed at least once: the chat is on screen
     let lastClose = null;
 
     function startClient() {
-      client = new WebSocketClient(url, { session: new ClientSession() });
+      client = new WebSocketClient(chatUrl(), { session: new ClientSession() });
       window.wslabChat = client;
+      joinedOnce = false;
       client
         .on("connecting", () => {
           if (joinedOnce) setState("reconnecting", "reconnecting…");
@@ -1356,6 +1406,7 @@ if (typeof document !== "undefined") {
         .on("welcome", (m) => {
           if ($("chat").hidden) {
             $("join-form").hidden = true;
+            $("qr-row").hidden = true;
             $("chat").hidden = false;
             $("message-input").focus();
           }
@@ -1377,7 +1428,7 @@ if (typeof document !== "undefined") {
         .on("notice", (m) => notice(String(m.message)))
         .on("epoch", () => notice("the server restarted: its history starts over"))
         .on("error", (m) => {
-          if (m.source === "server" && ["name-taken", "name-invalid", "room-invalid"].includes(m.code)) {
+          if (m.source === "server" && ["name-taken", "name-invalid", "room-invalid", "banned"].includes(m.code)) {
             if (client.session.name === null) {
               askName(String(m.message));
             } else {
@@ -1403,10 +1454,7 @@ if (typeof document !== "undefined") {
           setState("reconnecting", `${why}; reconnecting in ${Math.max(1, Math.ceil(e.delay))} s…`);
           lastClose = null;
         })
-        .on("closed", (e) => {
-          const why = CLOSED[e.code] || `disconnected (${e.code} ${e.reason || ""})`.trim();
-          setState("closed", why);
-        })
+        .on("closed", onClosed)
         .on("change", showPending);
     }
 
@@ -1422,6 +1470,14 @@ if (typeof document !== "undefined") {
       } catch (error) {
         $("join-error").textContent = error.message;
         return;
+      }
+      if (!$("token-row").hidden) {
+        const typed = tokenInput.value.trim();
+        if (typed) {
+          token = typed;
+          params.set("token", typed); // a reload keeps it
+          history.replaceState(null, "", `${location.pathname}?${params}`);
+        }
       }
       $("join-error").textContent = "";
       sessionStorage.setItem("wslab-name", name);
@@ -1453,8 +1509,43 @@ if (typeof document !== "undefined") {
       if (client) client.close(1000, "left the page");
     });
 
+    // The join QR code, for a projector: offered when the server has one for this token.
+    function closeQr() {
+      $("qr-overlay").hidden = true;
+      if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+      $("qr-button").focus();
+    }
+    function showQr(join) {
+      $("qr-image").src = near("join.svg").href;
+      $("qr-page").textContent = join.code ? `or open ${join.page} and type the join code` : `or open ${join.page}`;
+      $("qr-code").textContent = join.code || "";
+      const overlay = $("qr-overlay");
+      overlay.hidden = false;
+      if (overlay.requestFullscreen) overlay.requestFullscreen().catch(() => {}); // not allowed everywhere: the overlay covers the page anyway
+      $("qr-close").focus();
+    }
+    // Asked only of a server that has one (data-join, wslab serve off loopback), with a token.
+    if (typeof fetch === "function" && document.body.dataset.join && token) {
+      fetch(near(document.body.dataset.join).href, { cache: "no-store" })
+        .then((response) => (response.ok ? response.json() : null))
+        .then((join) => {
+          if (!join || typeof join.link !== "string") return;
+          $("qr-row").hidden = false;
+          $("qr-button").addEventListener("click", () => showQr(join));
+        })
+        .catch(() => {}); // no QR code: a server on loopback, or an older one
+    }
+    $("qr-close").addEventListener("click", closeQr);
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && !$("qr-overlay").hidden) closeQr();
+    });
+    document.addEventListener("fullscreenchange", () => {
+      if (!document.fullscreenElement && !$("qr-overlay").hidden) $("qr-overlay").hidden = true;
+    });
+
     if (!token) {
-      setState("idle", "no token in the link (fine on your own machine; a classroom server needs ?token=…)");
+      $("token-row").hidden = false;
+      setState("idle", "choose a name, and type the token or join code your instructor gives you");
     } else {
       setState("idle", "choose a name");
     }

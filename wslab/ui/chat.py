@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl as ssl_module
 import weakref
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -44,6 +45,13 @@ class ChatUI(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox
     waits and is never delivered twice; until the server confirms it, it
     shows greyed, marked "sending…".
 
+    For a ``wss://`` server whose certificate comes from a private CA (a
+    workshop's own), give ``cafile=`` (the CA's PEM file, as ``wslab serve``'s
+    banner names it) or ``ssl=`` (an :class:`ssl.SSLContext`). A connection
+    that fails is said in the window's status line with the reason (for a
+    certificate: OpenSSL's, such as "self-signed certificate"), attempt after
+    attempt, instead of "connecting" for ever.
+
     Everything people typed is shown as text: ``<script>`` stays literal.
     :attr:`model` holds what the window shows (a
     :class:`~wslab.ui.models.ChatModel`); :meth:`transcript` returns it as
@@ -60,6 +68,8 @@ class ChatUI(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox
         client: Any = None,
         clock: Clock = SYSTEM_CLOCK,
         start: bool = True,
+        cafile: str | None = None,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         p.validate_name(name)
         p.validate_room(room)
@@ -88,7 +98,9 @@ class ChatUI(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox
                 raise ValueError("ChatUI needs the server's chat URL, e.g. server.chat_url")
             from wslab.client.reconnecting import ReconnectingClient  # the client module; imported late on purpose
 
-            client = ReconnectingClient(with_token(url, token), clock=clock)
+            client = ReconnectingClient(with_token(url, token), clock=clock, cafile=cafile, ssl=ssl)
+        elif cafile is not None or ssl is not None:
+            raise ValueError("cafile= and ssl= are for the client ChatUI makes; give them to your client instead")
         self.client = client
         self.model = ChatModel(me=name, session=client.session)
         self.input.observe(self._on_input, names="value")
@@ -101,6 +113,7 @@ class ChatUI(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox
         client.on("connect", lambda *a: self._set_connection("connected"))
         client.on("disconnect", lambda *a: self._set_connection("offline, reconnecting…"))
         client.on("closed", self._on_closed)
+        client.on("failed", self._on_failed)
         client.join(name, room)
         self._render()
         key = (url or "", name, room)
@@ -133,6 +146,10 @@ class ChatUI(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox
     def _on_error(self, data: Any = None) -> None:
         if isinstance(data, dict) and data.get("code") == p.ErrorCode.NAME_TAKEN:
             self._set_connection("name taken")
+
+    def _on_failed(self, details: Any = None) -> None:
+        if isinstance(details, dict) and isinstance(details.get("error"), str):
+            self._set_connection(f"cannot connect (attempt {details.get('attempt', '?')}): {details['error']}")
 
     def _on_closed(self, details: Any = None) -> None:
         reason = details.get("reason") if isinstance(details, dict) else None

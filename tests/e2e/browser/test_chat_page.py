@@ -251,19 +251,39 @@ def test_a_fresh_server_on_the_same_port_is_followed(
         assert chat.seqs() == [1, 2, 1]
 
 
-def test_final_close_codes_stop_reconnecting(open_chat: Callable[..., ChatPage], chat_server: ServerHandle) -> None:
+def test_a_refused_token_asks_for_it_a_kick_may_join_again_a_ban_may_not(
+    open_chat: Callable[..., ChatPage], chat_server: ServerHandle
+) -> None:
     expect = _expect()
-    stranger = open_chat("Eve", token="wrong", join=False)
+    # An old link (the server made a new token): the page asks for the token instead of dying.
+    stranger = open_chat("Eve", token="old-token", join=False)
+    expect(stranger.page.locator("#token-row")).to_be_hidden()  # the link had one
     stranger.page.fill("#name-input", "Eve")
     stranger.page.click("#join-form button")
     expect(stranger.status).to_have_attribute("data-state", "closed", timeout=WAIT_MS)
     expect(stranger.status).to_contain_text("refused the token")
+    expect(stranger.page.locator("#token-row")).to_be_visible()
+    expect(stranger.page.locator("#join-error")).to_contain_text("wrong token or join code")
+    stranger.page.fill("#token-input", TOKEN)
+    stranger.page.click("#join-form button")
+    stranger.wait_online()
+    assert f"token={TOKEN}" in stranger.page.url  # a reload keeps what was typed
 
+    # Kicked: told why, and that they may join again; they do.
     ada = open_chat("Ada")
     chat_server.kick("lobby", "Ada")
     expect(ada.status).to_have_attribute("data-state", "closed", timeout=WAIT_MS)
-    expect(ada.status).to_contain_text("removed you")
-    assert chat_server.snapshot("lobby").online == ()
+    expect(ada.status).to_contain_text("removed you from the room; you may join again")
+    expect(ada.page.locator("#join-button")).to_have_text("Join again")
+    ada.page.click("#join-button")
+    ada.wait_online()
+
+    # Banned: told so, and not offered to join again.
+    chat_server.ban("lobby", "Eve")
+    expect(stranger.status).to_have_attribute("data-state", "closed", timeout=WAIT_MS)
+    expect(stranger.status).to_contain_text("banned you from this room")
+    expect(stranger.page.locator("#join-form")).to_be_hidden()
+    assert chat_server.snapshot("lobby").online == ("Ada",)
 
 
 def test_taken_name_asks_again(open_chat: Callable[..., ChatPage]) -> None:
@@ -389,5 +409,147 @@ def test_strict_csp_no_inline_code_and_nothing_blocked(
         # The stylesheet applied (it would not, were it blocked): the chat grid is laid out by chat.css.
         assert page.evaluate("() => getComputedStyle(document.querySelector('main')).display") == "grid"
         assert page.evaluate("() => window.__violations") == []
+    finally:
+        context.close()
+
+
+JOIN_CODE = "K7QP3M"
+
+
+def test_a_phone_types_the_join_code_and_the_start_screen_shows_the_qr_code_for_a_projector(
+    browser: Any, server_factory: Callable[..., ServerHandle], artifacts: Path
+) -> None:
+    """The projector's QR code, read back from the pixels Chromium shows, is the join link."""
+    from support.qr import decode_rgba
+    from wslab.classroom.serve import install_join
+    from wslab.core.admin_protocol import JoinInfo
+
+    expect = _expect()
+    handle = server_factory(token=TOKEN, join_code=JOIN_CODE, index_html=chat_page(join=True))
+    link = f"{handle.http_url}?token={TOKEN}&room=lobby"
+    install_join(handle.server, JoinInfo(link, handle.http_url, "K7Q-P3M"))
+    context = browser.new_context(viewport={"width": 900, "height": 700})
+    try:
+        phone = ChatPage(context.new_page(), "Bo")
+        phone.page.goto(handle.http_url, timeout=WAIT_MS)  # the short link, no token: the page asks for one
+        expect(phone.page.locator("#token-row")).to_be_visible()
+        expect(phone.page.locator("#qr-row")).to_be_hidden()  # without the token or code, no QR code either
+        phone.page.fill("#name-input", "Bo")
+        phone.page.fill("#token-input", "k7q-p3m")  # as typed on a phone
+        phone.page.click("#join-form button")
+        phone.wait_online()
+        assert phone.errors == []
+
+        teacher = ChatPage(context.new_page(), "Teacher")
+        teacher.page.goto(link, timeout=WAIT_MS)
+        teacher.page.click("#qr-button")
+        overlay = teacher.page.locator("#qr-overlay")
+        expect(overlay).to_be_visible()
+        expect(teacher.page.locator("#qr-code")).to_have_text("K7Q-P3M")
+        expect(teacher.page.locator("#qr-page")).to_contain_text(handle.http_url)
+        size = teacher.page.evaluate(
+            "() => { const r = document.getElementById('qr-image').getBoundingClientRect(); "
+            "return [r.width, r.height]; }"
+        )
+        assert min(size) >= 400, size  # most of a 700-pixel-high screen, with room for the code
+        teacher.page.wait_for_function("() => document.getElementById('qr-image').complete", timeout=WAIT_MS)
+        width, height, rgba = teacher.page.evaluate(
+            """() => {
+                const img = document.getElementById('qr-image');
+                const canvas = document.createElement('canvas');
+                canvas.width = 400; canvas.height = 400;
+                const ctx = canvas.getContext('2d');
+                ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, 400, 400);
+                ctx.drawImage(img, 0, 0, 400, 400);
+                return [400, 400, Array.from(ctx.getImageData(0, 0, 400, 400).data)];
+            }"""
+        )
+        assert decode_rgba(rgba, width, height) == [link]
+        teacher.page.screenshot(path=str(artifacts / "chat-join-qr.png"))
+        teacher.page.keyboard.press("Escape")
+        expect(overlay).to_be_hidden()
+        assert teacher.errors == []
+    finally:
+        context.close()
+
+
+_CONTRAST = """
+() => {
+  const parse = (c) => c.match(/[\\d.]+/g).map(Number);
+  const linear = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => [r, g, b].map(linear)
+      .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (let node = el; node; node = node.parentElement) {
+      const c = parse(getComputedStyle(node).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c;
+    }
+    return parse(getComputedStyle(document.documentElement).backgroundColor);
+  };
+  const ratio = (el, pseudo) => {
+    const a = lum(parse(getComputedStyle(el, pseudo).color)), b = lum(background(el));
+    return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  };
+  const found = {};
+  const measure = (label, selector, pseudo) => {
+    const el = document.querySelector(selector);
+    if (!el) throw new Error(`nothing matches ${selector}`);
+    found[label] = Math.round(ratio(el, pseudo) * 100) / 100;
+  };
+  measure("body text", ".message:not(.mine) .content");
+  measure("other sender", ".message:not(.mine) .sender");
+  measure("your own name", ".message.mine .sender");
+  measure("time", ".message time");
+  measure("notice", ".notice");
+  measure("room name", "h1 .room");
+  measure("online heading", "aside h2");
+  measure("typing", "#typing");
+  measure("waiting to be sent", "#pending");
+  measure("error", "#join-error");
+  measure("send button", "#send-form button");
+  measure("input", "#message-input");
+  const status = document.getElementById("status");
+  for (const state of ["online", "reconnecting", "closed", "idle"]) {
+    status.dataset.state = state;
+    measure(`status ${state}`, "#status");
+    if (state === "online" || state === "reconnecting") measure(`status ${state} dot`, "#status", "::before");
+  }
+  return found;
+}
+"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_page_meets_wcag_aa_contrast_in_light_and_dark_mode(
+    browser: Any, chat_server: ServerHandle, scheme: str, artifacts: Path
+) -> None:
+    """Every text of the page at 4.5:1 at least against what is behind it, as Chromium computes the colours."""
+    context = browser.new_context(viewport={"width": 900, "height": 700}, color_scheme=scheme)
+    try:
+        page = context.new_page()
+        page.goto(f"{chat_server.http_url}?token={TOKEN}", timeout=WAIT_MS)
+        page.fill("#name-input", "Ada")
+        page.click("#join-form button")
+        _expect()(page.locator("#status")).to_have_attribute("data-state", "online", timeout=WAIT_MS)
+        _post_as(chat_server, "Tutor", ["hello from the tutor"])
+        page.fill("#message-input", "hi")
+        page.press("#message-input", "Enter")
+        _expect()(page.locator("#messages li.message")).to_have_count(2, timeout=WAIT_MS)
+        # Texts that show only at times, put there to be measured (their style is what counts).
+        page.evaluate(
+            """() => {
+                document.getElementById('pending').textContent = '1 message waiting to be sent';
+                document.getElementById('typing').textContent = 'Bob is typing…';
+                document.getElementById('join-error').textContent = 'The server refused the token';
+                const notice = document.createElement('li');
+                notice.className = 'notice'; notice.textContent = 'Bob joined';
+                document.getElementById('messages').append(notice);
+            }"""
+        )
+        assert page.evaluate("() => matchMedia('(prefers-color-scheme: dark)').matches") == (scheme == "dark")
+        ratios = page.evaluate(_CONTRAST)
+        page.screenshot(path=str(artifacts / f"chat-contrast-{scheme}.png"))
+        low = {label: ratio for label, ratio in ratios.items() if ratio < (3.0 if label.endswith("dot") else 4.5)}
+        assert low == {}, f"below WCAG AA in {scheme} mode: {low} (all: {ratios})"
     finally:
         context.close()
