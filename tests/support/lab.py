@@ -12,8 +12,8 @@
   finds the kernels it left, if any.
 
 Shared by ``tests/e2e/browser/test_lab.py`` (the chat lesson, the README's course
-command) and ``tests/e2e/browser/test_proxy.py`` (the chat page through
-jupyter-server-proxy).
+command), ``tests/e2e/browser/test_proxy.py`` (the chat page through
+jupyter-server-proxy) and ``tests/e2e/browser/test_hub.py`` (JupyterHub).
 """
 
 from __future__ import annotations
