@@ -120,7 +120,7 @@ def _course_lab_app() -> Any:
         def _get_urlparts(
             self, path: str | None = None, include_token: bool = False, ip: str | None = None
         ) -> ParseResult:
-            # every link the server prints (and writes to its runtime files) is built here
+            # every link the server prints for pasting is built here (its browser-open file was right already)
             return query_in_place(super()._get_urlparts(path, include_token, ip))
 
         def init_signal(self) -> None:
