@@ -1,4 +1,4 @@
-"""The ``wslab`` command: one entry point dispatching to serve, grade, release and execute."""
+"""The ``wslab`` command: one entry point dispatching to lab, serve, grade, release and execute."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_the_wslab_script_is_this_main() -> None:
 
 
 def test_each_subcommand_module_has_add_arguments_and_run() -> None:
-    assert set(cli._SUBCOMMANDS) == {"serve", "grade", "release", "execute"}
+    assert set(cli._SUBCOMMANDS) == {"lab", "serve", "grade", "release", "execute"}
     for module_name, _ in cli._SUBCOMMANDS.values():
         module = importlib.import_module(module_name)
         assert callable(module.add_arguments) and callable(module.run), module_name

@@ -1,4 +1,4 @@
-"""The ``wslab`` command: ``wslab serve``, ``wslab grade``, ``wslab release``.
+"""The ``wslab`` command: ``wslab lab``, ``wslab serve``, ``wslab grade``, ``wslab release``, ``wslab execute``.
 
 Each subcommand lives in its own module and exposes ``add_arguments(parser)``
 and ``run(args) -> int``; this module only dispatches.
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "lab": ("wslab.classroom.lab", "open the course in JupyterLab, lesson 1 first (installs nothing)"),
     "serve": ("wslab.classroom.serve", "run the chat server for a classroom"),
     "grade": ("wslab.grading.cli", "grade a class's submissions into a gradebook"),
     "release": ("wslab.grading.release", "generate exercises/ from solutions/"),

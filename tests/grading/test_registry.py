@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -107,3 +108,12 @@ def test_an_install_without_the_hidden_checks_says_why_it_cannot_grade() -> None
     assert reason is not None and "no hidden checks (wslab_instructor.checks is not installed" in reason
     assert "miss 3 point(s) of x" in reason
 
+
+def test_docs_grading_lists_exactly_the_registrys_exercises_with_their_checks_and_points() -> None:
+    """docs/grading.md's exercise table: one row per exercise, in lesson order, ``checks (points)`` as registered."""
+    text = (ROOT / "docs" / "grading.md").read_text(encoding="utf-8")
+    table = text.split("| exercise (`check(...)`) | notebook |")[1].split("\n\n")[0]
+    rows = re.findall(r"^\| `(\w+)` \| `([\w-]+)` \| .+ \| (\d+) \((\d+)\) \|$", table, re.M)
+    lines = [line for line in table.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(lines), f"a row of the table does not parse:\n{table}"
+    assert rows == [(ex.name, ex.notebook, str(len(ex.checks)), str(ex.max_points)) for ex in exercises()]

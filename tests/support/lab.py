@@ -6,21 +6,27 @@
   waits for it and stops it;
 * :func:`lab_page`: a page in its own browser context, its errors collected, a
   screenshot and the server's log on failure; :class:`LabPage` opens a notebook,
-  waits for its kernel and runs JupyterLab commands.
+  waits for its kernel and runs JupyterLab commands;
+* :class:`ShellCommand`: a command line (the README's course command) under
+  ``zsh -c`` or ``bash -c``, the links it prints, Ctrl-C; :func:`processes_using`
+  finds the kernels it left, if any.
 
 Shared by ``tests/e2e/browser/test_lab.py`` (the chat lesson, the README's course
-command) and ``tests/e2e/browser/test_proxy.py`` (the chat page through
-jupyter-server-proxy).
+command), ``tests/e2e/browser/test_proxy.py`` (the chat page through
+jupyter-server-proxy) and ``tests/e2e/browser/test_hub.py`` (JupyterHub).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -47,7 +53,8 @@ KERNEL_READY = (
 """True once the notebook in front has a kernel (``--LabApp.expose_app_in_browser`` gives ``window.jupyterapp``)."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the OS's pick)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -60,7 +67,7 @@ class Lab:
         """Start JupyterLab in ``root``; ``args`` replace the default ``--ServerApp.root_dir=ROOT``."""
         self.root = root
         self.runtime = root.parent / "runtime"
-        self.port = _free_port()
+        self.port = free_port()
         self.token = secrets.token_hex(16)
         self.log = root.parent / "jupyterlab.log"
         env = dict(os.environ)
@@ -222,3 +229,86 @@ def lab_page(browser: Any, lab: Lab, failure: Path, *, height: int = 900) -> Ite
         raise
     finally:
         context.close()
+
+
+class ShellCommand:
+    """A command line run by ``SHELL -c`` in a process group of its own, its output read line by line.
+
+    For the README's course command: :meth:`wait_for_links` returns the links
+    JupyterLab prints for pasting, :meth:`interrupt` is a terminal's Ctrl-C
+    (SIGINT to the whole group), :meth:`kill` the last resort. Every wait is bounded.
+    """
+
+    def __init__(self, shell: str, command: str, cwd: Path, env: dict[str, str]) -> None:
+        self.command = command
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self.process = subprocess.Popen(
+            [shell, "-c", command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, name=f"{shell} -c output", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            with self._changed:
+                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def wait_for_links(self, timeout: float = LAB_START_TIMEOUT) -> list[str]:
+        """The links under JupyterLab's "copy and paste one of these URLs:" (bounded; fails if it ends first)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                text = "\n".join(self.lines)
+                marker = text.find("copy and paste one of these URLs:")
+                if marker >= 0:
+                    links = re.findall(r"^\s+(https?://\S+)$", text[marker:], re.M)
+                    if len(links) >= 2:  # localhost and 127.0.0.1
+                        return links
+                if self.process.poll() is not None and not self._reader.is_alive():
+                    pytest.fail(f"{self.command!r} ended with {self.process.returncode}:\n{text[-4000:]}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pytest.fail(f"no link printed within {timeout:g} s:\n{text[-4000:]}")
+                self._changed.wait(left)
+
+    def interrupt(self, timeout: float = 30.0) -> int:
+        """Ctrl-C in its terminal: SIGINT to its process group; its exit status (bounded)."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        status = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return status
+
+    def kill(self) -> None:
+        """SIGKILL to its process group, if it still runs."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait(timeout=10)
+
+
+def processes_using(path: Path) -> list[int]:
+    """The processes whose command line names a file under ``path`` (a runtime folder's kernels, say). Linux."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if str(path) in cmdline:
+            found.append(int(proc.name))
+    return found
