@@ -68,6 +68,7 @@ __all__ = [
     "ServerEvent",
     "UPDATES_CHANNEL",
     "IDLE_CLOCK_POLL",
+    "given_token",
     "peer_label",
 ]
 
@@ -412,7 +413,7 @@ class ChatServer:
         return bool(netloc) and netloc == headers.get("Host")
 
     def _extra_page(self, connection: ServerConnection, request: Request, path: str) -> Response:
-        verdict = self.admission.check(_peer_host(connection), _given_token(request), self.clock.monotonic())
+        verdict = self.admission.check(_peer_host(connection), given_token(request), self.clock.monotonic())
         if not isinstance(verdict, Admitted):
             page = f"<!doctype html><title>Forbidden</title><p>{verdict.message}</p>"
             return html_response(HTTPStatus.FORBIDDEN, page)
@@ -421,7 +422,7 @@ class ChatServer:
 
     def _admit(self, ws: ServerConnection) -> str | None:
         """None if ``ws`` may use ``/chat`` or ``/echo``; else the close reason (logged as the verdict says)."""
-        verdict = self.admission.check(_peer_host(ws), _given_token(ws.request), self.clock.monotonic())
+        verdict = self.admission.check(_peer_host(ws), given_token(ws.request), self.clock.monotonic())
         if isinstance(verdict, Admitted):
             return None
         if verdict.log:
@@ -650,7 +651,7 @@ def _peer_host(ws: ServerConnection) -> str:
         return "unknown"
 
 
-def _given_token(request: Request | None) -> str:
+def given_token(request: Request | None) -> str:
     """The credential a request carries: ``?token=``, else ``Authorization: Bearer``; "" for none."""
     if request is None:
         return ""
