@@ -35,7 +35,7 @@ import pytest
 
 import wslab
 from support import ROOT, wait_until
-from tests.e2e.test_hostile_learners import _processes_with
+from support.hostile import processes_with
 from wslab.grading.sandbox import HOME, STDERR_TAIL, UID, Cgroups, Sandbox, SandboxLimits, checker_prefix, unavailable
 
 pytestmark = pytest.mark.usefixtures("sandbox")
@@ -94,10 +94,12 @@ print(json.dumps({
 
 @pytest.fixture(scope="module")
 def cgroups_here() -> None:
-    """This machine lets this user make the sandbox's cgroups (root here, often not in CI); else skip, saying why."""
+    """This machine lets this user make the sandbox's cgroups; else skip, saying why (in CI: fail)."""
     probe = Cgroups(SandboxLimits())
     probe.remove()
     if probe.note:
+        if os.environ.get("CI"):  # CI runs as root on a machine with writable cgroups: a skip would hide a loss
+            pytest.fail(f"the sandbox's cgroups cannot be made in CI: {probe.note}")
         pytest.skip(probe.note)
 
 
@@ -150,7 +152,7 @@ def inside(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         "look": [*(str(ROOT / name) for name in ("solutions", "wslab_instructor", "tests", "exercises", "README.md")),
                  str(host_file), str(package / "grading" / "sandbox.py")],
         "write": [str(host_file), str(outside / "new.txt"), str(package / "planted.py"), str(Path(sys.prefix) / "x"),
-                  "/etc/passwd", "/usr/planted", f"/tmp/{stray}", f"{HOME}/{stray}"],
+                  "/etc/passwd", "/usr/planted", "/planted", f"/tmp/{stray}", f"{HOME}/{stray}"],
     }
     box = Sandbox(LIMITS)
     try:
@@ -207,9 +209,10 @@ def test_it_writes_only_to_its_own_private_home_and_tmp(inside: dict[str, Any]) 
     writes = inside["writes"]
     stray = inside["stray"]
     assert writes[f"/tmp/{stray}"] == writes[f"{HOME}/{stray}"] == "written"
-    # The grader's files are not there at all; Python, wslab and the system are read-only.
+    # The grader's files are not there at all; Python, wslab, the system and the root itself are read-only.
     assert writes[str(inside["host_file"])] == writes[str(inside["host_file"].parent / "new.txt")] == "ENOENT"
-    for path in (str(inside["package"] / "planted.py"), str(Path(sys.prefix) / "x"), "/etc/passwd", "/usr/planted"):
+    for path in (str(inside["package"] / "planted.py"), str(Path(sys.prefix) / "x"), "/etc/passwd", "/usr/planted",
+                 "/planted"):
         assert writes[path] == "EROFS", path
     assert inside["host_file"].read_text() == "the grader's file"
     assert not (inside["host_file"].parent / "new.txt").exists()
@@ -403,7 +406,7 @@ def test_kill_ends_every_process_of_the_sandbox_a_double_forked_daemon_included(
         process = box.start([sys.executable, "-c", DAEMON, marker])
         assert _line(process) == "ready\n"
         # Only the daemon has "sleep MARKER" on its command line (first its shell's, then sleep's own).
-        daemons = [found.partition(":")[0] for found in _processes_with(f"sleep {marker}")]
+        daemons = [found.partition(":")[0] for found in processes_with(f"sleep {marker}")]
         assert daemons, "the daemon is not running"
         for pid in daemons:  # it left the process group kill() signals: only the walls can end it
             assert int(_stat(pid)[2]) != process.pid
@@ -416,7 +419,7 @@ def test_kill_ends_every_process_of_the_sandbox_a_double_forked_daemon_included(
         dirs = box.cgroups.dirs
 
         def all_gone() -> bool:
-            return not _processes_with(marker) and not any((d / "cgroup.procs").read_text().split() for d in dirs)
+            return not processes_with(marker) and not any((d / "cgroup.procs").read_text().split() for d in dirs)
 
         # A SIGKILLed process, and the rest of a PID namespace whose first process died, end a moment later,
         # with no event this process could wait for: poll, bounded.

@@ -294,6 +294,7 @@ class Sandbox:
             args += ["--ro-bind", str(etc / name), f"/etc/{name}"]
         args += [
             "--proc", "/proc", "--dev", "/dev",
+            "--remount-ro", "/",  # the root bwrap made, now that its mount points exist (/tmp and home stay writable)
             "--unshare-user", "--uid", str(UID), "--gid", str(UID),
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
