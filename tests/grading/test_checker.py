@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from support import DATA, ROOT
-from tests.e2e.test_hostile_learners import ATTACKS, _notebook, _with_attack
+from support.hostile import ATTACKS, notebook, with_attack
 from wslab.grading.checker import Spec, main
 from wslab.grading.events import CellResult, CheckResult, CheckStart, Done, Event, Note, parse
 from wslab.grading.registry import get_exercise
@@ -74,7 +74,7 @@ def state_name(state):
 
 def _solution_with(*sources: str) -> dict[str, Any]:
     """The solution of exercise 02 with ``sources`` as code cells before its check cell."""
-    nb = copy.deepcopy(_notebook("solutions/02-readystate.ipynb"))
+    nb = copy.deepcopy(notebook("solutions/02-readystate.ipynb"))
     for n, source in enumerate(sources):
         nb["cells"].insert(len(nb["cells"]) - 1, {"cell_type": "code", "execution_count": None, "id": f"added-{n}",
                                                   "metadata": {}, "outputs": [], "source": textwrap.dedent(source)})
@@ -82,8 +82,8 @@ def _solution_with(*sources: str) -> dict[str, Any]:
 
 
 SUBMISSIONS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "honest": (_notebook("solutions/02-readystate.ipynb"), {}),
-    "honest-no-sandbox": (_notebook("solutions/02-readystate.ipynb"), {"sandbox": False}),
+    "honest": (notebook("solutions/02-readystate.ipynb"), {}),
+    "honest-no-sandbox": (notebook("solutions/02-readystate.ipynb"), {"sandbox": False}),
     "wrong": (json.loads((DATA / "submissions" / "readystate-drops-offline.ipynb").read_text()), {}),
     "raises": (_solution_with(
         "1 / 0",
@@ -96,9 +96,9 @@ SUBMISSIONS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         "def state_name(state):\n    while True:\n        pass",
     ), {"cell_limit": 1.0, "check_limit": 1.0}),
     "eats-memory": (_solution_with("hog = b'x' * (1 << 30)"), {"memory_mb": 256}),
-    "forges-the-channel": (_with_attack(ATTACKS["forges-the-channel"]), {}),
-    "prints-results": (_with_attack(PRINTS_RESULTS), {}),
-    "cannot-start": (_notebook("solutions/02-readystate.ipynb"), {"memory_mb": 8}),
+    "forges-the-channel": (with_attack(ATTACKS["forges-the-channel"]), {}),
+    "prints-results": (with_attack(PRINTS_RESULTS), {}),
+    "cannot-start": (notebook("solutions/02-readystate.ipynb"), {"memory_mb": 8}),
 }
 """Name: (notebook, the Spec's options besides its cells)."""
 
@@ -135,8 +135,8 @@ class Checked:
 
 def _check(name: str, base: Path) -> Checked:
     """Check submission ``name`` as the grader does: a checker process, in its network namespace when sandboxed."""
-    notebook, options = SUBMISSIONS[name]
-    cells = [(i, "".join(c["source"])) for i, c in enumerate(notebook["cells"], 1) if c["cell_type"] == "code"]
+    submitted, options = SUBMISSIONS[name]
+    cells = [(i, "".join(c["source"])) for i, c in enumerate(submitted["cells"], 1) if c["cell_type"] == "code"]
     spec = Spec(exercise="readystate", cells=cells, **{"submission_limit": SUBMISSION_LIMIT, **options})
     folder = base / name
     folder.mkdir()
