@@ -43,8 +43,9 @@ __all__ = ["GUID", "FloorProtocol", "frame", "unmask", "serve_floor", "syscall_f
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 """RFC 6455's key suffix for ``Sec-WebSocket-Accept``."""
 
+_apply_mask: Callable[[bytes, bytes], bytes] | None
 try:  # websockets' C unmasking, when built: what any serious server uses
-    from websockets.speedups import apply_mask as _apply_mask  # type: ignore[import-not-found, unused-ignore]
+    from websockets.speedups import apply_mask as _apply_mask
 except ImportError:  # pragma: no cover
     _apply_mask = None
 

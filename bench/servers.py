@@ -275,7 +275,7 @@ async def run_picows(compression: str | None) -> None:
 
     rooms: dict[str, set[WSTransport]] = {}
 
-    class Relay(WSListener):  # type: ignore[misc]
+    class Relay(WSListener):
         def __init__(self, path: str) -> None:
             self.members = None if path == "/echo" else rooms.setdefault(path, set())
 
