@@ -45,7 +45,7 @@ from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -57,6 +57,7 @@ from wslab.core.errors import PortInUseError
 from wslab.core.hub import Close, Commit, Deliver, Hub, HubAction, NeedRoom, Share
 from wslab.server.backplane import BACKPLANE_TIMEOUT, Backplane, BackplaneError, MemoryBackplane
 from wslab.server.config import ServerConfig
+from wslab.server.fanout import fanout
 from wslab.server.pages import INDEX_HTML, html_response, not_found_page, static_response
 from wslab.server.tls import HandshakeLog, describe_tls_error, server_context, tls_connections
 
@@ -482,8 +483,9 @@ class ChatServer:
         """Perform the hub's actions in order, then re-arm the timer.
 
         Each action is performed on its own: one that fails is logged and the
-        others still happen. ``broadcast`` writes to each connection separately and
-        skips (and logs) a connection it cannot write to.
+        others still happen. A delivery is framed once and written to each connection
+        separately (:func:`~wslab.server.fanout.fanout`), which skips (and logs) a
+        connection it cannot write to.
         """
         for action in actions:
             try:
@@ -529,9 +531,9 @@ class ChatServer:
             for conn in action.to:
                 if isinstance(conn, LocalPeer):
                     self._deliver_local(conn, action.frame)
-            broadcast(sockets, action.frame)
+            fanout(sockets, action.frame)
         else:
-            broadcast(cast("tuple[ServerConnection, ...]", action.to), action.frame)
+            fanout(cast("tuple[ServerConnection, ...]", action.to), action.frame)
 
     def _close(self, action: Close) -> None:
         conn = action.conn
