@@ -39,6 +39,41 @@ def sandbox() -> None:
         pytest.skip(reason)
 
 
+GRADING_LOCK_WAIT = 900.0
+"""Seconds a test module may wait for another worker's grading to finish (the test command's whole budget)."""
+
+
+@pytest.fixture(scope="module")
+def grading_alone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """While a module using this runs, no other module using it runs on another pytest-xdist worker.
+
+    For the modules that grade in processes of their own (the grader, the checker, the learner's
+    worker, the hostile suite): two batches at once on two cores would turn honest checks into
+    timeouts, and the hostile suite counts this checkout's grading processes as its own leftovers.
+    An ``flock`` on a file in the run's shared temporary folder; waiting is bounded by GRADING_LOCK_WAIT.
+    """
+    import fcntl
+    import time
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # each worker's basetemp is a folder of the run's
+    with open(root / "wslab-grading.lock", "w") as lock:
+        deadline = time.monotonic() + GRADING_LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"another worker's grading held the lock for over {GRADING_LOCK_WAIT:g} s")
+                time.sleep(0.5)  # flock gives no bounded blocking wait: poll it
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def make_server(**options: object) -> ServerHandle:
     """A server in its own thread, outside the start_server registry, with test-friendly options."""
     options.setdefault("update_interval", None)

@@ -48,10 +48,10 @@ from support.hostile import (
 from wslab.cli import main
 from wslab.grading.grader import Limits, grade, grade_one
 
-pytestmark = pytest.mark.usefixtures("sandbox")
+pytestmark = [pytest.mark.usefixtures("sandbox", "grading_alone"), pytest.mark.timeout(120, func_only=True)]
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def batch(grading_alone: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Grade every attack and the honest solution in one `wslab grade` run, two at a time, in the sandbox."""
     base = tmp_path_factory.mktemp("hostile")
     subs, out, feedback = base / "class", base / "gradebook.csv", base / "feedback"

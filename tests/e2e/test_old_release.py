@@ -17,7 +17,7 @@ from nbclient import NotebookClient
 from support import DATA, ROOT
 from wslab.grading.grader import grade
 
-pytestmark = pytest.mark.usefixtures("sandbox")
+pytestmark = [pytest.mark.usefixtures("sandbox", "grading_alone"), pytest.mark.timeout(120, func_only=True)]
 
 OLD = DATA / "old_release"
 

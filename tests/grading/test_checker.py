@@ -40,7 +40,7 @@ from wslab.grading.registry import get_exercise
 from wslab.grading.sandbox import Cgroups, SandboxLimits, checker_prefix
 
 # The fixture checks nine submissions, two at a time (about 20 s on 2 busy cores): more than the default.
-pytestmark = [pytest.mark.usefixtures("sandbox"), pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.usefixtures("sandbox", "grading_alone"), pytest.mark.timeout(300, func_only=True)]
 
 CHECKS = [c.name for c in get_exercise("readystate").checks]
 """The checks of exercise 02, the hidden ones included: every checker run must give each a verdict."""
@@ -166,7 +166,7 @@ def cgroups() -> bool:
 
 
 @pytest.fixture(scope="module")
-def checked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Checked]]:
+def checked(grading_alone: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Checked]]:
     """Every submission of SUBMISSIONS through its own checker, two at a time."""
     base = tmp_path_factory.mktemp("checker")
     with ThreadPoolExecutor(2) as pool:

@@ -21,6 +21,9 @@ from wslab.grading.cli import Progress
 from wslab.grading.grader import Outcome
 from wslab.grading.registry import get_exercise
 
+# Grades in processes of its own: one such module at a time (the wait for it is not the tests' time).
+pytestmark = [pytest.mark.usefixtures("grading_alone"), pytest.mark.timeout(120, func_only=True)]
+
 CORPUS = DATA / "submissions"
 
 

@@ -31,7 +31,7 @@ from wslab.grading.grader import Limits, Outcome, grade
 from wslab.grading.registry import exercises, get_exercise
 
 # The batch fixture grades ~34 notebooks (about a minute on 2 busy cores): allow more than the default.
-pytestmark = [pytest.mark.usefixtures("sandbox"), pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.usefixtures("sandbox", "grading_alone"), pytest.mark.timeout(400, func_only=True)]
 
 CORPUS = DATA / "submissions"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())
@@ -40,8 +40,8 @@ EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
 LIMITS = Limits(cell=3.0, submission=60.0)
 
 
-@pytest.fixture(scope="session")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+@pytest.fixture(scope="module")
+def graded(grading_alone: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
     """Solutions, released exercises and the corpus, graded in one batch; keyed by 'folder/name'."""
     base = tmp_path_factory.mktemp("batch")
     for folder, files in (("solutions", SOLUTIONS), ("exercises", EXERCISES)):
@@ -171,7 +171,7 @@ def test_gradebook_columns_follow_the_exercises_present() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(400, func_only=True)
 def test_a_class_of_30_grades_within_its_limits_with_two_jobs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

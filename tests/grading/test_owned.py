@@ -30,6 +30,9 @@ from wslab.grading.owned import (
 )
 from wslab.grading.registry import exercises, get_exercise
 
+# Grades in processes of its own: one such module at a time (the wait for it is not the tests' time).
+pytestmark = [pytest.mark.usefixtures("grading_alone"), pytest.mark.timeout(120, func_only=True)]
+
 OLD = DATA / "old_release"
 EXERCISES = ROOT / "exercises"
 
