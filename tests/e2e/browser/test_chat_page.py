@@ -407,7 +407,7 @@ def test_strict_csp_no_inline_code_and_nothing_blocked(
         )
         assert inline == 0
         # The stylesheet applied (it would not, were it blocked): the chat grid is laid out by chat.css.
-        assert page.evaluate("() => getComputedStyle(document.querySelector('main')).display") == "grid"
+        assert page.evaluate("() => getComputedStyle(document.getElementById('chat')).display") == "grid"
         assert page.evaluate("() => window.__violations") == []
     finally:
         context.close()
@@ -502,7 +502,8 @@ _CONTRAST = """
   measure("time", ".message time");
   measure("notice", ".notice");
   measure("room name", "h1 .room");
-  measure("online heading", "aside h2");
+  measure("online heading", "#online h2");
+  measure("placeholder", "#message-input", "::placeholder");
   measure("typing", "#typing");
   measure("waiting to be sent", "#pending");
   measure("error", "#join-error");
