@@ -73,14 +73,14 @@ async def test_mute_and_unmute_buttons(server: ServerHandle) -> None:
         notice = await ada.expect("notice")
         assert notice["muted"] is True
         assert dash.rows["Ada"].state.value == "muted"
-        assert dash.rows["Ada"].mute_button.description == "Unmute"
+        assert dash.rows["Ada"].mute_button.description == "Unmute Ada"
         await ada.send({"type": "chat", "content": "can anyone hear me?"})
         assert (await ada.expect("error"))["code"] == "muted"
         await bob.nothing_more()
 
         dash.rows["Ada"].mute_button.click()
         assert (await ada.expect("notice"))["muted"] is False
-        assert dash.rows["Ada"].mute_button.description == "Mute"
+        assert dash.rows["Ada"].mute_button.description == "Mute Ada"
         await ada.send({"type": "chat", "content": "back"})
         assert (await bob.expect("chat"))["content"] == "back"
     finally:
@@ -294,8 +294,9 @@ async def test_the_log_is_newest_first(server: ServerHandle) -> None:
     try:
         dash.rows["Ada"].mute_button.click()
         dash.rows["Ada"].mute_button.click()
-        lines = dash.log_view.value.splitlines()
-        assert lines[:2] == ["admin: dashboard in the kernel unmutes Ada in lobby",
+        lines = dash.log_lines
+        assert lines[0] in dash.log_view.value and 'role="log"' in dash.log_view.value
+        assert list(lines[:2]) == ["admin: dashboard in the kernel unmutes Ada in lobby",
                              "admin: dashboard in the kernel mutes Ada in lobby"]
         assert "newest first" in dash.health_label.value
     finally:
