@@ -36,7 +36,7 @@ def test_chat_ui_joins_and_shows_sender_content_and_time() -> None:
     assert "No messages yet" in ui.messages.value
     client.message(welcome(history=[chat(1, "Ada", "hi Bob")]))
     assert "connected" in ui.status.value and "Ada, Bob" in ui.status.value
-    assert "10:11:12" in ui.messages.value and "<b" in ui.messages.value and "hi Bob" in ui.messages.value
+    assert "10:11:12" in ui.messages.value and "<strong" in ui.messages.value and "hi Bob" in ui.messages.value
     assert ui.transcript() == ["Ada: hi Bob"]
     assert ui.transcript(times=True) == ["[10:11:12] Ada: hi Bob"]
 
@@ -237,7 +237,7 @@ def test_what_a_screen_reader_finds_a_named_log_one_item_per_message_a_status_li
     times = [attrs for tag, attrs in found if tag == "time"]
     assert [t["datetime"] for t in times] == ["2026-11-27T10:11:12.345Z"] * 2
     assert "font-size:12px" in str(times[0]["style"])  # no smaller than 12 px
-    assert [attrs["class"] for tag, attrs in found if tag == "b"] == ["wslab-sender", "wslab-sender"]
+    assert [attrs["class"] for tag, attrs in found if tag == "strong"] == ["wslab-sender", "wslab-sender"]
     status = [attrs for tag, attrs in tags(ui.typing_line.value) if attrs.get("role") == "status"]
     assert len(status) == 1 and "Ada is typing…" in ui.typing_line.value
     assert ui.input.description == "Message" and ui.button.description == "Send" and not ui.button.icon

@@ -37,11 +37,13 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def sparkline(values: Sequence[float], width: int = 320, height: int = 60, colour: str = "#1f77b4") -> str:
-    """An inline SVG line of ``values`` (empty frame when fewer than two)."""
+def sparkline(
+    values: Sequence[float], width: int = 320, height: int = 60, colour: str = "#1f77b4", *, label: str = "a chart"
+) -> str:
+    """An inline SVG line of ``values`` (empty frame when fewer than two), named ``label`` for a screen reader."""
     box = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img">'
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(label)}">'
     )
     frame = f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa" stroke="#ddd"/>'
     if len(values) < 2:

@@ -236,14 +236,14 @@ class ChatUI(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox
                 f'<li class="wslab-msg" style="margin:2px 0">'
                 f'<time class="wslab-time" datetime="{esc(m.timestamp)}" style="color:{MUTED};font-size:{SMALL}">'
                 f"{esc(m.time)}</time> "
-                f'<b class="wslab-sender" style="color:{ACCENT if mine else TEXT}">{esc(m.sender)}</b>: '
+                f'<strong class="wslab-sender" style="color:{ACCENT if mine else TEXT}">{esc(m.sender)}</strong>: '
                 f'<span class="wslab-content" style="white-space:pre-wrap">{esc(m.content)}</span></li>'
             )
         for _id, content in self.model.pending:
             # Waiting for the server: said in words ("sending…"), not by the grey alone.
             rows.append(
                 f'<li class="wslab-msg wslab-pending" style="margin:2px 0;color:{MUTED}">'
-                f'<b class="wslab-sender">{esc(self.name)}</b>: <span class="wslab-content">{esc(content)}</span> '
+                f'<strong class="wslab-sender">{esc(self.name)}</strong>: <span class="wslab-content">{esc(content)}</span> '
                 "<i>(sending…)</i></li>"
             )
         body = "".join(rows) or f'<li style="color:{MUTED}">No messages yet.</li>'
