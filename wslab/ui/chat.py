@@ -243,7 +243,8 @@ class ChatUI(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox
             # Waiting for the server: said in words ("sending…"), not by the grey alone.
             rows.append(
                 f'<li class="wslab-msg wslab-pending" style="margin:2px 0;color:{MUTED}">'
-                f'<strong class="wslab-sender">{esc(self.name)}</strong>: <span class="wslab-content">{esc(content)}</span> '
+                f'<strong class="wslab-sender">{esc(self.name)}</strong>: '
+                f'<span class="wslab-content">{esc(content)}</span> '
                 "<i>(sending…)</i></li>"
             )
         body = "".join(rows) or f'<li style="color:{MUTED}">No messages yet.</li>'
