@@ -142,7 +142,8 @@ def _round(index: int, expected: dict[str, str], folder: Path, jobs: int) -> dic
         wrong = {k: (v, expected.get(k)) for k, v in result.pop("statuses").items() if v != expected.get(k)}
         row[name] = result | {"wrong": wrong}
         print(f"  round {index + 1}, {name.replace('_', '-'):10}: {result['wall_s']:6.1f} s"
-              + (f", {len(wrong)} WRONG" if wrong else ""), flush=True)
+              + (f", {len(wrong)} WRONG: " + "; ".join(f"{k} {got} (expected {want})" for k, (got, want) in
+                                                      sorted(wrong.items())) if wrong else ""), flush=True)
     row["ratio"] = row["sandbox"]["wall_s"] / row["no_sandbox"]["wall_s"]
     return row
 

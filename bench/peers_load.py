@@ -19,7 +19,7 @@ import sys
 
 from bench import procs
 from bench.dialects import Dialect
-from bench.plans import KINDS, Plan
+from bench.plans import KINDS, RELAYS, Plan
 from bench.scenarios import (
     Figures,
     Measured,
@@ -44,7 +44,7 @@ async def run_plan(kind: str, port: int, server: Measured, plan: Plan) -> dict[s
     compression, after the rooms are dropped and the server is idle; a compression
     plan (``deflate_n``) serves a room without and a room with permessage-deflate.
     """
-    d = Dialect(kind, port, False)
+    d = Dialect("raw" if kind in RELAYS else kind, port, False)
     out: dict[str, Figures] = {}
     rooms: list[list[WSConn]] = []
 
@@ -69,7 +69,7 @@ async def run_plan(kind: str, port: int, server: Measured, plan: Plan) -> dict[s
         run_step("echo50", await echo_concurrent(d, server, plan["echo_clients"], plan["echo_each"]))
     # The storm drops every connection the server has, so it runs last, alone: the
     # fan-out rooms go first (their clients disconnect) and the server is let go idle.
-    if plan.get("storm_n") and d.kind in ("hub", "raw"):
+    if plan.get("storm_n") and kind in ("hub", "raw"):
         for conns in rooms:
             abort(conns)
         rooms.clear()

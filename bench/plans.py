@@ -22,6 +22,7 @@ from typing import Any
 __all__ = [
     "Plan",
     "KINDS",
+    "RELAYS",
     "LABELS",
     "FULL_PLAN",
     "QUICK_PLAN",
@@ -36,23 +37,33 @@ __all__ = [
 Plan = dict[str, Any]
 """Scenario sizes, by the names above (JSON-compatible: its keys are strings)."""
 
-KINDS = ["hub", "raw", "sio", "node"]
-"""The servers compared, in the table's order; ``raw`` is the reference."""
+KINDS = ["hub", "raw", "sio", "node", "picows", "floor", "syscall"]
+"""The servers compared, in the table's order; ``raw`` is the reference, ``floor`` the floor.
+
+``syscall`` is not a server: ``socket.send`` of one pre-built frame to each of N loopback
+sockets (:func:`bench.floor.syscall_figures`), the kernel's own cost of a delivery, in the
+fan-out rows only."""
+
+RELAYS = ("raw", "picows", "floor", "syscall")
+"""The kinds the load client speaks to as to raw websockets: rooms by path, each frame relayed as received."""
 
 LABELS = {
     "hub": "wslab hub",
     "raw": "raw websockets",
     "sio": "python-socketio",
     "node": "Node ws",
+    "picows": "picows",
+    "floor": "asyncio floor",
+    "syscall": "socket.send only",
     "hub+deflate": "wslab hub, deflate",
     "raw+deflate": "raw websockets, deflate",
 }
 """How the report and the progress lines name each server (``KIND+deflate``: started with compression)."""
 
 FULL_PLAN: Plan = {
-    "fanout_n": [500, 100],
+    "fanout_n": [500, 250],
     "burst_messages": 200,
-    "paced_messages": {"500": 200, "100": 60},
+    "paced_messages": {"500": 200, "250": 100},
     "paced_rate": 20.0,
     "echo_count": 1000,
     "echo_clients": 50,

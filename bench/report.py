@@ -33,6 +33,9 @@ __all__ = [
     "cell",
     "ratio_cell",
     "render",
+    "FLOOR_TARGETS",
+    "floor_table",
+    "floor_targets",
     "targets",
     "join_targets",
     "warnings",
@@ -150,6 +153,7 @@ def render(data: dict[str, Any]) -> str:
         row += [ratio_cell(paired_ratio(vals[k], vals["raw"])) for k in kinds if k != "raw"]
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
+    lines += floor_table(data, kinds)
     comp = [k for k in ("hub+deflate", "raw+deflate") if k in results]
     if comp:
         n = data["compression_plan"]["deflate_n"]
@@ -222,7 +226,87 @@ def render(data: dict[str, Any]) -> str:
             lines += [f"Not in these figures: the first use of `wslab.start_server` after `import wslab` imports the "
                       f"server's modules (`wslab` exports lazily), {cell(imp)} ms here.", ""]
     lines += targets(data)
+    lines += floor_targets(data)
     return "\n".join(lines)
+
+
+FLOOR_TARGETS = {"fanout_floor": 1.25, "join_raw": 1.2, "storm_raw": 1.2, "rss_raw": 1.0, "backplane": 1.1}
+"""Issue "A hub at the floor": hub ÷ asyncio floor, server CPU per delivery (burst and paced, every N);
+hub ÷ raw websockets, CPU per setup and per reconnect, memory per idle connection; each worker
+count on Valkey ÷ the memory hub, server CPU per delivery."""
+
+
+def floor_table(data: dict[str, Any], kinds: list[str]) -> list[str]:
+    """The main table's rows again, each server ÷ the asyncio floor of the same repetition (fan-out and echo)."""
+    results = data["results"]
+    if "floor" not in kinds:
+        return []
+    others = [k for k in kinds if k != "floor"]
+    lines = [
+        "The same rows against the floor: each server's figure ÷ the asyncio floor's (a bare `asyncio.Protocol`, "
+        "`bench/floor.py`) of the same repetition; `socket.send only` is the kernel's send() with no event loop "
+        "at all, measured in the same repetition on the same CPU:",
+        "",
+        "| Scenario | Figure | asyncio floor | " + " | ".join(f"{LABELS[k]} ÷ floor" for k in others) + " |",
+        "|" + "---|" * (3 + len(others)),
+    ]
+    for section, label, scenario, metric, unit in rows(data["plan"]):
+        if not scenario.startswith(("burst", "paced", "echo")):
+            continue
+        floor = series(results, "floor", scenario, metric)
+        if not floor:
+            continue
+        row = [section, f"{label} ({unit})", cell(summary(floor))]
+        row += [ratio_cell(paired_ratio(series(results, k, scenario, metric), floor)) for k in others]
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    return lines
+
+
+def _verdict(r: Spread | None, limit: float) -> str:
+    if r is None:
+        return "n/a"
+    return f"{ratio_cell(r)}, target at most {limit:g}× " + ("(met)" if r[0] <= limit else "(MISSED)")
+
+
+def floor_targets(data: dict[str, Any]) -> list[str]:
+    """Issue "A hub at the floor": each figure, its spread over repetitions, met or missed."""
+    results = data["results"]
+    if "hub" not in results:
+        return []
+    t = FLOOR_TARGETS
+    out = ["Targets (issue \"A hub at the floor\"; medians of paired per-repetition ratios, min–max):", ""]
+    if "floor" in results:
+        for n in data["plan"]["fanout_n"]:
+            for how in ("burst", "paced"):
+                hub = series(results, "hub", f"{how}{n}", "cpu_us_per_delivery")
+                r = paired_ratio(hub, series(results, "floor", f"{how}{n}", "cpu_us_per_delivery"))
+                out.append(f"- hub ÷ asyncio floor, server CPU per delivery, N={n} {how}: "
+                           f"{_verdict(r, t['fanout_floor'])}")
+                if "syscall" in results:
+                    sc = paired_ratio(hub, series(results, "syscall", f"{how}{n}", "cpu_us_per_delivery"))
+                    fl = paired_ratio(series(results, "floor", f"{how}{n}", "cpu_us_per_delivery"),
+                                      series(results, "syscall", f"{how}{n}", "cpu_us_per_delivery"))
+                    out.append(f"  (÷ socket.send only: hub {ratio_cell(sc)}, asyncio floor {ratio_cell(fl)})")
+    for label, scenario, metric, key in (
+        ("server CPU per setup (open + join, until all have seen all online)", "setup", "setup_cpu_us", "join_raw"),
+        ("server CPU per reconnect (storm)", "storm", "storm_cpu_us", "storm_raw"),
+        ("server memory per idle connection", "setup", "rss_per_conn_kib", "rss_raw"),
+    ):
+        r = paired_ratio(series(results, "hub", scenario, metric), series(results, "raw", scenario, metric))
+        out.append(f"- hub ÷ raw websockets, {label}: {_verdict(r, t[key])}")
+    scaling = data.get("scaling") or {}
+    if "memory" in scaling:
+        n = data["scaling_plan"]["fanout_n"][0]
+        for k in ("redis1", "redis2"):
+            for how in ("burst", "paced"):
+                r = paired_ratio(series(scaling, k, f"{how}{n}", "cpu_us_per_delivery"),
+                                 series(scaling, "memory", f"{how}{n}", "cpu_us_per_delivery"))
+                if r:
+                    out.append(f"- {SCALING_LABELS[k]} ÷ memory hub, server CPU per delivery incl. Valkey, "
+                               f"N={n} {how}: {_verdict(r, t['backplane'])}")
+    out.append("")
+    return out
 
 
 def targets(data: dict[str, Any]) -> list[str]:

@@ -63,7 +63,7 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quick", action="store_true", help="one short repetition (< 60 s); docs untouched")
     parser.add_argument("--reps", type=int, help="repetitions (default 3, or 1 with --quick)")
-    parser.add_argument("--kinds", default=",".join(KINDS), help="servers to run, from hub,raw,sio,node")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="servers to run, from " + ",".join(KINDS))
     parser.add_argument("--no-compression", action="store_true", help="skip the deflate runs")
     parser.add_argument("--no-startup", action="store_true", help="skip the in-kernel start measurement")
     parser.add_argument("--pin", choices=["auto", "yes", "no"], default="auto",
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     unknown = set(kinds) - set(KINDS)
     if unknown or "raw" not in kinds:
-        cli.error(f"--kinds takes hub,raw,sio,node and must include raw (the reference); got {args.kinds}")
+        cli.error(f"--kinds takes {','.join(KINDS)} and must include raw (the reference); got {args.kinds}")
     procs.raise_nofile()
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     pins: dict[str, set[int]] = {}

@@ -114,7 +114,9 @@ class Runner:
         return procs.start_ready(cmd, what=f"{kind} server", cwd=ROOT, log_path=self.log_path, cpus=self.server_cpus)
 
     def run_block(self, kind: str, plan: Plan) -> dict[str, Any]:
-        """One server, one load-client process, every scenario of ``plan``."""
+        """One server, one load-client process, every scenario of ``plan`` (``syscall``: :meth:`run_syscall`)."""
+        if kind == "syscall":
+            return self.run_syscall(plan)
         try:
             server, port = self.start_server(kind)
         except RuntimeError as exc:
@@ -123,6 +125,22 @@ class Runner:
             return self.run_client(kind.partition("+")[0], port, str(server.pid), plan)
         finally:
             procs.stop(server)
+
+    def run_syscall(self, plan: Plan) -> dict[str, Any]:
+        """``socket.send`` alone (:func:`bench.floor.syscall_figures`) on the server's CPUs, read on the client's."""
+        cmd = [_PY, "-m", "bench.floor", "syscall", "--plan", json.dumps(plan),
+               "--drain-cpus", ",".join(str(c) for c in sorted(self.client_cpus or ()))]
+        proc = procs.spawn(cmd, cwd=ROOT, cpus=self.server_cpus, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        try:
+            out, _ = proc.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"the syscall measurement did not finish within {self.timeout:g} s"}
+        finally:
+            procs.stop(proc)
+        if proc.returncode != 0:
+            return {"error": f"the syscall measurement exited with {proc.returncode}"}
+        figures: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+        return figures
 
     def run_scaling_block(self, kind: str, plan: Plan) -> dict[str, Any]:
         """The scaling rows: the memory hub, or 1 or 2 hub workers on one port sharing an embedded Valkey.

@@ -1,4 +1,4 @@
-"""The Python servers under test, one per process: ``hub``, ``raw`` or ``sio``.
+"""The Python servers under test, one per process: ``hub``, ``raw``, ``sio``, ``picows`` or ``floor``.
 
     python -m bench.servers hub [--compression deflate]    # from the repository root
 
@@ -33,6 +33,12 @@ happens to run then, which differs from server to server.
   asyncio loop, uvicorn's websockets-sansio protocol), doing the same chat: a
   ``join`` event enters a room, a ``chat`` event is stamped and emitted to the
   room, an ``echo`` event is emitted back to its sender.
+* ``picows``: picows' server (Cython), relaying each text frame as received to
+  its room (rooms by path, as ``raw``) with one ``WSTransport.send`` per member;
+  ``/echo``. A fast WebSocket library, for reference.
+* ``floor``: :class:`bench.floor.FloorProtocol`, a bare asyncio Protocol that
+  builds each message's frame once and writes it to every member: the least a
+  Python asyncio server can do per delivery.
 """
 
 from __future__ import annotations
@@ -64,6 +70,8 @@ __all__ = [
     "run_hub",
     "run_raw",
     "run_sio",
+    "run_picows",
+    "run_floor",
     "main",
 ]
 
@@ -259,10 +267,65 @@ async def run_sio(compression: str | None) -> None:
             await asyncio.wait_for(task, 10)
 
 
+async def run_picows(compression: str | None) -> None:
+    """picows' server: each text frame relayed as received to its room (by path), one ``send`` per member; ``/echo``."""
+    if compression:
+        raise SystemExit("picows has no permessage-deflate")
+    from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
+
+    rooms: dict[str, set[WSTransport]] = {}
+
+    class Relay(WSListener):
+        def __init__(self, path: str) -> None:
+            self.members = None if path == "/echo" else rooms.setdefault(path, set())
+
+        def on_ws_connected(self, transport: WSTransport) -> None:
+            if self.members is not None:
+                self.members.add(transport)
+
+        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+            if frame.msg_type == WSMsgType.TEXT:
+                payload = frame.get_payload_as_bytes()
+                for member in (transport,) if self.members is None else self.members:
+                    member.send(WSMsgType.TEXT, payload)
+            elif frame.msg_type == WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code())
+                transport.disconnect()
+
+        def on_ws_disconnected(self, transport: WSTransport) -> None:
+            if self.members is not None:
+                self.members.discard(transport)
+
+    def listener(request: WSUpgradeRequest) -> Relay:
+        return Relay(request.path.partition(b"?")[0].decode())
+
+    server = await asyncio.wait_for(
+        ws_create_server(listener, "127.0.0.1", 0, max_frame_size=MAX_FRAME, enable_auto_ping=False), 10
+    )
+    ready(server.sockets[0].getsockname()[1])
+    try:
+        await until_stopped()
+    finally:
+        server.close()
+        for members in rooms.values():
+            for transport in list(members):
+                transport.disconnect(graceful=False)
+        await asyncio.wait_for(server.wait_closed(), 10)
+
+
+async def run_floor(compression: str | None) -> None:
+    """The floor (:mod:`bench.floor`): a bare asyncio Protocol, one pre-built frame written to each member."""
+    if compression:
+        raise SystemExit("the floor has no permessage-deflate")
+    from bench.floor import serve_floor
+
+    await serve_floor(ready, until_stopped)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve one kind until stopped (see the module's docstring for how)."""
     parser = argparse.ArgumentParser(description="Serve one benchmark peer on 127.0.0.1.")
-    parser.add_argument("kind", choices=["hub", "raw", "sio"])
+    parser.add_argument("kind", choices=["hub", "raw", "sio", "picows", "floor"])
     parser.add_argument("--compression", choices=["deflate"], default=None)
     parser.add_argument("--profile", metavar="PSTATS", help="run under cProfile and write the stats here on exit")
     parser.add_argument("--redis", metavar="URL", help="hub only: keep the rooms in this Redis/Valkey")
@@ -271,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     raise_nofile()
     logging.basicConfig(level=logging.WARNING)
     runners: dict[str, Callable[[str | None], Coroutine[Any, Any, None]]] = {
-        "hub": run_hub, "raw": run_raw, "sio": run_sio
+        "hub": run_hub, "raw": run_raw, "sio": run_sio, "picows": run_picows, "floor": run_floor
     }
     runner = runners[args.kind]
     if args.redis:

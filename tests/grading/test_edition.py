@@ -54,10 +54,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _tracked(folder: Path) -> dict[str, bytes]:
-    """The files under ``folder`` as the edition takes them (caches left out)."""
+    """The files under ``folder`` as the edition takes them (caches and JupyterLab's checkpoints left out: the
+    browser tests open lessons in this checkout, and JupyterLab saves a checkpoint of each one it opens)."""
     return {
         p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        if p.is_file() and not {"__pycache__", ".ipynb_checkpoints"} & set(p.parts) and p.suffix != ".pyc"
     }
 
 

@@ -195,15 +195,16 @@ def test_a_class_of_30_grades_within_its_limits_with_two_jobs(
 
 
 def test_feedback_for_submissions_in_class_folders_is_named_as_docs_grading_says(tmp_path: Path) -> None:
-    """Names relative to the submissions' common folder; feedback in one flat folder, ``/`` as ``__``."""
-    from wslab.grading.grader import _display_names, feedback_name
+    """Names relative to the submissions' common folder; feedback in one flat folder, ``/`` as ``%2F``."""
+    from wslab.grading.feedback import feedback_name
+    from wslab.grading.grader import _display_names
 
     paths = [tmp_path / who / "04-chat.ipynb" for who in ("ada", "bob")]
     names = _display_names(paths)
     assert names == ["ada/04-chat.ipynb", "bob/04-chat.ipynb"]
     assert [feedback_name(Outcome(p, n, None)) for p, n in zip(paths, names, strict=True)] == [
-        "ada__04-chat.md", "bob__04-chat.md",
+        "ada%2F04-chat.md", "bob%2F04-chat.md",
     ]
     assert _display_names([tmp_path / "ada_04-chat.ipynb"]) == ["ada_04-chat.ipynb"]
     docs = (ROOT / "docs" / "grading.md").read_text(encoding="utf-8")
-    assert "from class folders, `ada/04-chat.ipynb`" in docs and "`feedback/ada__04-chat.md`" in docs
+    assert "`alice/02-readystate.ipynb` gives `alice%2F02-readystate.md`" in docs

@@ -393,18 +393,19 @@ async def test_a_failed_delivery_to_one_connection_closes_no_one_else(
         await peer.join(name)
     await ann.expect("presence", where=lambda m: "victim" in m["joined"])
     victim_port = victim.ws.local_address[1]
-    real = server_module.broadcast
+    real = server_module.fanout
     failures: list[str] = []
 
-    def broadcast_failing_for_victim(connections: Any, message: Any, **kwargs: Any) -> None:
+    def fanout_failing_for_victim(connections: Any, message: str) -> int:
         connections = list(connections)
         others = [c for c in connections if c.remote_address[1] != victim_port]
-        real(others, message, **kwargs)
+        written = real(others, message)
         if len(others) != len(connections):
             failures.append(message)
             raise OSError("cannot write to this connection (injected)")
+        return written
 
-    monkeypatch.setattr(server_module, "broadcast", broadcast_failing_for_victim)
+    monkeypatch.setattr(server_module, "fanout", fanout_failing_for_victim)
     # ann's chat goes to all three: the write to victim fails, ann's own frames still go out.
     await ann.send({"type": "chat", "content": "one", "id": "a-1"})
     assert (await ann.expect("chat"))["content"] == "one"
@@ -414,7 +415,7 @@ async def test_a_failed_delivery_to_one_connection_closes_no_one_else(
         assert (await peer.expect("chat", where=lambda m: m["content"] == "two"))["seq"] == 2
     assert failures and all(ws.close_code is None for ws in (ann.ws, bob.ws, victim.ws))
     assert server.snapshot().online == ("ann", "bob", "victim")  # nothing changed in the room
-    monkeypatch.setattr(server_module, "broadcast", real)
+    monkeypatch.setattr(server_module, "fanout", real)
     # victim missed two messages but was never closed: a join with since would bring them back.
     await victim.send({"type": "chat", "content": "three"})
     assert (await victim.expect("chat"))["seq"] == 3

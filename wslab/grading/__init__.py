@@ -2,12 +2,18 @@
 
 * :mod:`wslab.grading.registry`: exercises and their checks (with points, public or not);
 * :mod:`wslab.grading.runner`: run one check with a time limit, in a thread of its own;
-* :mod:`wslab.grading.worker`: the throw-away process that grades one submission;
-* :mod:`wslab.grading.grader`: grade a class, one process per submission, hard kills;
+* :mod:`wslab.grading.grader`: grade a class, two processes per submission, never the grader's own;
+* :mod:`wslab.grading.checker`: the trusted process that holds the checks and decides every verdict,
+  driven by the sans-I/O :mod:`wslab.grading.supervisor` and reporting :mod:`wslab.grading.events`;
+* :mod:`wslab.grading.worker`: the learner's process, which runs the submission's cells, in the
+  :mod:`wslab.grading.sandbox`, reached only through the data-only :mod:`wslab.grading.rpc` channel;
+* :mod:`wslab.grading.owned`: the course's cells, and a submission prepared for grading;
 * :mod:`wslab.grading.outputs`: what ``wslab grade`` writes, as each submission finishes, and ``--resume``;
 * :mod:`wslab.grading.gradebook`: student ids, and the gradebook as CSV, Canvas or Moodle imports;
 * :mod:`wslab.grading.feedback`: the feedback files, Markdown and HTML, escaped, with names that never collide;
 * :mod:`wslab.grading.atomic`: files replaced whole, never through a symlink;
+* :mod:`wslab.grading.release`, :mod:`wslab.grading.edition`, :mod:`wslab.grading.leaks`: ``wslab release``,
+  the learner's edition, and the scan that keeps answers out of it;
 * :mod:`wslab.grading.cli`: ``wslab grade``.
 
 ``docs/grading.md`` is the instructor's guide.

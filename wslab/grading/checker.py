@@ -32,7 +32,7 @@ import wslab.grading.events as events
 from wslab.grading.registry import get_exercise
 from wslab.grading.rpc import Endpoint, Limits
 from wslab.grading.runner import run_check, stable
-from wslab.grading.sandbox import Sandbox, SandboxLimits
+from wslab.grading.sandbox import Cgroups, Sandbox, SandboxLimits
 from wslab.grading.supervisor import GRACE, Finish, Restart, RunCell, RunCheck, Supervisor
 
 __all__ = ["Spec", "SandboxFailed", "main", "grade_in_sandbox", "PING_TIMEOUT", "START_TIMEOUT"]
@@ -77,6 +77,8 @@ class _Learner:
     def __init__(self, sandbox: Sandbox, memory_mb: int) -> None:
         self.sandbox = sandbox
         command = [sys.executable, "-m", "wslab.grading.worker"]
+        if sandbox.enabled and sandbox.cgroups is None:  # made now, not in start(): they decide the limit below
+            sandbox.cgroups = Cgroups(sandbox.limits)
         if not sandbox.enabled or not (sandbox.cgroups and sandbox.cgroups.enabled):
             command += ["--memory-mb", str(memory_mb)]
         process = sandbox.start(command)

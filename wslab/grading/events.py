@@ -106,11 +106,12 @@ def parse(line: str | bytes) -> Event:
     """The event on ``line``; :class:`ValueError` if it is not one."""
     try:
         data = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise ValueError("not JSON") from None
     if not isinstance(data, dict):
         raise ValueError("not an object")
-    cls = _KINDS.get(data.pop("event", None))
+    kind = data.pop("event", None)
+    cls = _KINDS.get(kind) if isinstance(kind, str) else None  # a list or an object cannot be a key
     if cls is None:
         raise ValueError("not a known event")
     values: dict[str, Any] = {}

@@ -51,7 +51,6 @@ from typing import Any
 import wslab.grading.events as events
 from wslab._moved import renamed_attribute
 from wslab.core.errors import GradingRefused, ReleaseError
-from wslab.grading.checker import Spec
 from wslab.grading.owned import Prepared, prepare, released_notebook
 from wslab.grading.registry import Check, Exercise, exercise_for, exercises, hidden_missing
 from wslab.grading.runner import JOIN_GRACE, stable
@@ -279,6 +278,10 @@ def grade_one(
         return outcome
     outcome.notes.extend(prepared.notes)
     to_run, where = _runnable(prepared)
+    # Imported here, not at the top: the checker runs as ``python -m wslab.grading.checker``, and a module
+    # the package's import already loaded would be run a second time (runpy warns).
+    from wslab.grading.checker import Spec
+
     spec = Spec(
         exercise=ex.name,
         cells=to_run,

@@ -74,8 +74,8 @@ KNOWN_OVERLAPS: Mapping[tuple[str, str], str] = {
         "the course server's own Origin check (lesson 7 teaches it; exercise 7's make_guard is the learner's)",
     ("wslab/server/chat_server.py", 'return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\\n")'):
         "the same Origin check",
-    ("wslab/server/admin_route.py", 'given = (parse_qs(urlsplit(request.path).query).get("token") or [""])[0]'):
-        "the admin channel reading its token from the query string, as exercise 7's guard does",
+    ("wslab/server/chat_server.py", 'given = (parse_qs(urlsplit(request.path).query).get("token") or [""])[0]'):
+        "the server (learners' and admin channel) reading its token from the query string, as exercise 7's guard does",
     ("wslab/server/chat_server.py", "now = self.clock.monotonic()"): "an idiom of every clocked object",
     ("wslab/core/hub.py", "now = self.clock.monotonic()"): "an idiom of every clocked object",
     ("wslab/core/session.py", "message = json.loads(frame)"): "an idiom: parse a frame",
@@ -84,6 +84,14 @@ KNOWN_OVERLAPS: Mapping[tuple[str, str], str] = {
     ("wslab/grading/checks/production.py", "await asyncio.wait_for(ws.close(), 1)"):
         "an idiom: a bounded close (a public check's own cleanup)",
     ("wslab/client/websocket.py", "await self._session()"): "a common method name",
+    ("wslab/classroom/instructor_dashboard.py", "now = self.clock.monotonic()"): "an idiom of every clocked object",
+    ("wslab/cluster/redis_backplane.py", "await pipe.execute()"): "redis-py's one way to run a pipeline",
+    ("wslab/core/session.py", 'kind = message.get("type")'):
+        "the package's own client session dispatching frames by type; exercise 5's dispatch is the learner's",
+    ("wslab/server/bots.py", 'kind = message.get("type")'): "an idiom: dispatch a frame by its type",
+    ("wslab/ui/models.py", 'kind = message.get("type")'): "an idiom: dispatch a frame by its type",
+    ("wslab/grading/checks/scaling.py", 'key = f"presence:{room}:{node}"'):
+        "the key the exercise's text names; the public checks of online write presence themselves",
     ("wslab/grading/checks/production.py", "ws.transport.abort()"):
         "an idiom: drop a stalled connection (a public check's own cleanup)",
 }

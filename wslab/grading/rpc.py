@@ -318,11 +318,16 @@ class Endpoint:
             return self._outcome(kind, value)
 
     def _outcome(self, kind: str, value: Any) -> Any:
-        if kind == "ok":
-            return self.decode(value)
+        if kind == "closed":
+            raise ChannelError(f"the {self._peer_name} is gone: {value}")
+        try:
+            result = self.decode(value) if kind == "ok" else self._decode_exception(value)
+        except ChannelError as exc:  # an answer that is not a well-formed value breaks the channel, as a request does
+            self.close(exc)
+            raise
         if kind == "err":
-            raise self._decode_exception(value)
-        raise ChannelError(f"the {self._peer_name} is gone: {value}")
+            raise result
+        return result
 
     @property
     def _peer_name(self) -> str:
@@ -380,15 +385,17 @@ class Endpoint:
                 waiter.put(("ok", message["ok"]))
             elif "err" in message:
                 waiter.put(("err", message["err"]))
-            else:
-                raise ChannelError(f"the {self._peer_name} sent an answer with neither a value nor an error")
+            else:  # its waiter is no longer pending: closing would not tell it
+                broken = ChannelError(f"the {self._peer_name} sent an answer with neither a value nor an error")
+                waiter.put(("closed", broken))
+                raise broken
             return
         if not isinstance(message.get("id"), int) or not isinstance(message.get("op"), str):
             raise ChannelError(f"the {self._peer_name} sent a request without an id or an op")
-        if message["op"] == "cancel":
-            task = self._tasks.get(message.get("target"))  # type: ignore[arg-type]
-            if task is not None and self._loop is not None:
-                self._loop.call_soon_threadsafe(task.cancel)
+        if message["op"] == "cancel":  # on the loop, after the request it cancels: its task may not be made yet
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(self._cancel_task, message.get("target"))
             return
         self._route_request(message)
 
@@ -430,6 +437,11 @@ class Endpoint:
             task.add_done_callback(functools.partial(self._finished, message))
             return
         self._serve_now(message)
+
+    def _cancel_task(self, target: Any) -> None:
+        task = self._tasks.get(target)
+        if task is not None:  # a turn later: its first step runs (a coroutine never started warns "never awaited")
+            asyncio.get_running_loop().call_soon(task.cancel)
 
     def _finished(self, message: dict[str, Any], task: asyncio.Future[Any]) -> None:
         self._tasks.pop(message["id"], None)

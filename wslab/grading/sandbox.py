@@ -197,12 +197,17 @@ class Cgroups:
     def out_of_memory(self) -> bool:
         """True when the sandbox hit its memory limit."""
         for folder in self.dirs:
-            for name in ("memory.failcnt", "memory.events"):
+            # v1: memory.failcnt can stay 0 though the OOM killer ran (seen on 6.18); oom_control counts its kills
+            for name in ("memory.failcnt", "memory.oom_control", "memory.events"):
                 path = folder / name
                 with contextlib.suppress(OSError, ValueError):
                     text = path.read_text()
                     if name == "memory.failcnt" and int(text.strip()) > 0:
                         return True
+                    if name == "memory.oom_control":
+                        counts = dict(line.split() for line in text.splitlines() if line.strip())
+                        if int(counts.get("oom_kill", "0")) > 0:
+                            return True
                     if name == "memory.events":
                         counts = dict(line.split() for line in text.splitlines() if line.strip())
                         if int(counts.get("oom_kill", "0")) > 0 or int(counts.get("max", "0")) > 0:
@@ -289,6 +294,7 @@ class Sandbox:
             args += ["--ro-bind", str(etc / name), f"/etc/{name}"]
         args += [
             "--proc", "/proc", "--dev", "/dev",
+            "--remount-ro", "/",  # the root bwrap made, now that its mount points exist (/tmp and home stay writable)
             "--unshare-user", "--uid", str(UID), "--gid", str(UID),
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL",

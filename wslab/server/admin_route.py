@@ -18,7 +18,6 @@ from __future__ import annotations
 import hmac
 import json
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -36,7 +35,7 @@ from wslab.core.admin_protocol import (
     parse_request,
 )
 from wslab.core.errors import AdminError, ProtocolError
-from wslab.server.chat_server import ChatServer, LocalPeer, peer_label
+from wslab.server.chat_server import ChatServer, LocalPeer, given_token, peer_label
 
 __all__ = [
     "ANNOUNCER",
@@ -159,20 +158,10 @@ class AdminChannel:
         self.join = join
         """How learners join, sent with every report (for the dashboard's QR code); set it once it is known."""
 
-    def _given(self, ws: ServerConnection) -> str:
-        request = ws.request
-        if request is None:
-            return ""
-        given = (parse_qs(urlsplit(request.path).query).get("token") or [""])[0]
-        auth = request.headers.get("Authorization", "")
-        if not given and auth.startswith("Bearer "):
-            given = auth[len("Bearer ") :]
-        return given
-
     async def handle(self, ws: ServerConnection) -> None:
         """Serve one admin connection: refuse a wrong token (4001), then answer requests until it closes."""
         who = f"admin at {peer_label(ws)}"
-        given = self._given(ws)
+        given = given_token(ws.request)
         if not hmac.compare_digest(given.encode(), self.token.encode()):
             learners = self.server.config.token
             if not given:

@@ -46,7 +46,7 @@ from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -58,6 +58,7 @@ from wslab.core.errors import PortInUseError
 from wslab.core.hub import Close, Commit, Deliver, Hub, HubAction, NeedRoom, Share
 from wslab.server.backplane import BACKPLANE_TIMEOUT, Backplane, BackplaneError, MemoryBackplane
 from wslab.server.config import ServerConfig
+from wslab.server.fanout import fanout
 from wslab.server.pages import INDEX_HTML, html_document, html_response, not_found_page, static_response
 from wslab.server.tls import HandshakeLog, describe_tls_error, server_context, tls_connections
 
@@ -69,6 +70,7 @@ __all__ = [
     "ServerEvent",
     "UPDATES_CHANNEL",
     "IDLE_CLOCK_POLL",
+    "given_token",
     "peer_label",
 ]
 
@@ -413,7 +415,7 @@ class ChatServer:
         return bool(netloc) and netloc == headers.get("Host")
 
     def _extra_page(self, connection: ServerConnection, request: Request, path: str) -> Response:
-        verdict = self.admission.check(_peer_host(connection), _given_token(request), self.clock.monotonic())
+        verdict = self.admission.check(_peer_host(connection), given_token(request), self.clock.monotonic())
         if not isinstance(verdict, Admitted):
             page = html_document("Forbidden", f"<h1>Forbidden</h1>\n<p>{html.escape(verdict.message)}</p>\n")
             return html_response(HTTPStatus.FORBIDDEN, page)
@@ -422,7 +424,7 @@ class ChatServer:
 
     def _admit(self, ws: ServerConnection) -> str | None:
         """None if ``ws`` may use ``/chat`` or ``/echo``; else the close reason (logged as the verdict says)."""
-        verdict = self.admission.check(_peer_host(ws), _given_token(ws.request), self.clock.monotonic())
+        verdict = self.admission.check(_peer_host(ws), given_token(ws.request), self.clock.monotonic())
         if isinstance(verdict, Admitted):
             return None
         if verdict.log:
@@ -482,8 +484,9 @@ class ChatServer:
         """Perform the hub's actions in order, then re-arm the timer.
 
         Each action is performed on its own: one that fails is logged and the
-        others still happen. ``broadcast`` writes to each connection separately and
-        skips (and logs) a connection it cannot write to.
+        others still happen. A delivery is framed once and written to each connection
+        separately (:func:`~wslab.server.fanout.fanout`), which skips (and logs) a
+        connection it cannot write to.
         """
         for action in actions:
             try:
@@ -529,9 +532,9 @@ class ChatServer:
             for conn in action.to:
                 if isinstance(conn, LocalPeer):
                     self._deliver_local(conn, action.frame)
-            broadcast(sockets, action.frame)
+            fanout(sockets, action.frame)
         else:
-            broadcast(cast("tuple[ServerConnection, ...]", action.to), action.frame)
+            fanout(cast("tuple[ServerConnection, ...]", action.to), action.frame)
 
     def _close(self, action: Close) -> None:
         conn = action.conn
@@ -651,7 +654,7 @@ def _peer_host(ws: ServerConnection) -> str:
         return "unknown"
 
 
-def _given_token(request: Request | None) -> str:
+def given_token(request: Request | None) -> str:
     """The credential a request carries: ``?token=``, else ``Authorization: Bearer``; "" for none."""
     if request is None:
         return ""

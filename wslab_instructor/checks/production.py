@@ -7,60 +7,20 @@ public checks and the exercise itself are :mod:`wslab.grading.checks.production`
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
 from wslab.grading.checks.production import (
     ALLOWED,
+    PONG_DELAY,
     TOKEN,
     _expect,
     _guarded,
+    _slow_link,
     _state,
     describe_settings,
     ex,
     heartbeat_settings,
 )
 from wslab.grading.runner import Context
-
-PONG_DELAY = 0.05
-"""Seconds the slow link adds each way: a pong comes 0.1 s after its ping (the exercise allows for it)."""
-
-
-@contextlib.asynccontextmanager
-async def _slow_link(url: str, delay: float = PONG_DELAY) -> AsyncIterator[str]:
-    """A proxy on loopback in front of ``url`` that delays every chunk by ``delay`` s each way; yields its URL."""
-    target = urlsplit(url)
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.wait_for(
-                asyncio.open_connection("127.0.0.1", target.port), 2
-            )
-        except (OSError, TimeoutError):
-            writer.transport.abort()
-            return
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    await asyncio.sleep(delay)
-                    dst.write(data)
-            except (OSError, ConnectionError):
-                pass
-            finally:
-                dst.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    server = await asyncio.wait_for(asyncio.start_server(handle, "127.0.0.1", 0), 2)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"ws://127.0.0.1:{port}{target.path}"
-    finally:
-        server.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(server.wait_closed(), 1)
 
 
 @ex.check(points=1, title="open_with_heartbeat keeps a quiet, healthy connection open, even when a pong takes 0.1 s",

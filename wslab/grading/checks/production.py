@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
@@ -61,6 +62,46 @@ def describe_settings(settings: tuple[Any, Any, Any] | None) -> str:
 def _state(ws: Any) -> str:
     state = getattr(ws, "state", None)
     return str(getattr(state, "name", state))
+
+
+PONG_DELAY = 0.05
+"""Seconds the slow link adds each way: a pong comes 0.1 s after its ping (the exercise allows for it)."""
+
+
+@contextlib.asynccontextmanager
+async def _slow_link(url: str, delay: float = PONG_DELAY) -> AsyncIterator[str]:
+    """A proxy on loopback in front of ``url`` that delays every chunk by ``delay`` s each way; yields its URL."""
+    target = urlsplit(url)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.wait_for(
+                asyncio.open_connection("127.0.0.1", target.port), 2
+            )
+        except (OSError, TimeoutError):
+            writer.transport.abort()
+            return
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    await asyncio.sleep(delay)
+                    dst.write(data)
+            except (OSError, ConnectionError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.wait_for(asyncio.start_server(handle, "127.0.0.1", 0), 2)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"ws://127.0.0.1:{port}{target.path}"
+    finally:
+        server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), 1)
 
 
 @ex.check(points=2, title="open_with_heartbeat notices a stalled server within 1 s", timeout=6,
