@@ -196,7 +196,7 @@ def test_readme_course_command_prints_a_link_that_opens_lesson_1_at_the_course_r
         for name in ("docs", "exercises", "notebooks"):
             expect(listing.filter(has_text=re.compile(rf"^{name}$"))).to_have_count(1, timeout=WAIT_MS)
         expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).not_to_contain_text("notebooks")
-        page.wait_for_function(KERNEL_READY, timeout=PAGE_LOAD_MS)
+        page.wait_for_function(KERNEL_READY, arg="notebooks/01-basics.ipynb", timeout=PAGE_LOAD_MS)
         page.screenshot(path=str(artifacts / f"course-command-{shell}.png"))
         assert errors == []
         root_note = "wslab lab: running as root (a container?): JupyterLab is started with --allow-root"
