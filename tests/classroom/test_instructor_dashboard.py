@@ -365,3 +365,20 @@ def test_auto_refresh_rides_out_a_restart_and_stops_on_a_refused_token() -> None
         assert not dash.auto_refreshing and dash.status.value.endswith("Auto-refresh stopped; press Refresh.")
     finally:
         dash.close()
+
+
+def test_asking_to_kick_hides_only_the_kick_button_and_shows_the_answers_beside_mute() -> None:
+    """Each of a row's buttons is shown or hidden on its own: asking keeps *Mute* there (they once shared one
+    Layout, so hiding *Kick…* hid every button of the row)."""
+    row = PersonRow("Bob", lambda _: None, lambda _: None, lambda _: None)
+
+    def shown(widget: object) -> bool:
+        return widget.layout.display != "none"  # type: ignore[attr-defined]
+
+    row.ask()
+    assert not shown(row.kick_button)
+    assert all(shown(w) for w in (row.mute_button, row.confirm_box, row.confirm_button, row.ban_button,
+                                  row.cancel_button))
+    row.cancel()
+    assert shown(row.kick_button) and shown(row.mute_button) and not shown(row.confirm_box)
+    row.close()

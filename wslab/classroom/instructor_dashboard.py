@@ -128,25 +128,27 @@ class PersonRow:
         self.typing = False
         # The name, then at once its buttons, each named for the person (a screen reader lists
         # buttons out of their row: "Mute" alone does not say whose); the state and load after.
-        fit = widgets.Layout(width="auto", min_width="6em")
+        def fit() -> widgets.Layout:  # one Layout per button: showing or hiding one must not hide them all
+            return widgets.Layout(width="auto", min_width="6em")
+
         self.name_label = widgets.Label(value=name, layout=widgets.Layout(width="auto", min_width="8em"))
         self.state = widgets.Label(value="", layout=widgets.Layout(width="6em"))
         self.load = widgets.Label(value="", layout=widgets.Layout(width="auto"))
-        self.mute_button = widgets.Button(description=f"Mute {name}", tooltip=f"Mute {name}", layout=fit)
+        self.mute_button = widgets.Button(description=f"Mute {name}", tooltip=f"Mute {name}", layout=fit())
         self.kick_button = widgets.Button(
-            description=f"Kick {name}…", tooltip=f"Remove {name} from the room (asks first)", layout=fit
+            description=f"Kick {name}…", tooltip=f"Remove {name} from the room (asks first)", layout=fit()
         )
         self.confirm_label = widgets.Label(value=f"Remove {name}? They may join again unless banned.")
         self.confirm_button = widgets.Button(
             description=f"Kick {name}", button_style="danger", tooltip=f"Yes: disconnect {name} (close code 4003)",
-            layout=fit,
+            layout=fit(),
         )
         self.ban_button = widgets.Button(
             description=f"Kick and ban {name}", button_style="danger",
-            tooltip=f"Disconnect {name} and refuse the name {name} in this room (close code 4004)", layout=fit,
+            tooltip=f"Disconnect {name} and refuse the name {name} in this room (close code 4004)", layout=fit(),
         )
         self.cancel_button = widgets.Button(
-            description=f"Keep {name}", tooltip=f"Cancel: keep {name} in the room", layout=fit
+            description=f"Keep {name}", tooltip=f"Cancel: keep {name} in the room", layout=fit()
         )
         self.mute_button.on_click(lambda _: on_mute(self))
         self.kick_button.on_click(lambda _: self.ask())
