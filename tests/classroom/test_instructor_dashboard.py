@@ -73,14 +73,14 @@ async def test_mute_and_unmute_buttons(server: ServerHandle) -> None:
         notice = await ada.expect("notice")
         assert notice["muted"] is True
         assert dash.rows["Ada"].state.value == "muted"
-        assert dash.rows["Ada"].mute_button.description == "Unmute"
+        assert dash.rows["Ada"].mute_button.description == "Unmute Ada"
         await ada.send({"type": "chat", "content": "can anyone hear me?"})
         assert (await ada.expect("error"))["code"] == "muted"
         await bob.nothing_more()
 
         dash.rows["Ada"].mute_button.click()
         assert (await ada.expect("notice"))["muted"] is False
-        assert dash.rows["Ada"].mute_button.description == "Mute"
+        assert dash.rows["Ada"].mute_button.description == "Mute Ada"
         await ada.send({"type": "chat", "content": "back"})
         assert (await bob.expect("chat"))["content"] == "back"
     finally:
@@ -294,8 +294,9 @@ async def test_the_log_is_newest_first(server: ServerHandle) -> None:
     try:
         dash.rows["Ada"].mute_button.click()
         dash.rows["Ada"].mute_button.click()
-        lines = dash.log_view.value.splitlines()
-        assert lines[:2] == ["admin: dashboard in the kernel unmutes Ada in lobby",
+        lines = dash.log_lines
+        assert lines[0] in dash.log_view.value and 'role="log"' in dash.log_view.value
+        assert list(lines[:2]) == ["admin: dashboard in the kernel unmutes Ada in lobby",
                              "admin: dashboard in the kernel mutes Ada in lobby"]
         assert "newest first" in dash.health_label.value
     finally:
@@ -364,3 +365,20 @@ def test_auto_refresh_rides_out_a_restart_and_stops_on_a_refused_token() -> None
         assert not dash.auto_refreshing and dash.status.value.endswith("Auto-refresh stopped; press Refresh.")
     finally:
         dash.close()
+
+
+def test_asking_to_kick_hides_only_the_kick_button_and_shows_the_answers_beside_mute() -> None:
+    """Each of a row's buttons is shown or hidden on its own: asking keeps *Mute* there (they once shared one
+    Layout, so hiding *Kick…* hid every button of the row)."""
+    row = PersonRow("Bob", lambda _: None, lambda _: None, lambda _: None)
+
+    def shown(widget: object) -> bool:
+        return widget.layout.display != "none"  # type: ignore[attr-defined]
+
+    row.ask()
+    assert not shown(row.kick_button)
+    assert all(shown(w) for w in (row.mute_button, row.confirm_box, row.confirm_button, row.ban_button,
+                                  row.cancel_button))
+    row.cancel()
+    assert shown(row.kick_button) and shown(row.mute_button) and not shown(row.confirm_box)
+    row.close()

@@ -45,12 +45,17 @@ PAGE_LOAD_MS = 60_000
 """Bound on JupyterLab's page loading and a notebook's kernel starting, in milliseconds."""
 
 KERNEL_READY = (
-    "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+    "(path) => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+    " && window.jupyterapp.shell.currentWidget.context"
+    " && window.jupyterapp.shell.currentWidget.context.path === path"
     " && window.jupyterapp.shell.currentWidget.sessionContext"
     " && window.jupyterapp.shell.currentWidget.sessionContext.session"
     " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+    " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'"
 )
-"""True once the notebook in front has a kernel (``--LabApp.expose_app_in_browser`` gives ``window.jupyterapp``)."""
+"""True once the notebook in front is ``path`` and its kernel is idle (``--LabApp.expose_app_in_browser`` gives
+``window.jupyterapp``). Not just any notebook in front: JupyterLab restores the tabs a page before had open, and
+the one restored in front may be another notebook, whose kernel is long ready."""
 
 
 def free_port() -> int:
@@ -194,7 +199,7 @@ class LabPage:
     def open_notebook(self, name: str) -> None:
         """Open ``name`` (relative to the Lab's root) with the Lab's token, and wait (bounded) for its kernel."""
         self.page.goto(f"{self.lab.base}/lab/tree/{name}?token={self.lab.token}", timeout=PAGE_LOAD_MS)
-        self.page.wait_for_function(KERNEL_READY, timeout=PAGE_LOAD_MS)
+        self.page.wait_for_function(KERNEL_READY, arg=name, timeout=PAGE_LOAD_MS)
 
     def wait_for_document(self, path: str) -> None:
         """Wait (bounded) until the document in front is ``path``."""

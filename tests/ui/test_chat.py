@@ -36,7 +36,7 @@ def test_chat_ui_joins_and_shows_sender_content_and_time() -> None:
     assert "No messages yet" in ui.messages.value
     client.message(welcome(history=[chat(1, "Ada", "hi Bob")]))
     assert "connected" in ui.status.value and "Ada, Bob" in ui.status.value
-    assert "10:11:12" in ui.messages.value and "<b" in ui.messages.value and "hi Bob" in ui.messages.value
+    assert "10:11:12" in ui.messages.value and "<strong" in ui.messages.value and "hi Bob" in ui.messages.value
     assert ui.transcript() == ["Ada: hi Bob"]
     assert ui.transcript(times=True) == ["[10:11:12] Ada: hi Bob"]
 
@@ -208,3 +208,38 @@ async def test_over_wss_with_a_private_ca_and_without_it_the_certificate_error_i
             await ui.client.aclose(WAIT)
     with pytest.raises(ValueError, match="CA file '.*missing.pem' does not exist"):
         ChatUI(handle.chat_url, "Cy", cafile=str(tmp_path / "missing.pem"))
+
+
+def test_what_a_screen_reader_finds_a_named_log_one_item_per_message_a_status_line_named_controls() -> None:
+    from html.parser import HTMLParser
+
+    class Tags(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: list[tuple[str, dict[str, str | None]]] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.found.append((tag, dict(attrs)))
+
+    def tags(markup: str) -> list[tuple[str, dict[str, str | None]]]:
+        parser = Tags()
+        parser.feed(markup)
+        return parser.found
+
+    ui, client, _ = make_ui()
+    client.message(welcome(history=[chat(1, "Ada", "hi Bob"), chat(2, "Bob", XSS)]))
+    client.message({"type": "typing", "typing": ["Ada"]})
+    found = tags(ui.messages.value)
+    log = [attrs for tag, attrs in found if attrs.get("role") == "log"]
+    assert log == [log[0]] and log[0]["aria-label"] == "Messages in #lobby" and log[0]["tabindex"] == "0"
+    items = [attrs for tag, attrs in found if tag == "li"]
+    assert [attrs["class"] for attrs in items] == ["wslab-msg", "wslab-msg"]  # one element per message
+    times = [attrs for tag, attrs in found if tag == "time"]
+    assert [t["datetime"] for t in times] == ["2026-11-27T10:11:12.345Z"] * 2
+    assert "font-size:12px" in str(times[0]["style"])  # no smaller than 12 px
+    assert [attrs["class"] for tag, attrs in found if tag == "strong"] == ["wslab-sender", "wslab-sender"]
+    status = [attrs for tag, attrs in tags(ui.typing_line.value) if attrs.get("role") == "status"]
+    assert len(status) == 1 and "Ada is typing…" in ui.typing_line.value
+    assert ui.input.description == "Message" and ui.button.description == "Send" and not ui.button.icon
+    ui.input.value = "x" * 2001  # too long: said in words, not by the red alone
+    assert "2001/2000 (too long)" in ui.typing_line.value

@@ -17,7 +17,10 @@ def test_timeline_plot_draws_outages_attempts_and_connects() -> None:
     client.emit("connect")
     svg = plot.plot.value
     assert svg.startswith("<svg") and "outage (close 1012)" in svg
-    assert "#1 0.25s" in svg and "#2 0.50s" in svg and svg.count("<circle") == 3
+    assert "#1 0.25s" in svg and "#2 0.50s" in svg
+    # Connects are circles, the disconnect a square: told apart by shape, not only colour; named by the summary.
+    assert svg.count("<circle") == 2 and svg.count("<title>disconnect</title></rect>") == 1
+    assert f'aria-label="{plot.timeline.summary()}"' in svg
     assert "Delays: 0.25s, 0.50s" in plot.caption.value
     assert repr(plot) == "TimelinePlot(reconnects of a client)"
     assert "still down" not in plot.caption.value

@@ -31,8 +31,14 @@ for :data:`RETRY_FOR` seconds before the timer gives up; a refused admin token
 stops it at once. The timer thread never blocks the kernel, and each read of the
 server waits at most :data:`wslab.kernel.course_server.CALL_TIMEOUT` seconds.
 
-Names and log lines are shown in ``Label`` and ``Textarea`` widgets, which
-render text, never HTML; the QR view escapes what it shows::
+For a keyboard and a screen reader (WCAG 2.1 AA, checked by axe-core in JupyterLab,
+``tests/e2e/browser/test_lab.py``): each person's buttons sit next to their name and
+are named for them (*Mute Ada*, *Kick Ada…*, then *Kick Ada*, *Kick and ban Ada*,
+*Keep Ada*); every field has a visible label; the server's log is a read-only log,
+reachable with Tab and scrolled by keys, not a disabled box.
+
+Names are shown in ``Label`` widgets, which render text, never HTML; the log and the
+QR view escape what they show::
 
     server = wslab.start_server(host="0.0.0.0", token="...")
     from wslab.classroom.instructor_dashboard import InstructorDashboard
@@ -66,6 +72,7 @@ from wslab.core.admin_protocol import AdminReport, Health, JoinInfo, MemberInfo
 from wslab.core.clock import SYSTEM_CLOCK, Clock
 from wslab.core.hub import RoomSnapshot
 from wslab.core.typing_status import typing_text
+from wslab.ui._html import MUTED, TEXT
 
 __all__ = ["DashboardSource", "InstructorDashboard", "PersonRow", "MIN_INTERVAL", "RETRY_FOR"]
 
@@ -80,6 +87,16 @@ _HIDDEN = "none"
 
 def _display(widget: Any, shown: bool) -> None:
     widget.layout.display = None if shown else _HIDDEN
+
+
+def _log_html(lines: tuple[str, ...]) -> str:
+    """The server's log lines as a read-only log: named, reachable with Tab, scrolled by keys, escaped."""
+    text = "\n".join(html.escape(line) for line in lines) or "the server's notable events appear here, newest first"
+    return (
+        '<pre class="wslab-server-log" role="log" aria-label="Server log, newest first" tabindex="0" '
+        'style="margin:0;padding:4px;max-height:9em;overflow:auto;white-space:pre-wrap;font-size:12px;'
+        f'color:{TEXT};border:1px solid {MUTED}">{text}</pre>'
+    )
 
 
 class DashboardSource(Protocol):
@@ -109,28 +126,29 @@ class PersonRow:
         self.name = name
         self.muted = False
         self.typing = False
-        self.name_label = widgets.Label(value=name, layout=widgets.Layout(width="16em"))
-        self.state = widgets.Label(value="", layout=widgets.Layout(width="8em"))
-        self.load = widgets.Label(value="", layout=widgets.Layout(width="14em"))
-        self.mute_button = widgets.Button(
-            description="Mute", tooltip=f"Mute {name}", layout=widgets.Layout(width="7em")
-        )
+        # The name, then at once its buttons, each named for the person (a screen reader lists
+        # buttons out of their row: "Mute" alone does not say whose); the state and load after.
+        def fit() -> widgets.Layout:  # one Layout per button: showing or hiding one must not hide them all
+            return widgets.Layout(width="auto", min_width="6em")
+
+        self.name_label = widgets.Label(value=name, layout=widgets.Layout(width="auto", min_width="8em"))
+        self.state = widgets.Label(value="", layout=widgets.Layout(width="6em"))
+        self.load = widgets.Label(value="", layout=widgets.Layout(width="auto"))
+        self.mute_button = widgets.Button(description=f"Mute {name}", tooltip=f"Mute {name}", layout=fit())
         self.kick_button = widgets.Button(
-            description="Kick…", tooltip=f"Remove {name} from the room (asks first)",
-            layout=widgets.Layout(width="7em"),
+            description=f"Kick {name}…", tooltip=f"Remove {name} from the room (asks first)", layout=fit()
         )
         self.confirm_label = widgets.Label(value=f"Remove {name}? They may join again unless banned.")
         self.confirm_button = widgets.Button(
-            description="Kick", button_style="danger", tooltip=f"Yes: disconnect {name} (close code 4003)",
-            layout=widgets.Layout(width="7em"),
+            description=f"Kick {name}", button_style="danger", tooltip=f"Yes: disconnect {name} (close code 4003)",
+            layout=fit(),
         )
         self.ban_button = widgets.Button(
-            description="Kick and ban", button_style="danger",
-            tooltip=f"Disconnect {name} and refuse the name {name} in this room (close code 4004)",
-            layout=widgets.Layout(width="10em"),
+            description=f"Kick and ban {name}", button_style="danger",
+            tooltip=f"Disconnect {name} and refuse the name {name} in this room (close code 4004)", layout=fit(),
         )
         self.cancel_button = widgets.Button(
-            description="Cancel", tooltip=f"Keep {name} in the room", layout=widgets.Layout(width="7em")
+            description=f"Keep {name}", tooltip=f"Cancel: keep {name} in the room", layout=fit()
         )
         self.mute_button.on_click(lambda _: on_mute(self))
         self.kick_button.on_click(lambda _: self.ask())
@@ -142,7 +160,7 @@ class PersonRow:
             asking.append(self.ban_button)
         self.confirm_box = widgets.HBox([*asking, self.cancel_button])
         self.widget = widgets.HBox(
-            [self.name_label, self.state, self.load, self.mute_button, self.kick_button, self.confirm_box]
+            [self.name_label, self.mute_button, self.kick_button, self.confirm_box, self.state, self.load]
         )
         self.cancel()
 
@@ -175,8 +193,7 @@ class PersonRow:
         if info is not None and info.slow:
             warnings.append(f"slow ({info.queued_bytes // 1024} KiB queued)")
         self.load.value = ", ".join(warnings)
-        self.mute_button.description = "Unmute" if muted else "Mute"
-        self.mute_button.tooltip = f"{'Unmute' if muted else 'Mute'} {self.name}"
+        self.mute_button.description = self.mute_button.tooltip = f"{'Unmute' if muted else 'Mute'} {self.name}"
 
     def close(self) -> None:
         for widget in (
@@ -241,9 +258,10 @@ class InstructorDashboard:
         self.room_input = widgets.Text(
             value=room, description="Room", continuous_update=False, layout=widgets.Layout(width="18em")
         )
-        self.refresh_button = widgets.Button(description="Refresh", icon="refresh", layout=widgets.Layout(width="8em"))
+        # Buttons without icons: an icon's element puts a stray space in the accessible name (" Refresh").
+        self.refresh_button = widgets.Button(description="Refresh", layout=widgets.Layout(width="8em"))
         self.qr_button = widgets.ToggleButton(
-            description="Join QR", icon="qrcode", tooltip="Show the join link's QR code and the join code, large, "
+            description="Join QR", tooltip="Show the join link's QR code and the join code, large, "
             "for the projector", layout=widgets.Layout(width="8em"),
         )
         self.qr_view = widgets.HTML(value="")
@@ -267,16 +285,14 @@ class InstructorDashboard:
         self.people = widgets.VBox([])
         self.banned_box = widgets.HBox([])
         self.health_label = widgets.Label(value="")
-        self.log_view = widgets.Textarea(
-            value="", disabled=True, rows=6, layout=widgets.Layout(width="100%"),
-            placeholder="the server's notable events appear here, newest first",
-        )
+        self.log_lines: tuple[str, ...] = ()
+        """The server's notable log lines, newest first, as :attr:`log_view` shows them."""
+        self.log_view = widgets.HTML(value=_log_html(()), layout=widgets.Layout(width="100%"))
         self.announce_input = widgets.Text(
-            placeholder="Announcement to the room…", layout=widgets.Layout(flex="1 1 auto", width="auto")
+            description="Announcement", placeholder="to everyone in the room…", style={"description_width": "initial"},
+            layout=widgets.Layout(flex="1 1 auto", width="auto"),
         )
-        self.announce_button = widgets.Button(
-            description="Announce", icon="bullhorn", layout=widgets.Layout(width="9em")
-        )
+        self.announce_button = widgets.Button(description="Announce", layout=widgets.Layout(width="9em"))
         self.announce_button.on_click(lambda _: self.announce())
         self.refresh_button.on_click(lambda _: self.refresh())
         self.room_input.observe(lambda _: self.refresh(), names="value")
@@ -413,7 +429,10 @@ class InstructorDashboard:
             f"{'s' if health.connections != 1 else ''} · rooms: {rooms}" + (" · TLS" if health.tls else "")
             + " · its notable events, newest first:"
         )
-        self.log_view.value = "\n".join(reversed(health.recent))
+        self.log_lines = tuple(reversed(health.recent))
+        view = _log_html(self.log_lines)
+        if self.log_view.value != view:
+            self.log_view.value = view
 
     def _show_join(self, join: JoinInfo | None) -> None:
         self._join = join

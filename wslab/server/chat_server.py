@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import html
 import logging
 import random
 import weakref
@@ -58,7 +59,7 @@ from wslab.core.hub import Close, Commit, Deliver, Hub, HubAction, NeedRoom, Sha
 from wslab.server.backplane import BACKPLANE_TIMEOUT, Backplane, BackplaneError, MemoryBackplane
 from wslab.server.config import ServerConfig
 from wslab.server.fanout import fanout
-from wslab.server.pages import INDEX_HTML, html_response, not_found_page, static_response
+from wslab.server.pages import INDEX_HTML, html_document, html_response, not_found_page, static_response
 from wslab.server.tls import HandshakeLog, describe_tls_error, server_context, tls_connections
 
 __all__ = [
@@ -416,7 +417,7 @@ class ChatServer:
     def _extra_page(self, connection: ServerConnection, request: Request, path: str) -> Response:
         verdict = self.admission.check(_peer_host(connection), given_token(request), self.clock.monotonic())
         if not isinstance(verdict, Admitted):
-            page = f"<!doctype html><title>Forbidden</title><p>{verdict.message}</p>"
+            page = html_document("Forbidden", f"<h1>Forbidden</h1>\n<p>{html.escape(verdict.message)}</p>\n")
             return html_response(HTTPStatus.FORBIDDEN, page)
         content_type, body = self.pages[path]
         return html_response(HTTPStatus.OK, body, content_type)

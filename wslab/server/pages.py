@@ -6,6 +6,8 @@ The chat server (:mod:`wslab.server.chat_server`) and the learner's own server
 * :func:`chat_page`: the browser chat page (``wslab/static/chat.html``) for a room;
 * :func:`static_response`: a file from :data:`STATIC_DIR` at ``/static/<name>``;
 * :data:`INDEX_HTML` and :func:`not_found_page`: the short page naming the endpoints;
+* :func:`html_document`: every other page the server writes itself, in the one shape
+  that says its language (``<html lang="en">``, WCAG 3.1.1) and has a title;
 * :func:`html_response`: any body as an HTTP response that is never cached and,
   unless told otherwise, runs no inline code (:data:`CSP`).
 """
@@ -27,6 +29,7 @@ __all__ = [
     "INDEX_HTML",
     "STATIC_DIR",
     "chat_page",
+    "html_document",
     "html_response",
     "not_found_page",
     "static_response",
@@ -35,14 +38,32 @@ __all__ = [
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 """Files served at ``GET /static/<name>`` (the browser chat page's script and style)."""
 
-INDEX_HTML = """<!doctype html><meta charset="utf-8"><title>wslab server</title>
-<h1>wslab server</h1>
+
+
+def html_document(title: str, body: str) -> str:
+    """A whole HTML page: ``<!doctype html>``, ``<html lang="en">``, UTF-8, ``title`` (escaped), then ``body``.
+
+    The one place the server's own pages get their language and title: every
+    page it writes (the endpoints page, not found, forbidden) is made here.
+    ``body`` is HTML, used as given: escape what it quotes.
+    """
+    return (
+        '<!doctype html>\n<html lang="en">\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n<main>\n{body}</main>\n</html>\n"
+    )
+
+
+INDEX_HTML = html_document(
+    "wslab server",
+    """<h1>wslab server</h1>
 <p>This port speaks WebSocket. Endpoints:</p>
 <ul><li><code>/echo</code>: echoes every frame</li>
 <li><code>/chat</code>: the chat protocol</li>
 <li><code>/healthz</code>: health check</li></ul>
 <p>Connect with <code>wslab.WebSocket("ws://HOST/echo")</code> from a notebook.</p>
-"""
+""",
+)
 """The page at ``/`` of a server that was given no page of its own."""
 
 CSP = (
@@ -77,7 +98,10 @@ def chat_page(room: str = p.DEFAULT_ROOM, *, join: bool = False) -> str:
 
 def not_found_page(path: str) -> str:
     """The endpoints page, headed "Not found: ``path``" (the path shown as text, cut at 200 characters)."""
-    return INDEX_HTML.replace("<h1>wslab server</h1>", f"<h1>Not found: {html.escape(path[:200])}</h1>")
+    shown = html.escape(path[:200])
+    return INDEX_HTML.replace("<title>wslab server</title>", f"<title>Not found: {shown}</title>", 1).replace(
+        "<h1>wslab server</h1>", f"<h1>Not found: {shown}</h1>", 1
+    )
 
 
 def static_response(name: str) -> Response:
@@ -85,7 +109,7 @@ def static_response(name: str) -> Response:
     content_type = _STATIC_TYPES.get(Path(name).suffix)
     file = STATIC_DIR / name
     if content_type is None or not _STATIC_NAME.match(name) or not file.is_file():
-        return html_response(HTTPStatus.NOT_FOUND, "<!doctype html><title>Not found</title><h1>Not found</h1>")
+        return html_response(HTTPStatus.NOT_FOUND, html_document("Not found", "<h1>Not found</h1>\n"))
     return html_response(HTTPStatus.OK, file.read_text(encoding="utf-8"), content_type)
 
 

@@ -1290,11 +1290,12 @@ if (typeof document !== "undefined") {
       return Number.isNaN(when.getTime()) ? "" : when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
     }
 
+    /** Add `item` to the message list; the log (#log, which scrolls) follows it if it was at the bottom. */
     function append(item) {
-      const list = $("messages");
-      const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-      list.append(item);
-      if (atBottom) list.scrollTop = list.scrollHeight;
+      const log = $("log");
+      const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+      $("messages").append(item);
+      if (atBottom) log.scrollTop = log.scrollHeight;
     }
 
     function showChat(m) {

@@ -1,4 +1,13 @@
-"""The chat window: messages with sender, content and timestamp, an input, a send button, who is typing."""
+"""The chat window: messages with sender, content and timestamp, an input, a send button, who is typing.
+
+What a screen reader finds in it (WCAG 2.1 AA, checked by axe-core in
+JupyterLab, ``tests/e2e/browser/test_lab.py``): the header (room, name,
+connection, who is online) apart from the transcript; the transcript a log
+named "Messages in #room", focusable so it scrolls by keyboard, one list item
+per message with its time, sender and text as separate elements; who is typing
+a polite status line; the input labelled "Message" and the button named "Send".
+Colours are :mod:`wslab.ui._html`'s (JupyterLab's theme, AA in light and dark).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +20,7 @@ import ipywidgets as widgets
 
 from wslab.core import protocol as p
 from wslab.core.clock import SYSTEM_CLOCK, Clock
-from wslab.ui._html import esc, running_loop
+from wslab.ui._html import ACCENT, ERROR, MUTED, SMALL, TEXT, esc, running_loop
 from wslab.ui.models import CHAT_EVENTS, ChatModel
 
 __all__ = ["ChatUI", "with_token", "REPLACE_TIMEOUT"]
@@ -81,9 +90,11 @@ class ChatUI(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox
         self.status = widgets.HTML()
         self.messages = widgets.HTML()
         self.typing_line = widgets.HTML()
-        self.input = widgets.Text(placeholder=f"Message #{room} as {name}", continuous_update=True,
+        self.input = widgets.Text(description="Message", placeholder=f"Message #{room} as {name}",
+                                  continuous_update=True, style={"description_width": "initial"},
                                   layout=widgets.Layout(flex="1 1 auto", width="auto"))
-        self.button = widgets.Button(description="Send", button_style="primary", icon="paper-plane",
+        # No icon: its element would put a stray space in the button's accessible name (" Send").
+        self.button = widgets.Button(description="Send", button_style="primary", tooltip=f"Send to #{room}",
                                      layout=widgets.Layout(width="90px"))
         self.input.add_class("wslab-chat-input")
         self.button.add_class("wslab-chat-send")
@@ -200,58 +211,69 @@ class ChatUI(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: VBox
 
     def _render(self) -> None:
         model = self.model
+        room = esc(model.room or self.room)
         online = ", ".join(esc(n) for n in model.online) or "nobody yet"
         error = ""
         if model.errors:
             code, text = model.errors[-1]
-            error = f' · <span style="color:#c9302c">{esc(code)}: {esc(text)}</span>'
+            error = f' · <span class="wslab-chat-error" style="color:{ERROR}">{esc(code)}: {esc(text)}</span>'
         self.status.value = (
-            f'<div style="font-family:sans-serif;font-size:13px"><b>#{esc(model.room or self.room)}</b> '
-            f"as <b>{esc(self.name)}</b> · {esc(self.connection)} · online: {online}{error}</div>"
+            f'<div class="wslab-chat-header" style="font-family:sans-serif;font-size:13px;color:{TEXT}">'
+            f"<b>#{room}</b> as <b>{esc(self.name)}</b> · "
+            f'<span class="wslab-chat-connection">{esc(self.connection)}</span> · online: {online}{error}</div>'
         )
         rows = []
         previous: str | None = None
         for m in model.messages[-200:]:
             if previous is not None and m.epoch != previous:
                 rows.append(
-                    '<div class="wslab-epoch" style="margin:6px 0;color:#a66;font-size:12px;text-align:center">'
-                    "— the server started over: its history begins again below —</div>"
+                    f'<li class="wslab-epoch" style="margin:6px 0;color:{ERROR};font-size:{SMALL};text-align:center">'
+                    "— the server started over: its history begins again below —</li>"
                 )
             previous = m.epoch
             mine = m.sender == self.name
             rows.append(
-                f'<div class="wslab-msg" style="margin:2px 0">'
-                f'<span style="color:#888;font-size:11px">{esc(m.time)}</span> '
-                f'<b style="color:{"#1f5fa0" if mine else "#333"}">{esc(m.sender)}</b>: '
-                f'<span class="wslab-content" style="white-space:pre-wrap">{esc(m.content)}</span></div>'
+                f'<li class="wslab-msg" style="margin:2px 0">'
+                f'<time class="wslab-time" datetime="{esc(m.timestamp)}" style="color:{MUTED};font-size:{SMALL}">'
+                f"{esc(m.time)}</time> "
+                f'<strong class="wslab-sender" style="color:{ACCENT if mine else TEXT}">{esc(m.sender)}</strong>: '
+                f'<span class="wslab-content" style="white-space:pre-wrap">{esc(m.content)}</span></li>'
             )
         for _id, content in self.model.pending:
+            # Waiting for the server: said in words ("sending…"), not by the grey alone.
             rows.append(
-                f'<div class="wslab-msg wslab-pending" style="margin:2px 0;color:#999">'
-                f"<b>{esc(self.name)}</b>: {esc(content)} <i>(sending…)</i></div>"
+                f'<li class="wslab-msg wslab-pending" style="margin:2px 0;color:{MUTED}">'
+                f'<strong class="wslab-sender">{esc(self.name)}</strong>: '
+                f'<span class="wslab-content">{esc(content)}</span> '
+                "<i>(sending…)</i></li>"
             )
-        body = "".join(rows) or '<div style="color:#999">No messages yet.</div>'
+        body = "".join(rows) or f'<li style="color:{MUTED}">No messages yet.</li>'
         # column-reverse keeps the scroll position at the bottom: the newest message stays in view.
+        # The log scrolls, so it takes focus (tabindex): a keyboard scrolls it too.
         self.messages.value = (
-            '<div style="font-family:sans-serif;font-size:14px;line-height:1.35;border:1px solid #ddd;'
+            f'<div class="wslab-chat-log" role="log" aria-live="polite" aria-label="Messages in #{room}" tabindex="0" '
+            f'style="font-family:sans-serif;font-size:14px;line-height:1.35;color:{TEXT};border:1px solid {MUTED};'
             'border-radius:4px;padding:6px;height:16em;overflow-y:auto;display:flex;flex-direction:column-reverse">'
-            f"<div>{body}</div></div>"
+            f'<ol style="list-style:none;margin:0;padding:0">{body}</ol></div>'
         )
         self._render_typing_line()
 
     def _render_typing_line(self) -> None:
-        # Who else is typing, and how long my message is: the count is what the kernel has of
-        # the input (ipywidgets sends keystrokes in batches), and shows the limit before it bites.
+        # Who else is typing (a status line), and how long my message is: the count is what the kernel has of
+        # the input (ipywidgets sends keystrokes in batches), and shows the limit before it bites. The count
+        # sits outside the status line, so a screen reader is not told every few keys.
         length = len(self.input.value)
-        colour = "#c9302c" if length > p.MAX_CONTENT_CHARS else "#999"
+        over = length > p.MAX_CONTENT_CHARS
         count = (
-            f'<span class="wslab-chat-count" style="float:right;color:{colour}">{length}/{p.MAX_CONTENT_CHARS}</span>'
+            f'<span class="wslab-chat-count" style="float:right;color:{ERROR if over else MUTED}" '
+            f'title="characters in your message, of {p.MAX_CONTENT_CHARS} allowed">'
+            f"{length}/{p.MAX_CONTENT_CHARS}{' (too long)' if over else ''}</span>"
             if length
             else ""
         )
         self.typing_line.value = (
-            f'<div style="font-family:sans-serif;font-size:12px;color:#666;height:1.4em">'
-            f"{count}{esc(self.model.typing_text())}</div>"
+            f'<div style="font-family:sans-serif;font-size:{SMALL};color:{MUTED};min-height:1.4em">'
+            f'{count}<div class="wslab-chat-activity" role="status">{esc(self.model.typing_text())}</div></div>'
         )
 
     def __repr__(self) -> str:

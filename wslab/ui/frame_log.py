@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from wslab.core.clock import SYSTEM_CLOCK, Clock
-from wslab.ui._html import esc
+from wslab.ui._html import ACCENT, MUTED, TEXT, esc
 
 __all__ = ["FrameRow", "FrameLog", "Side", "FRAME_KINDS", "describe_frame"]
 
@@ -266,11 +266,11 @@ class FrameLog(logging.Handler):
         with self._rows_lock:
             rows = list(self.rows)
         head = (
-            "<tr><th>time</th><th></th><th>opcode</th><th>length</th><th>masked</th>"
+            "<tr><th>time</th><th>direction</th><th>opcode</th><th>length</th><th>masked</th>"
             "<th style='text-align:left'>payload</th></tr>"
         )
         body = "".join(_row_html(row) for row in rows) or (
-            "<tr><td colspan='6' style='color:#888'>no frames yet</td></tr>"
+            f"<tr><td colspan='6' style='color:{MUTED}'>no frames yet</td></tr>"
         )
         caption = f"<caption style='text-align:left;font-weight:bold'>{esc(title)}</caption>" if title else ""
         return (
@@ -279,7 +279,8 @@ class FrameLog(logging.Handler):
         )
 
 
-_COLOURS = {"sent": "#1f6feb", "received": "#1a7f37", "": "#888"}
+# The arrow and the word say the direction; the colour (AA in light and dark) only helps the eye.
+_COLOURS = {"sent": ACCENT, "received": TEXT, "": MUTED}
 _ARROWS = {"sent": "&#x2191; sent", "received": "&#x2193; received", "": ""}
 
 
@@ -288,7 +289,7 @@ def _row_html(row: FrameRow) -> str:
     cell = "style='padding:1px 8px;text-align:left'"
     if not row.is_frame:
         return (
-            f"<tr style='color:#888'><td {cell}>+ {row.t:.3f}s</td><td {cell}>{_ARROWS[row.direction]}</td>"
+            f"<tr style='color:{MUTED}'><td {cell}>+ {row.t:.3f}s</td><td {cell}>{_ARROWS[row.direction]}</td>"
             f"<td {cell}>{esc(row.kind)}</td><td {cell}></td><td {cell}></td><td {cell}>{esc(row.preview)}</td></tr>"
         )
     if row.kind in ("PING", "PONG"):

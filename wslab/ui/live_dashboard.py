@@ -6,7 +6,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from wslab.ui._html import esc, sparkline
+from wslab.ui._html import MUTED, TEXT, esc, sparkline
 from wslab.ui.models import DashboardModel
 
 __all__ = ["LiveDashboard"]
@@ -74,30 +74,27 @@ class LiveDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         model = self.model
         latest = model.latest
         if latest is None:
-            value_html = '<span style="color:#999">waiting for the first update…</span>'
+            value_html = f'<span style="color:{MUTED}">waiting for the first update…</span>'
         else:
             data = latest.data if isinstance(latest.data, dict) else {"value": latest.data}
             value = model.value(latest)
             change = data.get("change")
-            colour = "#5cb85c" if isinstance(change, (int, float)) and change >= 0 else "#d9534f"
-            arrow = "▲" if colour == "#5cb85c" else "▼"
             change_html = ""
-            if isinstance(change, (int, float)):
-                change_html = f' <span style="color:{colour}">{arrow} {esc(change)}</span>'
+            if isinstance(change, (int, float)):  # the arrow and the sign say which way, not a colour
+                change_html = f' <span>{"▲" if change >= 0 else "▼"} {esc(change)}</span>'
             label = esc(data.get("symbol", model.value_key))
             shown = esc(value if value is not None else data)
             value_html = f"<b>{label}</b> <span style='font-size:22px'>{shown}</span>{change_html}"
-        dot = {"connected": "#5cb85c", "closed": "#999"}.get(self.connection, "#f0ad4e")
-        state_html = (f'<span class="wslab-connection" style="color:{dot}">● {esc(self.connection)}</span>')
+        state_html = f'<span class="wslab-connection">● {esc(self.connection)}</span>'
         self.headline.value = (
-            f'<div style="font-family:sans-serif"><div style="color:#666;font-size:12px">'
+            f'<div style="font-family:sans-serif;color:{TEXT}"><div style="color:{MUTED};font-size:12px">'
             f"#{esc(self.title)}{' · subscribed' if model.subscribed and self.connection == 'connected' else ''}"
             f" · {state_html}</div>{value_html}</div>"
         )
-        self.chart.value = sparkline(model.values)
+        self.chart.value = sparkline(model.values, label=f"{self.title}: the last {len(model.values)} values")
         last = esc(latest.timestamp) if latest else "–"
         self.footer.value = (
-            f'<div style="font-family:sans-serif;font-size:12px;color:#666">{model.received} update(s), '
+            f'<div style="font-family:sans-serif;font-size:12px;color:{MUTED}">{model.received} update(s), '
             f"{model.missed} missed · last at {last}</div>"
         )
 

@@ -7,7 +7,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from wslab.core.clock import SYSTEM_CLOCK, Clock
-from wslab.ui._html import esc
+from wslab.ui._html import TEXT, esc
 from wslab.ui.models import READY_STATE_NAMES, ReadyStateModel
 
 __all__ = ["ReadyStateLight"]
@@ -92,14 +92,15 @@ class ReadyStateLight(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unty
     def _render(self) -> None:
         state = self.model.state
         self.light.value = (
-            f'<div style="display:flex;align-items:center;gap:8px;font-family:sans-serif">'
-            f'<span style="display:inline-block;width:18px;height:18px;border-radius:50%;'
+            f'<div style="display:flex;align-items:center;gap:8px;font-family:sans-serif;color:{TEXT}">'
+            f'<span aria-hidden="true" style="display:inline-block;width:18px;height:18px;border-radius:50%;'
             f'background:{_COLOURS[state]};box-shadow:0 0 6px {_COLOURS[state]}"></span>'
             f"<b>{esc(self.title)}</b> = {state} <code>{READY_STATE_NAMES[state]}</code></div>"
         )
         rows = "\n".join(esc(line) for line in self.model.lines(times=True)[-12:])
         self.log_view.value = (
-            '<pre style="margin:4px 0;font-size:12px;max-height:14em;overflow:auto">'
+            f'<pre role="log" aria-label="{esc(self.title)} events" tabindex="0" '
+            f'style="margin:4px 0;font-size:12px;max-height:14em;overflow:auto;color:{TEXT}">'
             f"{rows or '(no events yet)'}</pre>"
         )
 

@@ -7,8 +7,9 @@ looks now, as plain HTML: display it in the cell after the widget has done its
 work and the saved notebook shows the result.
 
 The snapshot walks the widget tree: ``HTML`` and ``Label`` values as they are,
-text inputs as disabled inputs holding their value, buttons as disabled
-buttons; containers keep their children in order (an ``HBox`` side by side).
+text inputs as disabled inputs holding their value, each named as the live one
+is (its description, else its placeholder), buttons as disabled buttons;
+containers keep their children in order (an ``HBox`` side by side).
 It is a picture: nothing in it runs. Its ``text/plain`` names the widget
 (``snapshot of ChatUI(name='Learner', room='lobby')``), so nbval compares the
 HTML and the name, both free of model ids.
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import html
 from typing import Any
+
+from wslab.ui._html import MUTED
 
 __all__ = ["Snapshot", "snapshot", "widget_html"]
 
@@ -33,7 +36,11 @@ def widget_html(widget: Any) -> str:
     if isinstance(widget, (widgets.Text, widgets.Textarea)):
         value = html.escape(str(widget.value), quote=True)
         hint = html.escape(str(widget.placeholder), quote=True)
-        return f'<input type="text" disabled value="{value}" placeholder="{hint}" style="flex:1 1 auto">'
+        name = html.escape(str(widget.description or widget.placeholder), quote=True)
+        return (
+            f'<input type="text" disabled value="{value}" placeholder="{hint}" aria-label="{name}" '
+            'style="flex:1 1 auto">'
+        )
     if isinstance(widget, widgets.Button):
         return f"<button disabled>{html.escape(str(widget.description))}</button>"
     if isinstance(widget, widgets.Box):
@@ -54,7 +61,7 @@ class Snapshot:
     def _repr_html_(self) -> str:
         return (
             '<div class="wslab-snapshot" style="border:1px dashed #bbb;padding:6px;max-width:720px">'
-            f'<div style="font:11px sans-serif;color:#888">snapshot (static): {html.escape(self.label)}</div>'
+            f'<div style="font:12px sans-serif;color:{MUTED}">snapshot (static): {html.escape(self.label)}</div>'
             f"{self.html}</div>"
         )
 

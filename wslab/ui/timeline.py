@@ -7,14 +7,18 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from wslab.ui._html import esc
+from wslab.ui._html import TEXT, esc
 from wslab.ui.models import ReconnectTimeline
 
 __all__ = ["TimelinePlot", "timeline_svg"]
 
 
 def timeline_svg(timeline: ReconnectTimeline, width: int = 640, height: int = 150) -> str:
-    """Draw ``timeline`` as SVG: red outage spans, green connects, one bar per reconnect delay."""
+    """Draw ``timeline`` as SVG: red outage spans, green connects, one bar per reconnect delay.
+
+    Named for a screen reader by the timeline's summary; a disconnect is a square and a connect a
+    circle, so the shapes tell them apart without the colours.
+    """
     span = max(timeline.end, max((a.at + a.delay for a in timeline.attempts), default=0.0), 1.0)
     left, right = 30, width - 75  # room on the right for the last delay label
     scale = (right - left) / span
@@ -25,7 +29,9 @@ def timeline_svg(timeline: ReconnectTimeline, width: int = 640, height: int = 15
     axis_y = height - 25
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" style="font-family:sans-serif;font-size:11px">',
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(timeline.summary())}" '
+        'style="font-family:sans-serif;font-size:12px">',
+        f"<title>{esc(timeline.summary())}</title>",
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fff"/>',
         f'<line x1="{left}" y1="{axis_y}" x2="{right}" y2="{axis_y}" stroke="#888"/>',
     ]
@@ -41,7 +47,7 @@ def timeline_svg(timeline: ReconnectTimeline, width: int = 640, height: int = 15
         parts.append(
             f'<rect x="{x(outage.start):.1f}" y="10" width="{max(1.0, (end - outage.start) * scale):.1f}" '
             f'height="{axis_y - 10}" fill="#d9534f" fill-opacity="0.15"/>'
-            f'<text x="{x(outage.start) + 3:.1f}" y="22" fill="#d9534f">{esc(label)}</text>'
+            f'<text x="{x(outage.start) + 3:.1f}" y="22" fill="#a12622">{esc(label)}</text>'
         )
     for i, attempt in enumerate(timeline.attempts):
         y = 34 + (i % 6) * 12
@@ -54,7 +60,10 @@ def timeline_svg(timeline: ReconnectTimeline, width: int = 640, height: int = 15
     for at in timeline.connects:
         parts.append(f'<circle cx="{x(at):.1f}" cy="{axis_y}" r="6" fill="#5cb85c"><title>connect</title></circle>')
     for at, _code in timeline.disconnects:
-        parts.append(f'<circle cx="{x(at):.1f}" cy="{axis_y}" r="6" fill="#d9534f"><title>disconnect</title></circle>')
+        parts.append(
+            f'<rect x="{x(at) - 5:.1f}" y="{axis_y - 5}" width="10" height="10" fill="#c9302c">'
+            "<title>disconnect</title></rect>"
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -86,7 +95,7 @@ class TimelinePlot(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.plot.value = timeline_svg(self.timeline)
         delays = ", ".join(f"{d:.2f}s" for d in self.timeline.delays) or "none yet"
         self.caption.value = (
-            f'<div style="font-family:sans-serif;font-size:12px">{esc(self.timeline.summary())}. '
+            f'<div style="font-family:sans-serif;font-size:12px;color:{TEXT}">{esc(self.timeline.summary())}. '
             f"Delays: {esc(delays)}</div>"
         )
         return self.timeline

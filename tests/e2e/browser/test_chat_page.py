@@ -199,6 +199,8 @@ def test_outage_reconnects_and_catches_up_without_duplicates(
     # ...and Ada sends one, which waits in her outbox instead of being dropped (the seed dropped it).
     ada.say("sent while offline")
     expect(ada.page.locator("#pending")).to_have_text("1 message waiting to be sent")
+    # A status message (WCAG 4.1.3): a screen reader says it without focus moving there.
+    expect(ada.page.get_by_role("status").filter(has_text="1 message waiting to be sent")).to_have_count(1)
     ada.page.screenshot(path=str(artifacts / "chat-outage.png"))
 
     for chat in (ada, bob):
@@ -407,7 +409,7 @@ def test_strict_csp_no_inline_code_and_nothing_blocked(
         )
         assert inline == 0
         # The stylesheet applied (it would not, were it blocked): the chat grid is laid out by chat.css.
-        assert page.evaluate("() => getComputedStyle(document.querySelector('main')).display") == "grid"
+        assert page.evaluate("() => getComputedStyle(document.getElementById('chat')).display") == "grid"
         assert page.evaluate("() => window.__violations") == []
     finally:
         context.close()
@@ -502,7 +504,8 @@ _CONTRAST = """
   measure("time", ".message time");
   measure("notice", ".notice");
   measure("room name", "h1 .room");
-  measure("online heading", "aside h2");
+  measure("online heading", "#online h2");
+  measure("placeholder", "#message-input", "::placeholder");
   measure("typing", "#typing");
   measure("waiting to be sent", "#pending");
   measure("error", "#join-error");
@@ -553,3 +556,97 @@ def test_the_page_meets_wcag_aa_contrast_in_light_and_dark_mode(
         assert low == {}, f"below WCAG AA in {scheme} mode: {low} (all: {ratios})"
     finally:
         context.close()
+
+
+def _axe_everywhere(page: Any, when: str) -> dict[str, list[str]]:
+    """axe over ``page`` in light and dark mode, at 900 and 320 CSS pixels wide: the violations of each."""
+    from support.axe import violations
+
+    found = {}
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for width in (900, 320):
+            page.set_viewport_size({"width": width, "height": 700})
+            found[f"{when}, {scheme}, {width} px"] = violations(page)
+    page.emulate_media(color_scheme="light")
+    page.set_viewport_size({"width": 900, "height": 700})
+    return {where: lines for where, lines in found.items() if lines}
+
+
+def _tab_walk(page: Any, steps: int) -> list[str]:
+    """Where focus lands after each of ``steps`` presses of Tab: the element's id, or its tag."""
+    landed = []
+    for _ in range(steps):
+        page.keyboard.press("Tab")
+        landed.append(page.evaluate("() => document.activeElement.id || document.activeElement.tagName"))
+    return landed
+
+
+def test_the_page_passes_axe_by_keyboard_alone_in_light_and_dark_mode_and_at_320_px(
+    open_chat: Callable[..., ChatPage], chat_server: ServerHandle, artifacts: Path
+) -> None:
+    """WCAG 2.0/2.1 A and AA (axe-core): before joining and with messages, typing and presence; and by keyboard.
+
+    The accessibility tree says what a screen reader reads: a main landmark
+    around the join form, a named log of messages, the typing and waiting
+    lines as status messages, every field and button named.
+    """
+    expect = _expect()
+    ada = open_chat("Ada", join=False)
+    page = ada.page
+    expect(page.locator("#name-input")).to_be_focused()  # focus starts in the name field
+    expect(page.get_by_role("main")).to_match_aria_snapshot(
+        '- main:\n  - text: Your name\n  - textbox "Your name"\n  - button "Join"'
+    )
+    assert _axe_everywhere(page, "before joining") == {}
+
+    # Keyboard only: type the name, Enter joins, and focus goes to the message box.
+    page.keyboard.type("Ada")
+    page.keyboard.press("Enter")
+    ada.wait_online()
+    expect(page.locator("#message-input")).to_be_focused()
+    bob = open_chat("Bob")
+    expect(page.locator("#messages li.notice")).to_have_text(["Bob joined"], timeout=WAIT_MS)
+    _post_as(chat_server, "Tutor", ["hello from the tutor"])
+    page.keyboard.type("hi everyone")
+    page.keyboard.press("Enter")
+    bob.page.locator("#message-input").press_sequentially("typing…", delay=20)
+    # The typing line is a status message: read out when it changes, without moving focus.
+    expect(page.get_by_role("status").filter(has_text="Bob is typing…")).to_have_count(1, timeout=WAIT_MS)
+    expect(ada.messages).to_have_count(2, timeout=WAIT_MS)
+    expect(page.get_by_role("main")).to_match_aria_snapshot(
+        """
+        - main:
+          - region "Online (2)":
+            - heading "Online (2)" [level=2]
+          - region "Conversation":
+            - log "Messages":
+              - list:
+                - listitem: Bob joined
+                - listitem:
+                  - text: Tutor
+                  - time
+                  - paragraph: hello from the tutor
+                - listitem:
+                  - text: Ada
+                  - time
+                  - paragraph: hi everyone
+            - status
+            - textbox "Message"
+            - button "Send"
+            - status
+        """
+    )
+    assert _axe_everywhere(page, "joined") == {}
+    page.screenshot(path=str(artifacts / "chat-a11y-light.png"))
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=str(artifacts / "chat-a11y-dark.png"))
+    page.emulate_media(color_scheme="light")
+
+    # By keyboard from the message box: back to the log (to scroll it by keys), then forward through the box
+    # and Send, and out of the page: no trap, and the focused log shows it.
+    expect(page.locator("#message-input")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("log", name="Messages")).to_be_focused()
+    assert page.evaluate("() => getComputedStyle(document.getElementById('log')).outlineStyle") == "solid"
+    assert _tab_walk(page, 3) == ["message-input", "BUTTON", "BODY"]

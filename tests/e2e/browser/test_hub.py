@@ -143,7 +143,7 @@ def test_two_learners_pull_the_course_and_chat_through_the_instructors_server(
             lab.evaluate("(path) => window.jupyterapp.commands.execute('docmanager:open', {path})", LESSON_4)
         for lab in labs.values():
             lab.wait_for_function(DOCUMENT_IS, arg=LESSON_4, timeout=WAIT_MS)
-            lab.wait_for_function(KERNEL_READY, timeout=SPAWN_TIMEOUT_MS)
+            lab.wait_for_function(KERNEL_READY, arg=LESSON_4, timeout=SPAWN_TIMEOUT_MS)
             lab.evaluate(RUN_IN_NEW_CELL, PRINT_LINK.format(port=instructor.port, token=instructor.token, room=ROOM))
         for user, lab in labs.items():
             printed = lab.locator(".jp-OutputArea-output", has_text="chat page:")

@@ -57,8 +57,56 @@ def lab(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]
     """JupyterLab serving a scratch copy of the chat lesson (needs ``browser``: skipped with it)."""
     root, settings = scratch_folders(tmp_path_factory.mktemp("jupyterlab"))
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    _widgets_notebook(root / WIDGETS)
     with running_lab(root, settings) as server:
         yield server
+
+
+WIDGETS = "a11y-widgets.ipynb"
+"""A scratch notebook showing every widget the lessons show, and the instructor's dashboard, at work."""
+
+_WIDGET_CELLS = [
+    """import asyncio, wslab
+from wslab import BackoffPolicy, ReconnectingClient
+from wslab.classroom.instructor_dashboard import InstructorDashboard
+server = wslab.start_server(update_interval=0.25)""",
+    # lesson 2: the frame inspector and the readyState light, over a connection that opens, sends, closes
+    """frames = wslab.FrameInspector(title="ws")
+ws = wslab.WebSocket(server.echo_url, logger=frames.logger)
+light = wslab.ReadyStateLight(ws)
+await ws.wait_for("open", timeout=5)
+ws.send("hello")
+await frames.wait_for("TEXT", direction="received", timeout=5)
+display(frames, light)""",
+    # lesson 3: the reconnect timeline, through an outage
+    """client = ReconnectingClient(server.echo_url, policy=BackoffPolicy(initial=0.1, cap=1.0, seed=3))
+plot = wslab.TimelinePlot(client)
+client.start()
+await client.wait_for("connect", timeout=5)
+server.drop_all(1012, "restarting")
+await client.wait_for("connect", timeout=5)
+plot""",
+    # lesson 5: live updates
+    """board = wslab.LiveDashboard(server.chat_url)
+await board.wait_subscribed(timeout=5)
+board""",
+    # lesson 4: the chat, with a message from someone else, and the dashboard watching the room
+    """ada = wslab.add_bot(server, "Ada", reply=lambda sender, text: f"{sender}, you said: {text}")
+chat = wslab.ChatUI(server.chat_url, "Learner")
+await chat.wait_joined(timeout=5)
+chat.send("hello Ada")
+dashboard = InstructorDashboard(server, auto_refresh=None)
+display(chat, dashboard)""",
+    'print("all widgets shown")',
+]
+
+
+def _widgets_notebook(path: Path) -> None:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in _WIDGET_CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
 
 
 def course_command_env(base: Path) -> dict[str, str]:
@@ -148,7 +196,7 @@ def test_readme_course_command_prints_a_link_that_opens_lesson_1_at_the_course_r
         for name in ("docs", "exercises", "notebooks"):
             expect(listing.filter(has_text=re.compile(rf"^{name}$"))).to_have_count(1, timeout=WAIT_MS)
         expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).not_to_contain_text("notebooks")
-        page.wait_for_function(KERNEL_READY, timeout=PAGE_LOAD_MS)
+        page.wait_for_function(KERNEL_READY, arg="notebooks/01-basics.ipynb", timeout=PAGE_LOAD_MS)
         page.screenshot(path=str(artifacts / f"course-command-{shell}.png"))
         assert errors == []
         root_note = "wslab lab: running as root (a container?): JupyterLab is started with --allow-root"
@@ -210,4 +258,82 @@ def test_chat_lesson_runs_in_jupyterlab_and_ada_answers(lab: Lab, browser: Any, 
         expect(box).to_have_value("")
         chat.screenshot(path=str(artifacts / "04-chat-answer.png"))
         page.screenshot(path=str(artifacts / "04-chat-lab.png"))
+        assert driven.errors == []
+
+
+@pytest.mark.timeout(300)  # a kernel, a notebook of widgets and four axe scans on a busy 2-core machine
+def test_every_lesson_widget_and_the_dashboard_pass_axe_in_light_and_dark_and_by_keyboard(
+    lab: Lab, browser: Any, artifacts: Path
+) -> None:
+    """WCAG 2.0/2.1 A and AA (axe-core) over each widget's output, in JupyterLab's light and dark themes.
+
+    The frame inspector and the readyState light (lesson 2), the reconnect
+    timeline (3), live updates (5), the chat (4) and the instructor's dashboard,
+    each at work; then the accessibility tree of the chat and the dashboard, and
+    a keyboard walk through a dashboard row.
+    """
+    from playwright.sync_api import expect
+
+    from support.axe import violations
+
+    with lab_page(browser, lab, artifacts / "a11y-widgets-failure.png", height=1000) as driven:
+        page = driven.page
+        driven.open_notebook(WIDGETS)
+        driven.run("notebook:run-all-cells")
+        done = page.locator(".jp-OutputArea-output pre", has_text="all widgets shown")
+        error = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']")
+        expect(done.or_(error).first).to_be_visible(timeout=RUN_ALL_TIMEOUT_MS)
+        assert error.count() == 0, error.first.inner_text()
+        chat = page.locator(".wslab-chat")
+        expect(chat.locator(".wslab-msg")).to_have_count(2, timeout=WAIT_MS)  # hello Ada, and her answer
+        outputs = ".jp-OutputArea-output"
+        expect(page.locator(f"{outputs} .widget-html, {outputs} .widget-label").first).to_be_visible()
+
+        found = {}
+        for theme in ("JupyterLab Dark", "JupyterLab Light"):
+            page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
+            page.wait_for_function(
+                "(light) => document.body.dataset.jpThemeLight === light", arg=str(theme.endswith("Light")).lower(),
+                timeout=WAIT_MS,
+            )
+            expect(page.locator("#jupyterlab-splash")).to_have_count(0, timeout=WAIT_MS)  # the theme's splash, gone
+            page.screenshot(path=str(artifacts / f"a11y-widgets-{theme.split()[1].lower()}.png"))
+            found[theme] = violations(page, outputs)
+        assert found == {"JupyterLab Dark": [], "JupyterLab Light": []}, "\n".join(sum(found.values(), []))
+
+        expect(chat).to_match_aria_snapshot(
+            "\n".join([
+                "- log /Messages in .lobby/:",  # YAML: a '#' would start a comment
+                "  - list:",
+                "    - listitem:",
+                "      - time",
+                "      - strong: Learner",
+                '      - text: ": hello Ada"',  # time, sender and text: three parts
+                "    - listitem:",
+                "      - time",
+                "      - strong: Ada",
+                "- status",
+                '- textbox "Message"',
+                '- button "Send"',
+            ])
+        )
+        row = page.get_by_role("button", name="Mute Learner")
+        expect(row).to_be_visible()
+        expect(page.get_by_role("button", name="Kick Learner…")).to_be_visible()
+        expect(page.get_by_role("log", name="Server log, newest first")).to_contain_text("dropped", timeout=WAIT_MS)
+
+        # By keyboard: Tab from Mute Learner reaches Kick Learner…; Enter asks; the answers are named too.
+        row.focus()
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("button", name="Kick Learner…")).to_be_focused()
+        page.keyboard.press("Enter")
+        keep = page.get_by_role("button", name="Keep Learner")
+        expect(keep).to_be_visible(timeout=WAIT_MS)
+        expect(page.get_by_role("button", name="Kick Learner", exact=True)).to_be_visible()
+        keep.focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("button", name="Kick Learner…")).to_be_visible(timeout=WAIT_MS)
+        page.get_by_role("log", name="Server log, newest first").focus()
+        expect(page.get_by_role("log", name="Server log, newest first")).to_be_focused()
+        chat.screenshot(path=str(artifacts / "a11y-chat-widget.png"))
         assert driven.errors == []
