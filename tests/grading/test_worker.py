@@ -23,8 +23,9 @@ from wslab.grading import worker
 from wslab.grading.rpc import ChannelError, Endpoint, Proxy
 from wslab.grading.worker import run_cell, transform
 
-# Grades in processes of its own: one such module at a time (the wait for it is not the tests' time).
-pytestmark = [pytest.mark.usefixtures("grading_alone"), pytest.mark.timeout(120, func_only=True)]
+# Grades in processes of its own: one such module at a time (the wait for it is not the tests' time). The
+# time limit is kept by a thread: these tests run cells here, under the worker's own SIGALRM handler.
+pytestmark = [pytest.mark.usefixtures("grading_alone"), pytest.mark.timeout(120, method="thread", func_only=True)]
 
 
 @pytest.fixture
