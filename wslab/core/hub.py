@@ -171,7 +171,7 @@ def __getattr__(name: str) -> Any:
     return getattr(sys.modules[home], name)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Member:
     limiter: TokenBucket
     name: str | None = None

@@ -437,23 +437,23 @@ class ChatServer:
 
     # ------------------------------------------------------------ WebSocket
 
-    async def _handler(self, ws: ServerConnection) -> None:
+    def _handler(self, ws: ServerConnection) -> Awaitable[None]:
+        """The coroutine that serves ``ws``: its route's, the chat's or the echo's, or a refusal.
+
+        A plain function returning the route's own coroutine, so that each connection
+        holds one coroutine for its lifetime, not one awaiting another (memory per
+        idle connection). Whatever is refused is closed, as before.
+        """
         if self.close_on_open is not None:
-            await ws.close(self.close_on_open, "closing at once on purpose")
-            return
+            return ws.close(self.close_on_open, "closing at once on purpose")
         route = self.routes.get(ws.request.path.partition("?")[0] if ws.request else "")
         if route is not None:
-            await route(ws)
-            return
+            return route(ws)
         refused = self._admit(ws)
         if refused is not None:
-            await ws.close(p.CLOSE_UNAUTHORIZED, refused)
-            return
+            return ws.close(p.CLOSE_UNAUTHORIZED, refused)
         path = ws.request.path.partition("?")[0] if ws.request else ""
-        if path == "/echo":
-            await self._echo(ws)
-        else:
-            await self._chat(ws)
+        return self._echo(ws) if path == "/echo" else self._chat(ws)
 
     async def _echo(self, ws: ServerConnection) -> None:
         try:
@@ -465,12 +465,14 @@ class ChatServer:
     async def _chat(self, ws: ServerConnection) -> None:
         self._perform(self.hub.connect(ws))
         try:
+            # Nothing of a frame is kept while the next is awaited: an idle member's
+            # coroutine would otherwise hold its last actions (its welcome, the whole room's list).
             async for frame in ws:
-                actions = self.hub.receive(ws, frame)
                 if self.backplane.shared:
-                    await self._perform_shared(actions)
+                    await self._perform_shared(self.hub.receive(ws, frame))
                 else:
-                    self._perform(actions)
+                    self._perform(self.hub.receive(ws, frame))
+                del frame
         except ConnectionClosed:
             pass
         finally:
