@@ -49,6 +49,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import OPEN
 
 from wslab.core import protocol as p
 from wslab.core.admission import Admission, Admitted
@@ -77,6 +78,12 @@ log = logging.getLogger(__name__)
 
 UPDATES_CHANNEL = "updates"
 """The demo publisher's channel, open from the start when ``update_interval`` is set."""
+
+_WATCHDOG_INTERVAL = 0.5
+"""Seconds between the slow-consumer watchdog's looks."""
+
+_WRITE_LIMIT = 2**15
+"""websockets' default high-water mark of a write buffer (lowered to ``slow_consumer_bytes`` if that is less)."""
 
 IDLE_CLOCK_POLL = 0.25
 """Seconds between looks at a clock that did not move while a hub timer waited (a FakeClock)."""
@@ -161,6 +168,8 @@ class ChatServer:
         """The clock's monotonic reading when :meth:`start` bound the port."""
         self._stalled: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self._close_logged: weakref.WeakSet[ServerConnection] = weakref.WeakSet()  # closes already in the log
+        # Connections whose write buffer went over the high-water mark and may not have drained: the watchdog's.
+        self._backed_up: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self._tls_failures = HandshakeLog()
         self._handshakes: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
@@ -227,6 +236,9 @@ class ChatServer:
             tls["create_connection"] = tls_connections(
                 server_context(cfg.certfile, cfg.keyfile), handshake_timeout, self._tls_failed, self._handshakes
             )
+        # The watchdog hears of a connection when its write buffer first goes over the
+        # high-water mark (no higher than the slow-consumer limit): it looks at no other.
+        connection = _watched(tls.pop("create_connection", ServerConnection), self._backed_up.add)
         try:
             self._server = await serve(
                 self._handler,
@@ -241,6 +253,8 @@ class ChatServer:
                 open_timeout=10,
                 logger=log,
                 reuse_port=cfg.reuse_port,
+                create_connection=connection,
+                write_limit=min(_WRITE_LIMIT, cfg.slow_consumer_bytes),
                 **tls,
             )
         except OSError as exc:
@@ -601,16 +615,24 @@ class ChatServer:
         self._arm_timer()
 
     async def _watchdog(self) -> None:
-        """Close clients that stopped reading before they slow the room down."""
+        """Close clients that stopped reading before they slow the room down.
+
+        Every 0.5 s, each connection whose write buffer holds more than
+        ``slow_consumer_bytes`` is closed with 4008. Only connections whose buffer
+        went over the high-water mark (asyncio's ``pause_writing``, at most that
+        limit) and has not drained below the low-water mark since can hold that
+        much, so only those are looked at: while everyone reads, a look costs nothing
+        per connection.
+        """
         limit = self.config.slow_consumer_bytes
         while True:
-            await asyncio.sleep(0.5)
-            if self._server is None:
-                continue
-            for conn in list(self._server.connections):
+            await asyncio.sleep(_WATCHDOG_INTERVAL)
+            for conn in list(self._backed_up):
                 transport = conn.transport
-                slow = transport is not None and transport.get_write_buffer_size() > limit
-                if slow and conn not in self._close_logged:
+                if transport is None or conn.protocol.state is not OPEN or not conn.paused:
+                    self._backed_up.discard(conn)  # drained or closing: it comes back if it backs up again
+                    continue
+                if transport.get_write_buffer_size() > limit and conn not in self._close_logged:
                     self._close_logged.add(conn)
                     self._event("slow", f"{peer_label(conn)} stopped reading; closing with {p.CLOSE_SLOW_CONSUMER}")
                     self._spawn(
@@ -646,6 +668,19 @@ class ChatServer:
                 listener(event)
             except Exception:
                 log.exception("server event listener failed")
+
+
+def _watched(
+    base: type[ServerConnection], backed_up: Callable[[ServerConnection], None]
+) -> type[ServerConnection]:
+    """``base``, telling ``backed_up`` each time its transport pauses writing (buffer over the high-water mark)."""
+
+    class WatchedConnection(base):  # type: ignore[valid-type,misc]
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            backed_up(self)
+
+    return WatchedConnection
 
 
 def _peer_host(ws: ServerConnection) -> str:
