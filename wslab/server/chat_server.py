@@ -521,8 +521,9 @@ class ChatServer:
         """Shared rooms: perform ``actions``, awaiting the backplane (bounded) for loads and commits, in order."""
         for action in actions:
             if isinstance(action, NeedRoom):
-                try:
-                    await asyncio.wait_for(self.backplane.load(action.message.room), BACKPLANE_TIMEOUT)
+                try:  # asyncio.timeout, not wait_for: no task of its own for each load and commit
+                    async with asyncio.timeout(BACKPLANE_TIMEOUT):
+                        await self.backplane.load(action.message.room)
                 except (BackplaneError, TimeoutError) as exc:
                     self._event("backplane", f"cannot load room {action.message.room!r}: {exc}")
                     self._perform([Close(action.conn, p.CLOSE_TRY_AGAIN_LATER, "the rooms are unreachable; try again")])
@@ -530,7 +531,8 @@ class ChatServer:
                 await self._perform_shared(self.hub.handle(action.conn, action.message))
             elif isinstance(action, Commit):
                 try:
-                    seq, duplicate = await asyncio.wait_for(self.backplane.commit(action), BACKPLANE_TIMEOUT)
+                    async with asyncio.timeout(BACKPLANE_TIMEOUT):
+                        seq, duplicate = await self.backplane.commit(action)
                 except (BackplaneError, TimeoutError) as exc:
                     self._event("backplane", f"a message was not logged ({exc}); its sender will resend it")
                     self._perform(self.hub.commit_failed(action))
