@@ -57,6 +57,7 @@ def test_a_chat_is_delivered_only_from_the_log_and_acked_after_its_delivery() ->
     join(hub, log, "a", "ann")
     (commit,) = hub.receive("a", json.dumps({"type": "chat", "content": "hi", "id": "1"}))
     assert isinstance(commit, Commit) and "seq" not in commit.chat and commit.chat["sender"] == "ann"
+    assert commit.text == p.encode(commit.chat) and json.loads(commit.text) == commit.chat  # the log's text
     assert hub.snapshot("lobby").messages == 0  # nothing changed before the log took it
     seq, duplicate = log.commit(commit)
     assert hub.committed(commit, seq, duplicate) == []  # the ack waits for the delivery

@@ -507,3 +507,32 @@ async def test_failed_tls_handshakes_are_logged_once_per_address_and_trusting_cl
         "TLS handshake from 127.0.0.1 failed: the client left during the handshake (as one that does not trust "
         "this certificate does) (further failures from 127.0.0.1 are not logged)"
     ]
+
+
+async def test_an_idle_member_keeps_one_coroutine_and_nothing_of_its_last_frame() -> None:
+    """Memory per idle connection: a member waiting for its next frame holds no welcome, no frame, no actions."""
+    from wslab.server.chat_server import ChatServer
+    from wslab.server.config import ServerConfig
+
+    server = ChatServer(ServerConfig(update_interval=None))
+    await server.start()
+    try:
+        ann = await Peer.open(f"ws://127.0.0.1:{server.port}/chat")
+        bob = await Peer.open(f"ws://127.0.0.1:{server.port}/chat")
+        await ann.join("ann")
+        welcome = await bob.join("bob")
+        assert welcome["online"] == ["ann", "bob"]
+        assert server._server is not None
+        handlers = [task.get_coro() for task in server._server.handler_tasks]
+        # websockets awaits the route's coroutine itself: one coroutine per connection, not one awaiting another.
+        routes = [getattr(coro, "cr_await", None) for coro in handlers]
+        assert sorted(getattr(coro, "__qualname__", "") for coro in routes) == ["ChatServer._chat"] * 2
+        for coro in routes:
+            held = coro.cr_frame.f_locals  # type: ignore[union-attr]
+            assert set(held) <= {"self", "ws"}, f"an idle member's handler holds {sorted(held)}"
+        await ann.send({"type": "chat", "content": "still here", "id": "a-1"})
+        assert (await bob.expect("chat"))["content"] == "still here"
+        await ann.close()
+        await bob.close()
+    finally:
+        await asyncio.wait_for(server.stop(), WAIT)

@@ -23,7 +23,7 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.frames import Frame
 from websockets.protocol import OPEN
 
-from support import WAIT, Peer
+from support import WAIT, Peer, joined
 from wslab.server.chat_server import ChatServer
 from wslab.server.config import ServerConfig
 from wslab.server.fanout import fanout, text_frame
@@ -183,8 +183,9 @@ async def test_one_members_write_failure_is_logged_and_the_others_still_get_it(
         assert await recv(a) == await recv(c) == "still"
 
 
-async def test_the_watchdog_still_closes_a_member_that_stopped_reading_the_room() -> None:
-    server = ChatServer(ServerConfig(update_interval=None, slow_consumer_bytes=32 * 1024, rate=1e9, burst=10**9))
+@pytest.mark.parametrize("limit", [32 * 1024, 8 * 1024], ids=["at websockets' high-water mark", "below it"])
+async def test_the_watchdog_still_closes_a_member_that_stopped_reading_the_room(limit: int) -> None:
+    server = ChatServer(ServerConfig(update_interval=None, slow_consumer_bytes=limit, rate=1e9, burst=10**9))
     await asyncio.wait_for(server.start(), WAIT)
     slow_seen = asyncio.Event()
     server.listeners.append(lambda event: slow_seen.set() if event.kind == "slow" else None)
@@ -220,5 +221,22 @@ async def test_the_watchdog_still_closes_a_member_that_stopped_reading_the_room(
         assert not draining.done()  # the reading member was not closed
         draining.cancel()
         await sender.close()
+    finally:
+        await asyncio.wait_for(server.stop(), WAIT)
+
+
+async def test_the_watchdog_looks_at_no_one_while_everyone_reads() -> None:
+    """Its standing cost: a room that reads what it is sent puts no connection in the watchdog's list."""
+    server = ChatServer(ServerConfig(update_interval=None, rate=1e9, burst=10**9))
+    await asyncio.wait_for(server.start(), WAIT)
+    try:
+        peers = await joined(f"ws://127.0.0.1:{server.port}/chat", "ann", "bob", "cy")
+        for i in range(20):
+            await peers[0].send({"type": "chat", "content": f"{i} " + "y" * 500})
+        for peer in peers:
+            await peer.expect("chat", where=lambda m: m["seq"] == 20)
+        assert not list(server._backed_up)
+        for peer in peers:
+            await peer.close()
     finally:
         await asyncio.wait_for(server.stop(), WAIT)

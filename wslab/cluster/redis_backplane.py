@@ -42,7 +42,6 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from wslab.core import protocol as p
 from wslab.core.backoff import Backoff, BackoffPolicy
 from wslab.core.hub import Commit, Hub, Share
 from wslab.server.backplane import Backplane, BackplaneError, Perform
@@ -293,7 +292,7 @@ class RedisBackplane(Backplane):
             async with asyncio.timeout(COMMAND_TIMEOUT):
                 seq, duplicate = await self._commit_script(
                     keys=[_key(commit.room, "seq"), _key(commit.room, "log"), id_key],
-                    args=[p.encode(chat), keep, "1" if ident is not None else "0", ID_TTL],
+                    args=[commit.text, keep, "1" if ident is not None else "0", ID_TTL],
                 )
         except _RETRY as exc:
             raise BackplaneError(f"cannot log the message: {exc}") from None

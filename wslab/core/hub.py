@@ -138,6 +138,8 @@ class Commit:
     conn: Conn
     room: str
     chat: dict[str, Any]
+    text: str
+    """``chat`` encoded (:func:`wslab.core.protocol.encode`), once: what the log stores."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,7 @@ def __getattr__(name: str) -> Any:
     return getattr(sys.modules[home], name)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Member:
     limiter: TokenBucket
     name: str | None = None
@@ -645,11 +647,11 @@ class Hub:
         }
         if message.id is not None:
             chat["id"] = message.id
-        frame = p.encode(chat)
         if self.shared:
             # The log assigns the seq; delivery and the ack come back through apply() and committed().
             del chat["seq"]
-            return [Commit(conn, room.name, chat)]
+            return [Commit(conn, room.name, chat, p.encode(chat))]  # encoded once: the check and the log's text
+        frame = p.encode(chat)
         ack = p.encode({"type": "ack", "id": message.id, "seq": seq}) if message.id is not None else None
         # Encoded: now change the state.
         actions: list[HubAction] = []

@@ -199,13 +199,15 @@ class Room:
                 p.ErrorCode.NAME_TAKEN, f"{name!r} is already in room {self.name!r}; choose another name", field="name"
             )
         history, complete = self._history_since(since, epoch)
+        online = [n for k, n in self._roster.items() if k != holder] if takeover else list(self._roster.values())
+        online.append(name)  # the list as it will be (a takeover leaves the holder out)
         welcome = p.encode(
             {
                 "type": "welcome",
                 "name": name,
                 "room": self.name,
                 "epoch": self.epoch,
-                "online": [*(n for k, n in self._roster.items() if k != holder or not takeover), name],
+                "online": online,
                 "typing": list(self._typing),
                 "seq": self._seq,
                 "history": history,

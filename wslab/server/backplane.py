@@ -57,7 +57,10 @@ class Backplane:
         raise NotImplementedError("the memory backplane has no rooms of its own: the hub holds them")
 
     async def commit(self, commit: Commit) -> tuple[int, bool]:
-        """Append ``commit.chat`` to its room's log: ``(seq, duplicate)``; raises :class:`BackplaneError`."""
+        """Append ``commit.chat`` (its text: ``commit.text``) to its room's log: ``(seq, duplicate)``.
+
+        Raises :class:`BackplaneError`.
+        """
         raise NotImplementedError("the memory backplane has no log of its own: the hub holds it")
 
     def share(self, share: Share) -> None:

@@ -50,6 +50,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import OPEN
 
 from wslab.core import protocol as p
 from wslab.core.admission import Admission, Admitted
@@ -78,6 +79,12 @@ log = logging.getLogger(__name__)
 
 UPDATES_CHANNEL = "updates"
 """The demo publisher's channel, open from the start when ``update_interval`` is set."""
+
+_WATCHDOG_INTERVAL = 0.5
+"""Seconds between the slow-consumer watchdog's looks."""
+
+_WRITE_LIMIT = 2**15
+"""websockets' default high-water mark of a write buffer (lowered to ``slow_consumer_bytes`` if that is less)."""
 
 IDLE_CLOCK_POLL = 0.25
 """Seconds between looks at a clock that did not move while a hub timer waited (a FakeClock)."""
@@ -162,6 +169,8 @@ class ChatServer:
         """The clock's monotonic reading when :meth:`start` bound the port."""
         self._stalled: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self._close_logged: weakref.WeakSet[ServerConnection] = weakref.WeakSet()  # closes already in the log
+        # Connections whose write buffer went over the high-water mark and may not have drained: the watchdog's.
+        self._backed_up: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self._tls_failures = HandshakeLog()
         self._handshakes: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
@@ -228,6 +237,9 @@ class ChatServer:
             tls["create_connection"] = tls_connections(
                 server_context(cfg.certfile, cfg.keyfile), handshake_timeout, self._tls_failed, self._handshakes
             )
+        # The watchdog hears of a connection when its write buffer first goes over the
+        # high-water mark (no higher than the slow-consumer limit): it looks at no other.
+        connection = _watched(tls.pop("create_connection", ServerConnection), self._backed_up.add)
         try:
             self._server = await serve(
                 self._handler,
@@ -242,6 +254,8 @@ class ChatServer:
                 open_timeout=10,
                 logger=log,
                 reuse_port=cfg.reuse_port,
+                create_connection=connection,
+                write_limit=min(_WRITE_LIMIT, cfg.slow_consumer_bytes),
                 **tls,
             )
         except OSError as exc:
@@ -438,23 +452,23 @@ class ChatServer:
 
     # ------------------------------------------------------------ WebSocket
 
-    async def _handler(self, ws: ServerConnection) -> None:
+    def _handler(self, ws: ServerConnection) -> Awaitable[None]:
+        """The coroutine that serves ``ws``: its route's, the chat's or the echo's, or a refusal.
+
+        A plain function returning the route's own coroutine, so that each connection
+        holds one coroutine for its lifetime, not one awaiting another (memory per
+        idle connection). Whatever is refused is closed, as before.
+        """
         if self.close_on_open is not None:
-            await ws.close(self.close_on_open, "closing at once on purpose")
-            return
+            return ws.close(self.close_on_open, "closing at once on purpose")
         route = self.routes.get(ws.request.path.partition("?")[0] if ws.request else "")
         if route is not None:
-            await route(ws)
-            return
+            return route(ws)
         refused = self._admit(ws)
         if refused is not None:
-            await ws.close(p.CLOSE_UNAUTHORIZED, refused)
-            return
+            return ws.close(p.CLOSE_UNAUTHORIZED, refused)
         path = ws.request.path.partition("?")[0] if ws.request else ""
-        if path == "/echo":
-            await self._echo(ws)
-        else:
-            await self._chat(ws)
+        return self._echo(ws) if path == "/echo" else self._chat(ws)
 
     async def _echo(self, ws: ServerConnection) -> None:
         try:
@@ -466,12 +480,14 @@ class ChatServer:
     async def _chat(self, ws: ServerConnection) -> None:
         self._perform(self.hub.connect(ws))
         try:
+            # Nothing of a frame is kept while the next is awaited: an idle member's
+            # coroutine would otherwise hold its last actions (its welcome, the whole room's list).
             async for frame in ws:
-                actions = self.hub.receive(ws, frame)
                 if self.backplane.shared:
-                    await self._perform_shared(actions)
+                    await self._perform_shared(self.hub.receive(ws, frame))
                 else:
-                    self._perform(actions)
+                    self._perform(self.hub.receive(ws, frame))
+                del frame
         except ConnectionClosed:
             pass
         finally:
@@ -506,8 +522,9 @@ class ChatServer:
         """Shared rooms: perform ``actions``, awaiting the backplane (bounded) for loads and commits, in order."""
         for action in actions:
             if isinstance(action, NeedRoom):
-                try:
-                    await asyncio.wait_for(self.backplane.load(action.message.room), BACKPLANE_TIMEOUT)
+                try:  # asyncio.timeout, not wait_for: no task of its own for each load and commit
+                    async with asyncio.timeout(BACKPLANE_TIMEOUT):
+                        await self.backplane.load(action.message.room)
                 except (BackplaneError, TimeoutError) as exc:
                     self._event("backplane", f"cannot load room {action.message.room!r}: {exc}")
                     self._perform([Close(action.conn, p.CLOSE_TRY_AGAIN_LATER, "the rooms are unreachable; try again")])
@@ -515,7 +532,8 @@ class ChatServer:
                 await self._perform_shared(self.hub.handle(action.conn, action.message))
             elif isinstance(action, Commit):
                 try:
-                    seq, duplicate = await asyncio.wait_for(self.backplane.commit(action), BACKPLANE_TIMEOUT)
+                    async with asyncio.timeout(BACKPLANE_TIMEOUT):
+                        seq, duplicate = await self.backplane.commit(action)
                 except (BackplaneError, TimeoutError) as exc:
                     self._event("backplane", f"a message was not logged ({exc}); its sender will resend it")
                     self._perform(self.hub.commit_failed(action))
@@ -600,16 +618,24 @@ class ChatServer:
         self._arm_timer()
 
     async def _watchdog(self) -> None:
-        """Close clients that stopped reading before they slow the room down."""
+        """Close clients that stopped reading before they slow the room down.
+
+        Every 0.5 s, each connection whose write buffer holds more than
+        ``slow_consumer_bytes`` is closed with 4008. Only connections whose buffer
+        went over the high-water mark (asyncio's ``pause_writing``, at most that
+        limit) and has not drained below the low-water mark since can hold that
+        much, so only those are looked at: while everyone reads, a look costs nothing
+        per connection.
+        """
         limit = self.config.slow_consumer_bytes
         while True:
-            await asyncio.sleep(0.5)
-            if self._server is None:
-                continue
-            for conn in list(self._server.connections):
+            await asyncio.sleep(_WATCHDOG_INTERVAL)
+            for conn in list(self._backed_up):
                 transport = conn.transport
-                slow = transport is not None and transport.get_write_buffer_size() > limit
-                if slow and conn not in self._close_logged:
+                if transport is None or conn.protocol.state is not OPEN or not conn.paused:
+                    self._backed_up.discard(conn)  # drained or closing: it comes back if it backs up again
+                    continue
+                if transport.get_write_buffer_size() > limit and conn not in self._close_logged:
                     self._close_logged.add(conn)
                     self._event("slow", f"{peer_label(conn)} stopped reading; closing with {p.CLOSE_SLOW_CONSUMER}")
                     self._spawn(
@@ -645,6 +671,19 @@ class ChatServer:
                 listener(event)
             except Exception:
                 log.exception("server event listener failed")
+
+
+def _watched(
+    base: type[ServerConnection], backed_up: Callable[[ServerConnection], None]
+) -> type[ServerConnection]:
+    """``base``, telling ``backed_up`` each time its transport pauses writing (buffer over the high-water mark)."""
+
+    class WatchedConnection(base):  # type: ignore[valid-type,misc]
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            backed_up(self)
+
+    return WatchedConnection
 
 
 def _peer_host(ws: ServerConnection) -> str:
