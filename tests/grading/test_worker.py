@@ -21,7 +21,7 @@ import pytest
 from support import ROOT
 from wslab.grading import worker
 from wslab.grading.rpc import ChannelError, Endpoint, Proxy
-from wslab.grading.worker import run_cell, transform
+from wslab.grading.worker import run_cell, serve_recorded, transform
 
 # Grades in processes of its own: one such module at a time (the wait for it is not the tests' time). The
 # time limit is kept by a thread: these tests run cells here, under the worker's own SIGALRM handler.
@@ -172,3 +172,41 @@ def test_a_learner_process_that_dies_closes_the_channel(learner: Endpoint) -> No
     with pytest.raises(ChannelError):
         _ask(learner, "run_cell", index=2, source="import os\nos._exit(0)", limit=5.0)
     assert learner.closed
+
+
+async def test_serve_recorded_counts_the_handler_runs_and_keeps_what_the_learners_code_raised() -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    class Record:
+        errors: list[BaseException]
+        finished = 0
+
+    async def handler(ws: Any) -> None:
+        await ws.send("hi")
+        raise ValueError("the learner's bug")
+
+    def process_request(connection: Any, request: Any) -> Any:
+        if request.path == "/refused":
+            raise PermissionError("the learner's guard raised")
+        return None
+
+    served = Record()
+    served.errors = []
+    server = await serve_recorded(served, handler, process_request)
+    url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        async with connect(url + "/", open_timeout=2) as ws:
+            assert await asyncio.wait_for(ws.recv(), 2) == "hi"
+            await asyncio.wait_for(ws.wait_closed(), 2)
+        with pytest.raises(InvalidStatus, match="500"):  # the guard raised: websockets answers 500
+            await asyncio.wait_for(connect(url + "/refused", open_timeout=2).__aenter__(), 3)
+        async with connect(url + "/", open_timeout=2) as ws:  # the server goes on
+            assert await asyncio.wait_for(ws.recv(), 2) == "hi"
+            await asyncio.wait_for(ws.wait_closed(), 2)
+    finally:
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), 2)  # waits for every handler run to end
+    assert served.finished == 2
+    assert [type(e).__name__ for e in served.errors].count("ValueError") == 2
+    assert any(isinstance(e, PermissionError) for e in served.errors)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import logging
 import os
 import re
 import threading
@@ -125,11 +124,6 @@ def private_server() -> Any:
         return _server
 
 
-_quiet = logging.getLogger("wslab.grading.learner-server")
-_quiet.addHandler(logging.NullHandler())
-_quiet.propagate = False
-
-
 class Served:
     """A learner's server, run by :meth:`Context.serving`: its ``url``, and what the learner's code did.
 
@@ -193,14 +187,6 @@ def _kind(value: Any) -> str:
 
 def _described(value: Any, kind: str) -> str:
     return f"a {kind}" if isinstance(value, Proxy) else type(value).__name__
-
-
-async def _echo(ws: Any) -> None:
-    from websockets.exceptions import ConnectionClosed
-
-    with contextlib.suppress(ConnectionClosed):
-        async for message in ws:
-            await ws.send(message)
 
 
 class Context:
@@ -315,33 +301,10 @@ class Context:
             async with self._serving_remote(handler, process_request) as remote_served:
                 yield remote_served
             return
-        from websockets.asyncio.server import serve
+        from wslab.grading.worker import serve_recorded  # the learner's side: one rule for both places
 
         served = Served()
-        run = handler or _echo
-
-        async def wrapper(ws: Any) -> None:
-            try:
-                await run(ws)
-            except Exception as exc:
-                served.errors.append(exc)
-                raise
-            finally:
-                served.finished += 1
-
-        def guard(connection: Any, request: Any) -> Any:
-            assert process_request is not None
-            try:
-                return process_request(connection, request)
-            except Exception as exc:
-                served.errors.append(exc)
-                raise
-
-        server = await asyncio.wait_for(
-            serve(wrapper, "127.0.0.1", 0, logger=_quiet, close_timeout=0.5,
-                  process_request=guard if process_request is not None else None),
-            2,
-        )
+        server = await serve_recorded(served, handler, process_request)
         served.url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
         try:
             yield served

@@ -45,7 +45,7 @@ from typing import Any
 from wslab.core.deprecation import REMOVED_IN, warn_deprecated
 from wslab.grading.rpc import Endpoint, Limits
 
-__all__ = ["main", "transform", "run_cell", "CellTimeout", "CELL_MAGICS_KEPT", "Session"]
+__all__ = ["main", "transform", "run_cell", "serve_recorded", "CellTimeout", "CELL_MAGICS_KEPT", "Session"]
 
 CELL_MAGICS_KEPT = ("%%time", "%%capture")
 """Cell magics whose body still runs (the magic line itself is dropped)."""
@@ -129,6 +129,55 @@ async def run_cell(index: int, source: str, ns: dict[str, Any], limit: float) ->
     return "ok", note
 
 
+_quiet = logging.getLogger("wslab.grading.learner-server")
+_quiet.addHandler(logging.NullHandler())
+_quiet.propagate = False
+
+
+async def _echo(ws: Any) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    with contextlib.suppress(ConnectionClosed):
+        async for message in ws:
+            await ws.send(message)
+
+
+async def serve_recorded(served: Any, handler: Any = None, process_request: Any = None) -> Any:
+    """Start a websockets server on 127.0.0.1 (a free port) for the learner's ``handler`` (an echo when
+    None), behind the learner's ``process_request`` when given; return it (bounded: 2 s to start).
+
+    ``served`` records what the learner's code did: every exception the handler or ``process_request``
+    raised is appended to ``served.errors`` (and raised on, as websockets expects), and
+    ``served.finished`` counts the handler runs that ended. One rule for both places a learner's server
+    runs: the learner's process at grading, and the notebook's own kernel for ``check()``.
+    """
+    from websockets.asyncio.server import serve
+
+    run = handler or _echo
+
+    async def wrapper(ws: Any) -> None:
+        try:
+            await run(ws)
+        except Exception as exc:
+            served.errors.append(exc)
+            raise
+        finally:
+            served.finished += 1
+
+    def guard(connection: Any, request: Any) -> Any:
+        try:
+            return process_request(connection, request)
+        except Exception as exc:
+            served.errors.append(exc)
+            raise
+
+    return await asyncio.wait_for(
+        serve(wrapper, "127.0.0.1", 0, logger=_quiet, close_timeout=0.5,
+              process_request=guard if process_request is not None else None),
+        2,
+    )
+
+
 class _Served:
     def __init__(self) -> None:
         self.errors: list[BaseException] = []
@@ -180,42 +229,8 @@ class Session:
 
     async def serve(self, handler: Any = None, process_request: Any = None) -> list[Any]:
         """Serve ``handler`` (an echo when None) on 127.0.0.1 behind ``process_request``; ``[url, token]``."""
-        from websockets.asyncio.server import serve
-        from websockets.exceptions import ConnectionClosed
-
         served = _Served()
-
-        async def echo(ws: Any) -> None:
-            with contextlib.suppress(ConnectionClosed):
-                async for message in ws:
-                    await ws.send(message)
-
-        run = handler or echo
-
-        async def wrapper(ws: Any) -> None:
-            try:
-                await run(ws)
-            except Exception as exc:
-                served.errors.append(exc)
-                raise
-            finally:
-                served.finished += 1
-
-        def guard(connection: Any, request: Any) -> Any:
-            try:
-                return process_request(connection, request)
-            except Exception as exc:
-                served.errors.append(exc)
-                raise
-
-        quiet = logging.getLogger("wslab.grading.learner-server")
-        quiet.addHandler(logging.NullHandler())
-        quiet.propagate = False
-        served.server = await asyncio.wait_for(
-            serve(wrapper, "127.0.0.1", 0, logger=quiet, close_timeout=0.5,
-                  process_request=guard if process_request is not None else None),
-            2,
-        )
+        served.server = await serve_recorded(served, handler, process_request)
         token = id(served)
         self.served[token] = served
         return [f"ws://127.0.0.1:{served.server.sockets[0].getsockname()[1]}/", token]
