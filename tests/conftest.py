@@ -7,6 +7,7 @@ import inspect
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,39 +40,83 @@ def sandbox() -> None:
         pytest.skip(reason)
 
 
+ALONE_WAIT = 600.0
+"""Seconds a test marked ``alone`` may wait for the tests running on other workers to finish."""
+
+
+def _lock_folder(config: pytest.Config) -> Path:
+    """A folder every pytest-xdist worker of this run shares (this run's base temporary folder)."""
+    base = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _flock(path: Path, mode: int, wait: float, why: str) -> Any:
+    """``path`` opened and locked with ``mode`` (fcntl.LOCK_SH or LOCK_EX), waiting at most ``wait`` seconds."""
+    import fcntl
+    import time
+
+    handle = open(path, "a")  # noqa: SIM115 (returned open: the lock lives as long as the file)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                handle.close()
+                pytest.fail(f"waited over {wait:g} s for {why}")
+            time.sleep(0.2)  # flock gives no bounded blocking wait: poll it
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    """Under pytest-xdist, a test marked ``alone`` runs while no test runs on another worker.
+
+    Every other test (notebook cells too) holds a shared lock while it runs; one marked ``alone`` (the
+    README's course command, which reinstalls wslab into the .venv every test runs from) takes a gate
+    first, so no other test starts, then waits for those running to end.
+    """
+    import fcntl
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return (yield)
+    folder = _lock_folder(item.config)
+    alone = item.get_closest_marker("alone") is not None
+    gate = _flock(folder / "wslab-gate.lock", fcntl.LOCK_EX, ALONE_WAIT, "a test that runs alone")
+    try:
+        mode = fcntl.LOCK_EX if alone else fcntl.LOCK_SH
+        held = _flock(folder / "wslab-tests.lock", mode, ALONE_WAIT, "the other workers' tests")
+    finally:
+        if not alone:
+            gate.close()
+    try:
+        return (yield)
+    finally:
+        held.close()
+        if alone:
+            gate.close()
+
+
 GRADING_LOCK_WAIT = 900.0
 """Seconds a test module may wait for another worker's grading to finish (the test command's whole budget)."""
 
 
 @pytest.fixture(scope="module")
-def grading_alone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def grading_alone(request: pytest.FixtureRequest) -> Iterator[None]:
     """While a module using this runs, no other module using it runs on another pytest-xdist worker.
 
     For the modules that grade in processes of their own (the grader, the checker, the learner's
     worker, the hostile suite): two batches at once on two cores would turn honest checks into
     timeouts, and the hostile suite counts this checkout's grading processes as its own leftovers.
-    An ``flock`` on a file in the run's shared temporary folder; waiting is bounded by GRADING_LOCK_WAIT.
     """
     import fcntl
-    import time
 
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # each worker's basetemp is a folder of the run's
-    with open(root / "wslab-grading.lock", "w") as lock:
-        deadline = time.monotonic() + GRADING_LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"another worker's grading held the lock for over {GRADING_LOCK_WAIT:g} s")
-                time.sleep(0.5)  # flock gives no bounded blocking wait: poll it
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    lock = _flock(_lock_folder(request.config) / "wslab-grading.lock", fcntl.LOCK_EX, GRADING_LOCK_WAIT,
+                  "another worker's grading")
+    try:
+        yield
+    finally:
+        lock.close()
 
 
 def make_server(**options: object) -> ServerHandle:

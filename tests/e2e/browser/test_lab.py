@@ -140,6 +140,7 @@ def course_command_env(base: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.alone  # the command reinstalls wslab into the .venv that the other workers' tests run from
 @pytest.mark.parametrize("shell", ["zsh", "bash"])
 def test_readme_course_command_prints_a_link_that_opens_lesson_1_at_the_course_root(
     shell: str, browser: Any, tmp_path: Path, artifacts: Path
