@@ -42,6 +42,8 @@ __all__ = [
     "sigterm_as_interrupt",
     "run_json",
     "cpu_ns",
+    "descendants",
+    "cmdline",
     "rss_bytes",
     "listen_overflows",
     "loadavg",
@@ -196,6 +198,31 @@ def cpu_ns(pid: Pids) -> int:
         fields = f.read().rsplit(")", 1)[1].split()
     ticks = int(fields[11]) + int(fields[12])
     return ticks * 1_000_000_000 // 100
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process started by ``pid``, and by those, read from /proc (a process that ends meanwhile is left out)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    """``pid``'s command line, its words joined by spaces; "" once it has ended."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def rss_bytes(pid: Pids) -> int:

@@ -51,7 +51,7 @@ from typing import Any
 
 try:
     from bench.load import PHRASES, ROOT, audit
-    from bench.procs import log, raise_nofile, rss_bytes, sigterm_as_interrupt
+    from bench.procs import cmdline, descendants, log, raise_nofile, rss_bytes, sigterm_as_interrupt
     from bench.stats import nearest_rank
 except ModuleNotFoundError as exc:  # `python bench/soak.py`
     if exc.name != "bench":
@@ -65,29 +65,6 @@ __all__ = ["WAIT", "Served", "SoakLearner", "Sample", "run_soak", "main"]
 
 WAIT = 30.0
 """Bound on a single wait: the server starting or stopping, learners joining, the last acks."""
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 class Served:
@@ -134,11 +111,11 @@ class Served:
 
     @property
     def workers(self) -> list[int]:
-        return [pid for pid in _descendants(self.proc.pid) if " wslab.cli serve " in _cmdline(pid)]
+        return [pid for pid in descendants(self.proc.pid) if " wslab.cli serve " in cmdline(pid)]
 
     @property
     def engine(self) -> list[int]:
-        return [pid for pid in _descendants(self.proc.pid) if "valkey" in _cmdline(pid) or "redis" in _cmdline(pid)]
+        return [pid for pid in descendants(self.proc.pid) if "valkey" in cmdline(pid) or "redis" in cmdline(pid)]
 
     async def stop(self) -> None:
         """Ctrl-C, as an instructor stops it (every client closed with 1001); killed after :data:`WAIT` s."""

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from bench.procs import descendants
 from support import WAIT, Peer, ended, until
 from support.serving import START_WAIT, Served, run_serve
 from wslab.cluster.engine import EmbeddedValkey, EngineUnavailable, find_engine
@@ -134,23 +135,6 @@ async def test_workers_share_rooms_and_a_worker_killed_with_sigkill_loses_no_mes
         await until(lambda: all(ended(pid) for pid in pids), START_WAIT, "the workers to end")
     finally:
         await proc.kill()
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process started by ``pid``, and by those, read from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # ended meanwhile
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 async def test_no_secret_on_any_command_line_the_engine_refuses_strangers_and_all_die_with_the_parent() -> None:
