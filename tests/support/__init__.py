@@ -21,6 +21,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from wslab.kernel.link import relay
+
 ROOT = Path(__file__).resolve().parents[2]
 """The course repository's root."""
 
@@ -184,18 +186,7 @@ class LinkProxy:
             writer.close()
             return
         self._writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (OSError, ConnectionError):
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        await asyncio.gather(relay(reader, up_writer), relay(up_reader, writer))
         self._writers -= {writer, up_writer}
 
     def cut(self) -> None:

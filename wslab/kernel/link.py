@@ -26,13 +26,27 @@ from urllib.parse import urlsplit, urlunsplit
 
 from wslab.kernel.loop_thread import LoopThread
 
-__all__ = ["CuttableLink", "cuttable_link", "stop_links", "CALL_TIMEOUT"]
+__all__ = ["CuttableLink", "cuttable_link", "relay", "stop_links", "CALL_TIMEOUT"]
 
 CALL_TIMEOUT = 5.0
 """Seconds a call from the notebook (start, cut, restore, stop) may take."""
 
 _links: list[CuttableLink] = []
 _lock = threading.Lock()
+
+
+async def relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    """Copy ``src`` to ``dst`` until ``src`` ends or either side fails, then close ``dst`` (one direction of a
+    proxied connection: run one each way). Waits as long as the connection lives; a link bounds it by
+    aborting the transports (:meth:`CuttableLink.cut`)."""
+    try:
+        while data := await src.read(65536):
+            dst.write(data)
+            await dst.drain()
+    except (OSError, ConnectionError):
+        pass
+    finally:
+        dst.close()
 
 
 class CuttableLink:
@@ -97,19 +111,8 @@ class CuttableLink:
             writer.transport.abort()
             return
         self._writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (OSError, ConnectionError):
-                pass
-            finally:
-                dst.close()
-
         try:
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+            await asyncio.gather(relay(reader, up_writer), relay(up_reader, writer))
         finally:
             self._writers -= {writer, up_writer}
 
