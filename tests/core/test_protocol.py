@@ -236,3 +236,26 @@ def test_encode_refuses_circular_and_absurdly_deep_data() -> None:
         deep = [deep]
     with pytest.raises(ValueError):
         p.encode({"data": deep})
+
+
+@pytest.mark.parametrize("key", ["type", "online", "history_complete"])
+def test_encode_spliced_is_encode_with_the_value_already_encoded(key: str) -> None:
+    message = {"type": "welcome", "name": "Zoë", "online": ["ann", "Zoë", 'a "quoted" name'], "history_complete": True}
+    text = p.encode({**message, key: message[key]})
+    assert p.encode_spliced(message, key, p.encode({"v": message[key]})[len('{"v":') : -1]) == text
+    assert p.encode_spliced({key: None}, key, "[]") == p.encode({key: []})
+
+
+def test_encode_spliced_refuses_a_missing_key_and_what_encode_refuses() -> None:
+    with pytest.raises(KeyError):
+        p.encode_spliced({"type": "welcome"}, "online", "[]")
+    with pytest.raises(ValueError, match="cannot be sent"):
+        p.encode_spliced({"type": "welcome", "online": None, "bad": {1, 2}}, "online", "[]")
+
+
+def test_encode_names_is_encode_of_the_list_and_refuses_a_lone_surrogate() -> None:
+    names = ["ann", "Zoë", "名前", 'say "hi"', "back\\slash"]
+    assert p.encode_names(names) == p.encode({"v": names})[len('{"v":') : -1]
+    assert p.encode_names([]) == "[]"
+    with pytest.raises(ValueError, match="not valid Unicode"):
+        p.encode_names(["ann", "\ud800"])

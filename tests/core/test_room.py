@@ -275,3 +275,36 @@ def test_settings_refuse_nonsense() -> None:
         with pytest.raises(ValueError):
             RoomSettings(**bad)
     assert Room("r", "e").settings == RoomSettings(p.HISTORY_SIZE, p.TYPING_TIMEOUT, p.PRESENCE_INTERVAL)
+
+
+def test_each_welcome_lists_the_room_as_a_full_encode_would_through_joins_leaves_and_remote_members() -> None:
+    """The room keeps its list encoded between welcomes; every welcome is still exactly the full encode."""
+    room = Room("lobby", "e1", SETTINGS)
+
+    def check(welcome: str, name: str) -> None:
+        decoded = json.loads(welcome)
+        assert decoded["online"] == room.online() and decoded["online"][-1] == name
+        assert welcome == p.encode(decoded)  # same text, same key order as encoding the whole message
+
+    for i, name in enumerate(["ann", "Zoë", 'say "hi"', "名前"]):
+        check(room.join(f"c{i}", name, 0.0), name)
+    room.leave("c1", 1.0)  # a leave from the middle
+    check(room.join("c4", "bob", 1.0), "bob")
+    room.set_remote_members(["eve", "max"], 2.0)  # names on another node join the roster's end
+    check(room.join("c5", "cat", 2.0), "cat")
+    room.set_remote_members(["max"], 3.0)  # eve leaves over there
+    check(room.join("c6", "dan", 3.0), "dan")
+    # max reconnects here (since given): a takeover, the list leaves the remote holder out
+    welcome = room.join("c7", "max", 4.0, since=0)
+    assert json.loads(welcome)["online"] == room.online() == ["ann", 'say "hi"', "名前", "bob", "cat", "dan", "max"]
+    assert welcome == p.encode(json.loads(welcome))
+    check(room.join("c8", "fay", 5.0), "fay")
+
+
+def test_a_refused_join_leaves_the_kept_list_as_it_was() -> None:
+    room = make("ann", "bob")
+    with pytest.raises(p.ProtocolError):
+        room.join("x", "ANN", 1.0)  # name taken (ignoring case)
+    with pytest.raises(ValueError):
+        room.join("y", "\ud800", 1.0)  # cannot be encoded
+    assert json.loads(room.join("z", "cat", 1.0))["online"] == ["ann", "bob", "cat"] == room.online()

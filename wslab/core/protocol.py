@@ -68,6 +68,8 @@ __all__ = [
     "ProtocolError",
     "parse_client_frame",
     "encode",
+    "encode_spliced",
+    "encode_names",
     "is_valid_unicode",
     "validate_name",
     "validate_room",
@@ -486,4 +488,34 @@ def encode(message: dict[str, Any]) -> str:
         raise ValueError(f"the message cannot be sent as JSON: {exc}") from None
     if not is_valid_unicode(text):
         raise ValueError("the message cannot be sent: a string in it is not valid Unicode (a lone surrogate)")
+    return text
+
+
+def encode_spliced(message: dict[str, Any], key: str, text: str) -> str:
+    """:func:`encode` of ``message``, with ``message[key]`` given as ``text``, the JSON :func:`encode` made of it.
+
+    The same text as ``encode(message)`` would be with that value in place, keys in
+    ``message``'s order, without encoding the value again: for a large value that
+    changes little from one message to the next (a ``welcome``'s ``online`` list,
+    kept encoded by its room). ``text`` is trusted to be such JSON. Raises as
+    :func:`encode` for the rest of ``message``, and :class:`KeyError` when
+    ``message`` has no ``key``.
+    """
+    keys = list(message)
+    at = keys.index(key) if key in message else -1
+    if at < 0:
+        raise KeyError(key)
+    head = encode({k: message[k] for k in keys[:at]})[:-1]  # "{...", without its "}"
+    tail = encode({k: message[k] for k in keys[at + 1 :]})[1:]  # "...}", without its "{"
+    return f"{head}{',' if at else ''}{_ENCODER.encode(key)}:{text}{',' if at + 1 < len(keys) else ''}{tail}"
+
+
+def encode_names(names: list[str]) -> str:
+    """``names`` as a JSON array, written as :func:`encode` writes it (a ``welcome``'s ``online``).
+
+    Raises :class:`ValueError` for a name that is not valid Unicode (a lone surrogate).
+    """
+    text = _ENCODER.encode(names)
+    if not is_valid_unicode(text):
+        raise ValueError("the names cannot be sent: one is not valid Unicode (a lone surrogate)")
     return text

@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from wslab.core import protocol as p
@@ -100,6 +101,13 @@ class _Remote:
     name: str
 
 
+def _json_extend(array: str, more: str) -> str:
+    """Two JSON arrays, ``array`` then ``more``, as one (no spaces, as :func:`wslab.core.protocol.encode` writes)."""
+    if array == "[]":
+        return more
+    return array if more == "[]" else f"{array[:-1]},{more[1:]}"
+
+
 def _presence(room: str, joined: list[str], left: list[str]) -> dict[str, Any]:
     return {"type": "presence", "room": room, "joined": joined, "left": left}
 
@@ -123,6 +131,10 @@ class Room:
         # Everyone, this node's connections and (shared rooms) other nodes' _Remote keys, in arrival order.
         self._roster: dict[Conn, str] = {}
         self._by_name: dict[str, Conn] = {}  # casefolded name -> its roster key: names are unique
+        # The roster's names as the JSON array a welcome lists, and how many names it holds: kept from
+        # join to join (encoding the whole room again for each welcome was the largest part of a join).
+        # Joins add to the roster's end, so a welcome appends only the names added since; a leave drops it.
+        self._roster_json: tuple[str, int] | None = ("[]", 0)
         self._history: deque[dict[str, Any]] = deque()
         # (sender, id) -> seq, oldest first; an OrderedDict so evicting the oldest is O(1)
         self._recent_ids: OrderedDict[tuple[str, str], int] = OrderedDict()
@@ -199,20 +211,26 @@ class Room:
                 p.ErrorCode.NAME_TAKEN, f"{name!r} is already in room {self.name!r}; choose another name", field="name"
             )
         history, complete = self._history_since(since, epoch)
-        online = [n for k, n in self._roster.items() if k != holder] if takeover else list(self._roster.values())
-        online.append(name)  # the list as it will be (a takeover leaves the holder out)
-        welcome = p.encode(
+        # The list as it will be (a takeover leaves the holder out), encoded.
+        if takeover:
+            online = p.encode_names([*(n for k, n in self._roster.items() if k != holder), name])
+        else:
+            roster = self._roster_text()
+            online = _json_extend(roster, p.encode_names([name]))
+        welcome = p.encode_spliced(
             {
                 "type": "welcome",
                 "name": name,
                 "room": self.name,
                 "epoch": self.epoch,
-                "online": online,
+                "online": None,
                 "typing": list(self._typing),
                 "seq": self._seq,
                 "history": history,
                 "history_complete": complete,
-            }
+            },
+            "online",
+            online,
         )
         # Encoded: now change the state.
         if takeover:
@@ -486,13 +504,29 @@ class Room:
         return list(self._history), self._seq <= len(self._history)
 
     def _enrol(self, key: Conn, name: str) -> None:
+        if key in self._roster:  # named again in place, not added at the end
+            self._roster_json = None
         self._roster[key] = name
         self._by_name[name.casefold()] = key
 
     def _unenrol(self, key: Conn) -> None:
         name = self._roster.pop(key, None)
-        if name is not None and self._by_name.get(name.casefold()) == key:
-            del self._by_name[name.casefold()]
+        if name is not None:
+            self._roster_json = None  # encoded again at the next welcome
+            if self._by_name.get(name.casefold()) == key:
+                del self._by_name[name.casefold()]
+
+    def _roster_text(self) -> str:
+        """The roster's names, in arrival order, as a JSON array (as :func:`wslab.core.protocol.encode` writes it).
+
+        Raises :class:`ValueError` for a name that cannot be encoded; nothing changes then.
+        """
+        text, count = self._roster_json or ("[]", 0)
+        if count < len(self._roster):
+            added = list(islice(reversed(self._roster.values()), len(self._roster) - count))[::-1]  # usually one
+            text = _json_extend(text, p.encode_names(added))
+            self._roster_json = (text, len(self._roster))
+        return text
 
     def _record_presence(self, joined: bool, name: str, key: Conn, now: float) -> None:
         if self._presence_due is None:
