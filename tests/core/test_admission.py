@@ -29,6 +29,7 @@ CODE = "K7QP3M"
 def test_a_server_without_a_token_lets_everyone_in() -> None:
     assert Admission(None).check("10.0.0.1", None, 0.0) == Admitted("open")
     assert Admission(None).check("10.0.0.1", "anything", 0.0) == Admitted("open")
+    assert Admission(None).open and not Admission("t0ken").open  # open: the server need not read a credential
 
 
 def test_missing_and_wrong_are_told_apart_in_words_a_learner_can_act_on() -> None:

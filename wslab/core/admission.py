@@ -177,9 +177,14 @@ class Admission:
         self._peers: OrderedDict[str, _Peer] = OrderedDict()
         TokenBucket(guess_rate, guess_burst)  # raises ValueError for bad numbers now, not at the first guess
 
+    @property
+    def open(self) -> bool:
+        """True when everyone is admitted (no token): :meth:`check` needs no peer and no credential then."""
+        return self.token is None
+
     def check(self, peer: str, given: str | None, now: float) -> Admitted | Refused:
         """May ``peer`` (its address, without the port) open a connection with ``given``?"""
-        if self.token is None:
+        if self.token is None:  # open
             return Admitted("open")
         if not given:
             return Refused("missing", _MISSING)

@@ -438,6 +438,8 @@ class ChatServer:
 
     def _admit(self, ws: ServerConnection) -> str | None:
         """None if ``ws`` may use ``/chat`` or ``/echo``; else the close reason (logged as the verdict says)."""
+        if self.admission.open:  # no token: nothing to read from the request (a join's cost, per connection)
+            return None
         verdict = self.admission.check(_peer_host(ws), given_token(ws.request), self.clock.monotonic())
         if isinstance(verdict, Admitted):
             return None
@@ -461,13 +463,13 @@ class ChatServer:
         """
         if self.close_on_open is not None:
             return ws.close(self.close_on_open, "closing at once on purpose")
-        route = self.routes.get(ws.request.path.partition("?")[0] if ws.request else "")
+        path = ws.request.path.partition("?")[0] if ws.request else ""
+        route = self.routes.get(path)
         if route is not None:
             return route(ws)
         refused = self._admit(ws)
         if refused is not None:
             return ws.close(p.CLOSE_UNAUTHORIZED, refused)
-        path = ws.request.path.partition("?")[0] if ws.request else ""
         return self._echo(ws) if path == "/echo" else self._chat(ws)
 
     async def _echo(self, ws: ServerConnection) -> None:
