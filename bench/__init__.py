@@ -25,7 +25,8 @@ The modules, from the command down:
   :mod:`bench.dialects`: how each server kind is spoken to;
   :mod:`bench.frames`: what is sent; :mod:`bench.wsclient`: a lean WebSocket client;
 * :mod:`bench.hub_micro`: the hub's own cost, sans I/O; :mod:`bench.startup`:
-  the in-kernel server's start;
+  the in-kernel server's start; :mod:`bench.joins`: a join's server CPU split into
+  the handshake and the join itself;
 * :mod:`bench.load`: many learners in one room of ``wslab serve``, and one who
   stops reading.
 """
