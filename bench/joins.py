@@ -12,6 +12,9 @@ server and client pinned to CPUs of their own when there are two:
 * ``handshake``: each server's CPU per connection for the opening handshake alone
   (the hub's ``/chat``, raw websockets' room path), no frame after it: what the
   hub's shell costs against websockets' own ``serve`` before any protocol;
+* ``echo``: raw websockets' CPU per connection for the handshake on ``/echo``, then
+  one frame the size of a ``join`` sent and echoed back: the least any protocol
+  with a join costs on websockets (one frame in, one frame out), with no room;
 * ``join``: the hub's CPU per connection for the handshake, the ``join`` frame, its
   ``welcome`` and the ``presence`` frames until every member has seen all
   ``N`` online (:func:`bench.scenarios.converged`), as in :mod:`bench.run`.
@@ -44,6 +47,7 @@ __all__ = ["CASES", "measure", "main"]
 
 CASES = {
     "raw handshake": ("raw", "handshake"),
+    "raw handshake + one echo": ("raw", "echo"),
     "hub handshake": ("hub", "handshake"),
     "hub handshake + join": ("hub", "join"),
 }
@@ -51,13 +55,15 @@ CASES = {
 
 
 async def measure(kind: str, what: str, port: int, pid: int, n: int, concurrency: int) -> float:
-    """Server CPU per connection (µs) for ``n`` clients doing ``what`` (``handshake`` or ``join``); bounded waits."""
+    """Server CPU per connection (µs) for ``n`` clients doing ``what`` (``handshake``, ``echo``, ``join``); bounded."""
     server = (pid,)
     await server_idle(Measured(server))  # its start is not counted
     cpu0 = procs.cpu_ns(server)
     if what == "handshake":
         path = "/chat" if kind == "hub" else "/room/joins"
         conns: list[WSConn] = await gather_bounded([open_ws(HOST, port, path) for _ in range(n)], concurrency)
+    elif what == "echo":
+        conns = await gather_bounded([_echo_once(port, i) for i in range(n)], concurrency)
     else:
         d = Dialect(kind, port, False)
         conns = await gather_bounded([d.join("joins", f"j{i}") for i in range(n)], concurrency)
@@ -66,6 +72,16 @@ async def measure(kind: str, what: str, port: int, pid: int, n: int, concurrency
     cpu1 = procs.cpu_ns(server)
     abort(conns)
     return (cpu1 - cpu0) / 1000 / n
+
+
+async def _echo_once(port: int, i: int) -> WSConn:
+    """Open ``/echo`` and have one join-sized frame echoed (bounded)."""
+    conn = await open_ws(HOST, port, "/echo")
+    echoed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    conn.set_handler(lambda _c, _payload: echoed.done() or echoed.set_result(None))
+    conn.send_text(json.dumps({"type": "join", "name": f"j{i}", "room": "joins"}))
+    await asyncio.wait_for(echoed, 15)
+    return conn
 
 
 def run(reps: int, n: int, concurrency: int, log_path: Path) -> dict[str, list[float]]:
@@ -97,12 +113,16 @@ def _cell(spread: Spread | None, unit: str = "") -> str:
 
 
 def report(out: dict[str, list[float]]) -> str:
-    """The table: each case's µs per connection, ÷ raw handshake, and the join above the hub's handshake."""
-    raw = [float(v) for v in out["raw handshake"]]
-    lines = ["| Case | server CPU per connection (µs) | ÷ raw handshake |", "|---|---|---|"]
+    """The table: each case's µs per connection, ÷ raw's handshake and ÷ raw's handshake + one echo (paired)."""
+    raw, echo = list(out["raw handshake"]), list(out["raw handshake + one echo"])
+    lines = [
+        "| Case | server CPU per connection (µs) | ÷ raw handshake | ÷ raw handshake + one echo |",
+        "|---|---|---|---|",
+    ]
     for case, values in out.items():
-        ratio = paired_ratio(list(values), list(raw)) if case != "raw handshake" else None
-        lines.append(f"| {case} | {_cell(summary(list(values)))} | {_cell(ratio, '×') if ratio else '1'} |")
+        by_raw = _cell(paired_ratio(list(values), raw), "×") if case != "raw handshake" else "1"
+        by_echo = _cell(paired_ratio(list(values), echo), "×") if case != "raw handshake + one echo" else "1"
+        lines.append(f"| {case} | {_cell(summary(list(values)))} | {by_raw} | {by_echo} |")
     join = paired_difference(list(out["hub handshake + join"]), list(out["hub handshake"]))
     lines.append("")
     lines.append(f"The join above the hub's own handshake (paired per repetition): {_cell(join, ' µs')} "
