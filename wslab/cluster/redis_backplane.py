@@ -187,11 +187,14 @@ class RedisBackplane(Backplane):
 
     async def start(self, hub: Hub, perform: Perform) -> None:
         self._hub, self._perform = hub, perform
-        common: dict[str, Any] = {"socket_connect_timeout": COMMAND_TIMEOUT, "client_name": f"wslab-{self.node}"}
-        self._redis = aioredis.Redis.from_url(self.url, socket_timeout=COMMAND_TIMEOUT, **common)
-        self._reader = aioredis.Redis.from_url(
-            self.url, socket_timeout=BLOCK_MS / 1000 + COMMAND_TIMEOUT, **common
-        )
+        # socket_timeout=None (redis-py's default is 5 s): every await below has its own asyncio.timeout,
+        # and with a socket timeout redis-py wraps each command's send in asyncio.wait_for (a task per
+        # command on 3.11) and its read in a timer of its own.
+        common: dict[str, Any] = {
+            "socket_timeout": None, "socket_connect_timeout": COMMAND_TIMEOUT, "client_name": f"wslab-{self.node}"
+        }
+        self._redis = aioredis.Redis.from_url(self.url, **common)
+        self._reader = aioredis.Redis.from_url(self.url, **common)
         try:
             await asyncio.wait_for(self._redis.ping(), COMMAND_TIMEOUT + 1)
             info = await asyncio.wait_for(self._redis.info("server"), COMMAND_TIMEOUT + 1)
