@@ -17,7 +17,12 @@ Contracts:
   JSON and are refused too.
 * **Encoding.** :func:`encode` returns compact JSON text that encodes to UTF-8,
   or raises :class:`ValueError`; it never returns a frame that would fail on
-  the wire.
+  the wire. :func:`encode_spliced` and :func:`encode_names` write the same text
+  from a part already encoded (a ``welcome``'s ``online`` list, kept by its room).
+
+Longer than 500 lines because it is the whole protocol in one place: every
+message's fields and limits, the validators they share, and the one way frames
+are encoded, which ``docs/protocol.md`` mirrors section by section.
 """
 
 from __future__ import annotations
