@@ -78,9 +78,9 @@ class ChatPage:
         contents = self.page.eval_on_selector_all("#messages li.message .content", "els => els.map(e => e.textContent)")
         return [str(c) for c in contents]
 
-    def wait_online(self) -> None:
+    def wait_online(self, timeout_ms: int = WAIT_MS) -> None:
         expect = _expect()
-        expect(self.status).to_have_attribute("data-state", "online", timeout=WAIT_MS)
+        expect(self.status).to_have_attribute("data-state", "online", timeout=timeout_ms)
         expect(self.page.locator("#join-form")).to_be_hidden()
         expect(self.page.locator("#message-input")).to_be_visible()
 
@@ -203,8 +203,10 @@ def test_outage_reconnects_and_catches_up_without_duplicates(
     expect(ada.page.get_by_role("status").filter(has_text="1 message waiting to be sent")).to_have_count(1)
     ada.page.screenshot(path=str(artifacts / "chat-outage.png"))
 
+    # Full jitter may draw a long delay after a few quick failures (up to the page's cap, 30 s):
+    # wait for the outage, one such delay, then as usual.
     for chat in (ada, bob):
-        chat.wait_online()
+        chat.wait_online(timeout_ms=4_000 + 30_000 + WAIT_MS)
         expect(chat.messages).to_have_count(6, timeout=WAIT_MS)
     expect(ada.page.locator("#pending")).to_have_text("")
     for chat in (ada, bob):
