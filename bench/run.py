@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     data: dict[str, Any] = {
         "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": COMMAND + (" --quick" if args.quick else "")
-        + (f" --reps {reps}" if args.reps else "") + (" --only-scaling" if args.only_scaling else ""),
+        + (f" --reps {reps}" if args.reps else "") + (" --only-scaling" if args.only_scaling else "")
+        + (" --scaling no" if args.scaling == "no" and not args.only_scaling else ""),
         "reps": reps, "plan": plan, "compression_plan": comp_plan, "machine": procs.machine(),
         "versions": runner.versions(), "skipped": skipped, "results": results,
         "scaling": scaling, "scaling_plan": QUICK_SCALING_PLAN if args.quick else SCALING_PLAN,
