@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import os
 import random
@@ -45,6 +46,7 @@ import re
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,7 @@ __all__ = [
     "WAIT",
     "STALL_SENDERS",
     "PHRASES",
+    "chatter",
     "Learner",
     "Audit",
     "audit",
@@ -260,17 +263,26 @@ async def _join_all(url: str, names: list[str], room: str, clock: Clock, batch: 
     return learners
 
 
-async def _chatter(learner: Learner, until: float, rate_per_minute: float, rng: random.Random, clock: Clock) -> None:
-    """Chat like a person until ``until``: wait, type for a moment, send."""
+async def chatter(
+    start_typing: Callable[[], object], say: Callable[[str], object],
+    until: float, rate_per_minute: float, rng: random.Random, clock: Clock,
+) -> None:
+    """Chat like a person until ``until``: wait (exponential gaps, ``rate_per_minute`` on average),
+    type for 0.5 to 2 s, send one of :data:`PHRASES`; stop before a turn that would end after ``until``.
+
+    ``start_typing()`` and ``say(text)`` may return an awaitable, which is awaited.
+    """
     while True:
         gap = rng.expovariate(rate_per_minute / 60.0)
         typing_for = rng.uniform(0.5, 2.0)
         if clock.monotonic() + gap + typing_for >= until:
             return
         await asyncio.sleep(gap)
-        await learner.typing(True)
+        if inspect.isawaitable(started := start_typing()):
+            await started
         await asyncio.sleep(typing_for)
-        await learner.say(rng.choice(PHRASES))
+        if inspect.isawaitable(sent := say(rng.choice(PHRASES))):
+            await sent
 
 
 async def run_load(
@@ -287,7 +299,10 @@ async def run_load(
     log(f"chatting for {seconds:g} s at about {rate_per_minute:g} messages per learner per minute ...")
     started = clock.monotonic()
     until = started + seconds
-    await asyncio.gather(*(_chatter(lr, until, rate_per_minute, random.Random(rng.random()), clock) for lr in crowd))
+    await asyncio.gather(*(
+        chatter(lambda lr=lr: lr.typing(True), lr.say, until, rate_per_minute, random.Random(rng.random()), clock)
+        for lr in crowd
+    ))
     # Every message acknowledged, then every learner has everything up to the last seq.
     await asyncio.wait_for(asyncio.gather(*(lr.acked_all.wait() for lr in crowd if lr.pending)), WAIT)
     last_seq = max((seq for lr in crowd for seq in lr.acks), default=first_seq - 1)

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from bench.load import PHRASES, ROOT, audit
+    from bench.load import ROOT, audit, chatter
     from bench.procs import cmdline, descendants, log, raise_nofile, rss_bytes, sigterm_as_interrupt
     from bench.stats import nearest_rank
 except ModuleNotFoundError as exc:  # `python bench/soak.py`
@@ -177,18 +177,6 @@ class Sample:
     client: float
 
 
-async def _chatter(learner: SoakLearner, until: float, rate: float, rng: random.Random, clock: Clock) -> None:
-    while True:
-        gap = rng.expovariate(rate / 60.0)
-        typing_for = rng.uniform(0.5, 2.0)
-        if clock.monotonic() + gap + typing_for >= until:
-            return
-        await asyncio.sleep(gap)
-        learner.client.keystroke("…")
-        await asyncio.sleep(typing_for)
-        learner.say(rng.choice(PHRASES))
-
-
 def _mib(pid: int | tuple[int, ...]) -> float:
     try:
         return round(rss_bytes(pid) / 2**20, 1)
@@ -260,7 +248,8 @@ async def run_soak(
             faulting = asyncio.get_running_loop().create_task(faults())
             log(f"chatting for {seconds:g} s at about {rate:g} messages per learner per minute ...")
             await asyncio.gather(*(
-                _chatter(lr, until, rate, random.Random(rng.random()), clock) for lr in crowd
+                chatter(lambda lr=lr: lr.client.keystroke("…"), lr.say, until, rate, random.Random(rng.random()), clock)
+                for lr in crowd
             ))
             await asyncio.wait_for(faulting, WAIT)
             log("draining: every message acknowledged, every learner up to its room's last seq ...")
