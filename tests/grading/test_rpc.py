@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict, defaultdict, namedtuple
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from typing import IO, Any
 
@@ -869,8 +869,8 @@ async def test_cancelling_an_awaited_request_asks_the_peer_to_cancel_it(peer: Ra
     assert await asyncio.wait_for(follow, 5) == "fine" and not peer.endpoint.closed
 
 
-async def test_cancelling_an_awaited_learners_coroutine_cancels_it_in_the_sandbox(channel: Channel) -> None:
-    started, cancelled = threading.Event(), threading.Event()
+def until_cancelled(started: threading.Event, cancelled: threading.Event) -> Callable[[], Awaitable[None]]:
+    """A learner's coroutine function: it sets ``started``, waits for ever, and sets ``cancelled`` when cancelled."""
 
     async def forever() -> None:  # the learner's
         started.set()
@@ -880,7 +880,12 @@ async def test_cancelling_an_awaited_learners_coroutine_cancels_it_in_the_sandbo
             cancelled.set()
             raise
 
-    channel.ns["forever"] = forever
+    return forever
+
+
+async def test_cancelling_an_awaited_learners_coroutine_cancels_it_in_the_sandbox(channel: Channel) -> None:
+    started, cancelled = threading.Event(), threading.Event()
+    channel.ns["forever"] = until_cancelled(started, cancelled)
     waiting = asyncio.ensure_future(channel.learner("forever")())
     assert await asyncio.to_thread(started.wait, 5)
     waiting.cancel()
@@ -898,15 +903,7 @@ async def test_a_cancel_that_comes_while_the_sandboxs_loop_is_busy_is_not_lost(c
         checkpoint()
         return "done"
 
-    async def forever() -> None:  # the learner's
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
-    channel.ns.update(hog=hog, forever=forever)
+    channel.ns.update(hog=hog, forever=until_cancelled(started, cancelled))
     remote_hog, remote_forever = channel.learner("hog"), channel.learner("forever")
 
     def checkpoint() -> None:  # served by the thread that called hog
