@@ -31,19 +31,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from support import ROOT, ended, wait_until
-from support.lab import free_port, scratch_folders
+from support.lab import free_port, scratch_folders, wait_answering
 
 CHP_FOLDER = ROOT / "tests" / "e2e" / "hub"
 """Where ``npm ci --prefix tests/e2e/hub`` puts configurable-http-proxy (``package.json`` pins it)."""
@@ -165,18 +160,7 @@ class Hub:
 
     def wait_ready(self, timeout: float = HUB_START_TIMEOUT) -> None:
         """Poll the hub's API through its proxy until it answers (bounded); fail with the log if the hub dies."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"JupyterHub exited with {self.process.returncode}:\n{self.tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/hub/api/", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.25)  # polling a subprocess that offers no readiness event
-        pytest.fail(f"JupyterHub did not answer within {timeout:g} s:\n{self.tail()}")
+        wait_answering(self.process, f"{self.base_url}/hub/api/", timeout, "JupyterHub", self.tail)
 
     def tail(self, chars: int = 6000) -> str:
         if not self._log_file.closed:

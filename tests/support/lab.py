@@ -30,7 +30,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +56,24 @@ KERNEL_READY = (
 """True once the notebook in front is ``path`` and its kernel is idle (``--LabApp.expose_app_in_browser`` gives
 ``window.jupyterapp``). Not just any notebook in front: JupyterLab restores the tabs a page before had open, and
 the one restored in front may be another notebook, whose kernel is long ready."""
+
+
+def wait_answering(
+    process: subprocess.Popen[Any], url: str, timeout: float, what: str, tail: Callable[[], str]
+) -> None:
+    """Poll ``url`` until it answers 200, at most ``timeout`` s; fail with ``tail()`` if ``process`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited with {process.returncode}:\n{tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)  # polling a subprocess that offers no readiness event
+    pytest.fail(f"{what} did not answer within {timeout:g} s:\n{tail()}")
 
 
 def free_port() -> int:
@@ -111,19 +129,7 @@ class Lab:
 
     def wait_ready(self, timeout: float = LAB_START_TIMEOUT) -> None:
         """Poll the status API until it answers (bounded); fail with the log if the process dies."""
-        deadline = time.monotonic() + timeout
-        url = f"{self.base}/api/status?token={self.token}"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"JupyterLab exited with {self.process.returncode}:\n{self.tail()}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.25)  # polling a subprocess that offers no readiness event
-        pytest.fail(f"JupyterLab did not answer within {timeout:g} s:\n{self.tail()}")
+        wait_answering(self.process, f"{self.base}/api/status?token={self.token}", timeout, "JupyterLab", self.tail)
 
     def tail(self, chars: int = 4000) -> str:
         self._log_file.flush()
